@@ -1,0 +1,203 @@
+"""The remech command line: wires the data layer, the model and the solver.
+
+Exit codes: 0 optimal (proved by HiGHS), 2 bad input, 3 stopped at the time limit with a
+feasible mechanism (written, with its gap), 4 infeasible, unbounded or no solution found.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from remech import __version__
+from remech.errors import InputError
+
+EXIT_OK, EXIT_INPUT, EXIT_TIME_LIMIT, EXIT_NO_SOLUTION = 0, 2, 3, 4
+
+
+class Phases:
+    """Times each phase and reports it on stderr."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.times = quiet, {}
+
+    def run(self, name: str, fn, *args, **kwargs):
+        if not self.quiet:
+            click.echo(f"[remech] {name} ...", err=True, nl=False)
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.times[name] = time.perf_counter() - t0
+        if not self.quiet:
+            click.echo(f" {self.times[name]:.2f} s", err=True)
+        return out
+
+
+def user_errors(fn):
+    """Turn InputError into one red line and exit code 2; --debug shows the traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, debug: bool = False, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            if debug:
+                raise
+            click.secho(f"error: {exc}", err=True, fg="red")
+            sys.exit(EXIT_INPUT)
+    return click.option("--debug", is_flag=True, help="Show Python tracebacks.")(wrapper)
+
+
+def model_option(fn):
+    return click.option(
+        "--model", "-m", "model_path", type=click.Path(path_type=Path),
+        help="Design file (models/*.toml). Default: the instance's default_model.")(fn)
+
+
+def _load(instance: Path, model_path: Path | None, phases: Phases):
+    from remech.design import load_design
+    from remech.instance import load_instance
+    from remech.prepare import prepare
+
+    inst = phases.run("read instance", load_instance, instance)
+    if model_path is None:
+        if inst.default_model is None:
+            raise InputError(f"{instance}/instance.toml: no default_model and no --model; "
+                             "pass --model models/<design>.toml")
+        model_path = inst.default_model
+    design = phases.run("read design", load_design, model_path)
+    data = phases.run("prepare data", prepare, inst, design)
+    return inst, design, data
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="remech")
+def main() -> None:
+    """remech: design allied price-support mechanisms for rare earths.
+
+    Formulates the choice of price floors, supported projects, stockpiles, grants and
+    burden sharing as a two-stage stochastic MIP (Pyomo) and solves it with HiGHS.
+
+    \b
+    Example:
+      remech solve instances/allied-ree-2026 -o out/
+      remech validate instances/allied-ree-2026 --model models/floor-only.toml
+    """
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@model_option
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
+              help="Folder for mechanism.json and the CSV tables (must not exist unless "
+                   "--force).")
+@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True, help="HiGHS time limit in seconds.")
+@click.option("--mip-gap", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+              help="Relative MIP gap at which HiGHS stops and calls the result optimal.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="HiGHS threads (0: HiGHS chooses).")
+@click.option("--seed", type=int, default=0, show_default=True, help="HiGHS random seed.")
+@click.option("--write-model", type=click.Path(path_type=Path),
+              help="Also write the exact model solved to this .lp or .mps file.")
+@click.option("--json", "as_json", is_flag=True, help="Print mechanism.json on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--log", "show_log", is_flag=True, help="Show the HiGHS log on stderr.")
+@user_errors
+def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
+          time_limit: float, mip_gap: float, threads: int, seed: int,
+          write_model: Path | None, as_json: bool, quiet: bool, show_log: bool) -> None:
+    """Solve INSTANCE and write the recommended mechanism to OUTDIR.
+
+    Prints a summary (floors, supported projects, stockpiles, contributions, expected
+    cost, CVaR, expected shortfall, solver status and gap); writes mechanism.json, CSV
+    tables and the HiGHS log to OUTDIR. Exit code 0 only if HiGHS proved optimality.
+
+    \b
+    Example:
+      remech solve instances/allied-ree-2026 -o out/
+      remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
+          --time-limit 60 --write-model out-floor.lp
+    """
+    import tempfile
+
+    from remech.model import build_model
+    from remech.results import collect, summary, write_results
+    from remech.solve import SolverOptions
+    from remech.solve import solve as run_solver
+
+    if outdir.exists() and not force:
+        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
+                         "choose another -o")
+    if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
+        raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
+                         "file name")
+    phases = Phases(quiet)
+    inst, design, data = _load(instance, model_path, phases)
+    if not quiet:
+        sizes = ", ".join(f"{v} {k}" for k, v in data.sizes.items())
+        click.echo(f"[remech] {sizes}", err=True)
+    model = phases.run("build model", build_model, data)
+    log_dir = Path(tempfile.mkdtemp(prefix="remech-log-"))
+    log_file = log_dir / "highs.log"
+    opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
+                         seed=seed, log_file=log_file, log_to_console=show_log)
+    result = phases.run("hand-off + solve", run_solver, model, opts, write_model)
+    if not quiet:
+        t = result.timings_s
+        click.echo(f"[remech]   hand-off {t['write_lp'] + t['read_lp']:.2f} s (write LP "
+                   f"{t['write_lp']:.2f}, HiGHS read {t['read_lp']:.2f}), HiGHS solve "
+                   f"{t['solve']:.2f} s, load solution {t['load_solution']:.2f} s", err=True)
+    mech, tables = phases.run("collect results", collect, model, data, inst, design, result)
+    mech["timings_s"] = {k: round(v, 4) for k, v in phases.times.items()}
+    phases.run("write results", write_results, outdir, mech, tables, force,
+               {"highs.log": log_file})
+    if as_json:
+        click.echo(json.dumps(mech, indent=2))
+    else:
+        click.echo(summary(mech))
+        click.echo(f"results       {outdir}/ (mechanism.json, {len(tables)} CSV tables, "
+                   "highs.log)")
+    if result.status == "optimal":
+        sys.exit(EXIT_OK)
+    sys.exit(EXIT_TIME_LIMIT if result.has_solution else EXIT_NO_SOLUTION)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@model_option
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@user_errors
+def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
+    """Read and check INSTANCE and a design, and build the model without solving.
+
+    Bad input is reported on one line naming the file, the row or field, the bad value
+    and the fix, with exit code 2.
+
+    \b
+    Example:
+      remech validate instances/allied-ree-2026
+      remech validate instances/allied-ree-2026 --model models/floor-only.toml
+    """
+    from remech.model import build_model
+
+    phases = Phases(True)
+    inst, design, data = _load(instance, model_path, phases)
+    model = phases.run("build model", build_model, data)
+    import pyomo.environ as pyo
+
+    n_var = sum(1 for _ in model.component_data_objects(pyo.Var, active=True))
+    n_con = sum(1 for _ in model.component_data_objects(pyo.Constraint, active=True))
+    if not quiet:
+        sizes = ", ".join(f"{v} {k}" for k, v in data.sizes.items())
+        click.echo(f"ok: {inst.name} with design {design.name}: {sizes}; model has "
+                   f"{n_var} variables and {n_con} constraints "
+                   f"(built in {phases.times['build model']:.2f} s)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,181 @@
+"""The design (the mechanism to optimise over): read a design TOML file and check it.
+
+See README.md, 'Design format', and the commented files under ``models/``.
+This module knows nothing of Pyomo.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from remech.errors import InputError
+
+BANKABILITY_TESTS = ("expected", "quantile", "worst")
+SHARING_RULES = ("gdp", "consumption", "equal", "custom")
+KNOWN_SECTIONS = {"design", "instruments", "price_floor", "bankability", "grants",
+                  "burden_sharing", "risk", "security"}
+
+
+@dataclass
+class Design:
+    """A mechanism design, checked. Money in USD million, prices in USD/kg."""
+
+    path: Path
+    name: str
+    description: str = ""
+    price_floor: bool = True
+    stockpile: bool = True
+    grants: bool = True
+    floor_levels_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
+    support_existing: str = "choose"  # "choose" or "all"
+    bankability_test: str = "expected"
+    bankability_quantile: float = 0.1
+    hurdle_rate: float = 0.08
+    tail_years: int = 10
+    grant_max_share_of_capex: float = 0.5
+    sharing_rule: str = "gdp"
+    sharing_weights: dict[str, float] = field(default_factory=dict)
+    cvar_weight: float = 0.0
+    cvar_alpha: float = 0.95
+    max_expected_shortfall_share: dict[str, float] = field(default_factory=dict)
+    sha256: str = ""
+
+
+class _Reader:
+    def __init__(self, path: Path, doc: dict):
+        self.path, self.doc = path, doc
+
+    def err(self, where: str, problem: str, fix: str) -> InputError:
+        return InputError(f"{self.path.name} {where}: {problem}; {fix}")
+
+    def get(self, section: str, key: str, kind, default, *, low=None, high=None,
+            choices=None):
+        table = self.doc.get(section, {})
+        if not isinstance(table, dict):
+            raise self.err(f"[{section}]", "is not a table", f"write it as a [{section}] section")
+        if key not in table:
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise self.err(f"[{section}] {key}", f"{value!r} has the wrong type",
+                           f"write a {kind.__name__}")
+        if choices is not None and value not in choices:
+            raise self.err(f"[{section}] {key}", f"'{value}' is not allowed",
+                           f"use one of: {', '.join(choices)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self.err(f"[{section}] {key}", f"{value} is out of range",
+                           f"give a value between {low} and {high}")
+        return value
+
+    def number_map(self, section: str, key: str, low: float, high: float | None
+                   ) -> dict[str, float]:
+        table = self.doc.get(section, {}).get(key, {})
+        if isinstance(table, int | float) and not isinstance(table, bool):
+            return {"*": float(table)}
+        if not isinstance(table, dict):
+            raise self.err(f"[{section}] {key}", f"{table!r} is not a table",
+                           f"write {key} = {{ PRODUCT = value, ... }} or a single number")
+        out = {}
+        for k, v in table.items():
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise self.err(f"[{section}] {key}.{k}", f"{v!r} is not a number", "write a number")
+            if v < low or (high is not None and v > high):
+                raise self.err(f"[{section}] {key}.{k}", f"{v} is out of range",
+                               f"give a value between {low} and {high}")
+            out[str(k)] = float(v)
+        return out
+
+
+def load_design(path: str | Path) -> Design:
+    """Read and check a design file; raise InputError with a one-line message."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: design file not found; pass --model with a file from "
+                         "models/ (e.g. models/floor-stockpile-grants.toml)")
+    raw = path.read_bytes()
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name}: is not valid TOML ({exc}); fix the syntax") from None
+    r = _Reader(path, doc)
+    unknown = sorted(set(doc) - KNOWN_SECTIONS)
+    if unknown:
+        raise r.err(f"[{unknown[0]}]", "unknown section",
+                    f"use only: {', '.join(sorted(KNOWN_SECTIONS))}")
+    import hashlib
+
+    d = Design(path=path, name=r.get("design", "name", str, path.stem),
+               sha256=hashlib.sha256(raw).hexdigest())
+    d.description = r.get("design", "description", str, "")
+    d.price_floor = r.get("instruments", "price_floor", bool, True)
+    d.stockpile = r.get("instruments", "stockpile", bool, True)
+    d.grants = r.get("instruments", "grants", bool, True)
+
+    levels = doc.get("price_floor", {}).get("levels_usd_per_kg", {})
+    if not isinstance(levels, dict):
+        raise r.err("[price_floor] levels_usd_per_kg", "is not a table",
+                    "write levels_usd_per_kg = { PRODUCT = [60, 80, 100], ... }")
+    for product, menu in levels.items():
+        where = f"[price_floor] levels_usd_per_kg.{product}"
+        if not isinstance(menu, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in menu):
+            raise r.err(where, f"{menu!r} is not a list of numbers",
+                        "write the floor levels in USD/kg, e.g. [60, 80, 100]")
+        menu = [float(v) for v in menu]
+        if any(v <= 0 for v in menu):
+            raise r.err(where, "levels must be > 0",
+                        "leave out 0: 'no floor' is always on the menu")
+        for a, b in zip(menu, menu[1:], strict=False):
+            if b <= a:
+                raise r.err(where, f"levels do not ascend ({a:g} then {b:g})",
+                            "list the levels from lowest to highest, each once")
+        d.floor_levels_usd_per_kg[str(product)] = menu
+    d.support_existing = r.get("price_floor", "support_existing", str, "choose",
+                               choices=("choose", "all"))
+    d.bankability_test = r.get("bankability", "test", str, "expected",
+                               choices=BANKABILITY_TESTS)
+    d.bankability_quantile = r.get("bankability", "quantile", float, 0.1, low=0.0, high=1.0)
+    d.hurdle_rate = r.get("bankability", "hurdle_rate", float, 0.08, low=0.0, high=0.5)
+    d.tail_years = r.get("bankability", "tail_years", int, 10, low=0, high=60)
+    d.grant_max_share_of_capex = r.get("grants", "max_share_of_capex", float, 0.5,
+                                       low=0.0, high=1.0)
+    d.sharing_rule = r.get("burden_sharing", "rule", str, "gdp", choices=SHARING_RULES)
+    d.sharing_weights = r.number_map("burden_sharing", "weights", 0.0, None)
+    if d.sharing_rule == "custom" and not d.sharing_weights:
+        raise r.err("[burden_sharing] weights", "missing for rule 'custom'",
+                    "give weights = { US = 0.4, EU = 0.3, ... }")
+    d.cvar_weight = r.get("risk", "cvar_weight", float, 0.0, low=0.0, high=100.0)
+    d.cvar_alpha = r.get("risk", "cvar_alpha", float, 0.95, low=0.0, high=0.999)
+    d.max_expected_shortfall_share = r.number_map("security", "max_expected_shortfall_share",
+                                                  0.0, 1.0)
+    return d
+
+
+def check_against(design: Design, products: list[str], members: list[str]) -> None:
+    """Cross-file checks: every product or ally named in the design exists in the instance."""
+    def unknown(where: str, name: str, known: list[str]) -> InputError:
+        return InputError(f"{design.path.name} {where}: '{name}' is not in the instance; "
+                          f"use one of: {', '.join(known)}")
+
+    for p in design.floor_levels_usd_per_kg:
+        if p not in products:
+            raise unknown(f"[price_floor] levels_usd_per_kg.{p}", p, products)
+    for p in design.max_expected_shortfall_share:
+        if p != "*" and p not in products:
+            raise unknown(f"[security] max_expected_shortfall_share.{p}", p, products)
+    if design.sharing_rule == "custom":
+        for a in design.sharing_weights:
+            if a not in members:
+                raise unknown(f"[burden_sharing] weights.{a}", a, members)
+        missing = [a for a in members if a not in design.sharing_weights]
+        if missing:
+            raise InputError(f"{design.path.name} [burden_sharing] weights: no weight for "
+                             f"'{missing[0]}'; give a weight for every ally "
+                             f"({', '.join(members)})")
+        if sum(design.sharing_weights.values()) <= 0:
+            raise InputError(f"{design.path.name} [burden_sharing] weights: all weights are 0; "
+                             "give at least one positive weight")

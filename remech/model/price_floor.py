@@ -1,0 +1,69 @@
+"""Price floor (contract for difference), project support and capex grants.
+
+Sets: options o = admissible (project j, floor level l) pairs, prepared in
+remech.prepare with their output, top-up and grant as data.
+
+Variables
+  floor_choice[p, l] in {0,1}   product p gets floor level l (l = 0: no floor)
+  support[o] in {0,1}           project j(o) is supported at level l(o)
+
+Constraints
+  c_one_level[p]:   sum_l floor_choice[p, l] = 1
+  c_link[o]:        support[o] <= floor_choice[p(o), l(o)]
+  c_one_option[j]:  sum_{o in j} support[o] <= 1   (= 1 if support is compulsory)
+
+Together these make support[o] = y[j] * floor_choice[p, l] exactly (y[j] = sum_o support[o]),
+without a big-M: a project can only be supported at the level chosen for its product.
+
+Costs (MUSD)
+  grants (first stage):   sum_o grant_musd[o] * support[o]
+  topup[s]:               sum_o (sum_t d_t * topup_musd[o, s, t]) * support[o]
+where topup_musd[o,s,t] = output_t[o,s,t] * max(F_l - price[s,t,p], 0) * 1e-3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from remech.prepare import ModelData
+
+
+def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
+    opt = data.options
+    levels = [(p, l) for p in range(len(data.products))
+              for l in range(len(data.levels_usd_per_kg[p]))]
+    m.PL = pyo.Set(initialize=levels, dimen=2, ordered=True)
+    m.O = pyo.RangeSet(0, len(opt.project) - 1)
+    m.floor_choice = pyo.Var(m.PL, within=pyo.Binary)
+    m.support = pyo.Var(m.O, within=pyo.Binary)
+
+    m.c_one_level = pyo.Constraint(
+        m.P, rule=lambda m, p: sum(m.floor_choice[p, l]
+                                   for l in range(len(data.levels_usd_per_kg[p]))) == 1)
+    prod_of = data.project_product
+    m.c_link = pyo.Constraint(
+        m.O, rule=lambda m, o: m.support[o]
+        <= m.floor_choice[int(prod_of[opt.project[o]]), int(opt.level[o])])
+
+    by_project: dict[int, list[int]] = {}
+    for o, j in enumerate(opt.project):
+        by_project.setdefault(int(j), []).append(o)
+    m.J_supportable = pyo.Set(initialize=sorted(by_project), ordered=True)
+
+    def one_option(m, j):
+        total = sum(m.support[o] for o in by_project[j])
+        return total == 1 if data.project_forced[j] else total <= 1
+
+    m.c_one_option = pyo.Constraint(m.J_supportable, rule=one_option)
+
+    if len(opt.project):
+        grants = [float(g) * m.support[o] for o, g in enumerate(opt.grant_musd) if g > 0]
+        for term in grants:
+            ledger.add_first("grants", term)
+        # discounted top-up per option and scenario: [o, s]
+        topup_pv = np.einsum("ost,t->os", opt.topup_musd, data.discount)
+        for s in range(len(data.scenarios)):
+            col = topup_pv[:, s]
+            for o in np.flatnonzero(col):
+                ledger.add_second("topup", s, float(col[o]) * m.support[int(o)])

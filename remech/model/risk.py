@@ -1,0 +1,28 @@
+"""Risk: CVaR of the scenario cost (Rockafellar-Uryasev), weighted into the objective.
+
+risk_term_musd = lambda * (cvar_eta_musd + 1/(1-alpha) * sum_s prob_s * cvar_excess_musd[s])
+c_cvar[s]: cvar_excess_musd[s] >= scenario_cost_musd[s] - cvar_eta_musd, excess >= 0.
+With lambda = 0 no variable or constraint is added and risk_term_musd = 0.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from remech.prepare import ModelData
+
+
+def add(m: pyo.ConcreteModel, data: ModelData) -> None:
+    lam, alpha = data.cvar_weight, data.cvar_alpha
+    if lam <= 0:
+        m.risk_term_musd = pyo.Expression(expr=0.0)
+        return
+    m.cvar_eta_musd = pyo.Var()
+    m.cvar_excess_musd = pyo.Var(m.S, within=pyo.NonNegativeReals)
+    m.c_cvar = pyo.Constraint(
+        m.S, rule=lambda m, s: m.cvar_excess_musd[s]
+        >= m.scenario_cost_musd[s] - m.cvar_eta_musd)
+    prob = data.probability
+    m.risk_term_musd = pyo.Expression(expr=lam * (
+        m.cvar_eta_musd + sum(float(prob[s]) * m.cvar_excess_musd[s] for s in m.S)
+        / (1.0 - alpha)))

@@ -1,0 +1,63 @@
+"""Supply-demand balance of the allied bloc, with shortfall at a penalty.
+
+Variables (second stage)
+  shortfall_t[s,t,p] in [0, demand_t[t,p]]
+
+Constraint c_balance[s,t,p]:
+    sum_j outside_output_t[j,s,t]
+  + sum_{o of p} (output_t[o,s,t] - outside_output_t[j(o),s,t]) * support[o]
+  + other_supply_t[t,p] + china_supply_t[t,p] * china_availability[s,t,p]
+  + stock_release_t[s,t,p] + shortfall_t[s,t,p]
+  >= demand_t[t,p] + stock_purchase_t[s,t,p]
+
+A project outside the mechanism produces outside_output_t (existing projects, and new
+ones bankable at market prices, when the price covers their unit cost); supported at
+level l it produces output_t[o]. Surplus supply is not bought (free disposal).
+
+Cost shortfall_loss[s] = sum_{t,p} d_t * penalty_usd_per_kg[p] * shortfall_t * 1e-3 (MUSD).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from remech.prepare import MUSD_PER_T_USD_PER_KG as K, ModelData
+
+
+def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
+    opt = data.options
+    m.shortfall_t = pyo.Var(m.S, m.T, m.P, within=pyo.NonNegativeReals,
+                            bounds=lambda m, s, t, p: (0.0, float(data.demand_t[t, p])))
+    # constant supply [s, t, p]: outside output + other + available Chinese supply
+    n_p = len(data.products)
+    outside_by_p = np.zeros(data.price_usd_per_kg.shape)
+    for p in range(n_p):
+        mask = data.project_product == p
+        outside_by_p[:, :, p] = data.outside_output_t[mask].sum(0)
+    fixed = (outside_by_p + data.other_supply_t[None] +
+             data.china_supply_t[None] * data.china_availability)
+    # marginal output of each option over staying outside: [o, s, t]
+    extra = opt.output_t - data.outside_output_t[opt.project]
+    opts_of = [np.flatnonzero(data.project_product[opt.project] == p) for p in range(n_p)]
+    stocked = set(m.SP)
+
+    def balance(m, s, t, p):
+        idx = opts_of[p]
+        coef = extra[idx, s, t]
+        lhs = pyo.quicksum(float(c) * m.support[int(o)] for o, c in zip(idx, coef) if c)
+        lhs += float(fixed[s, t, p]) + m.shortfall_t[s, t, p]
+        rhs = float(data.demand_t[t, p])
+        if p in stocked:
+            lhs += m.stock_release_t[s, t, p] - m.stock_purchase_t[s, t, p]
+        return lhs >= rhs
+
+    m.c_balance = pyo.Constraint(m.S, m.T, m.P, rule=balance)
+    pen = data.shortfall_penalty_usd_per_kg
+    for s in range(len(data.scenarios)):
+        for t in range(len(data.years)):
+            for p in range(n_p):
+                if data.demand_t[t, p] > 0:
+                    ledger.add_second("shortfall_loss", s,
+                                      float(data.discount[t] * pen[p] * K)
+                                      * m.shortfall_t[s, t, p])

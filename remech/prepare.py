@@ -1,0 +1,261 @@
+"""Turn an Instance and a Design into the indexed arrays the model is built from.
+
+Everything that can be computed before the solve is computed here with numpy,
+once: capacities by year, each project's output, top-up and NPV under each floor
+level and scenario, and which (project, level) pairs are admissible at all.
+This is what keeps the MIP tight: the model links binaries to these data-derived
+coefficients, never through a big-M. This module knows nothing of Pyomo.
+
+Units: t (tonnes), USD/kg, USD million (MUSD). 1 t x 1 USD/kg = 1,000 USD = 1e-3 MUSD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from remech.design import Design, check_against
+from remech.errors import InputError
+from remech.instance import Instance
+
+MUSD_PER_T_USD_PER_KG = 1e-3
+
+
+@dataclass
+class Options:
+    """The support options: one per admissible (project, floor level) pair.
+
+    Arrays are indexed [option] or [option, scenario, year].
+    """
+
+    project: np.ndarray  # int index into ModelData.projects
+    level: np.ndarray  # int index into the product's level menu
+    floor_usd_per_kg: np.ndarray
+    output_t: np.ndarray  # [o, s, t] output if supported at this level
+    topup_musd: np.ndarray  # [o, s, t] contract-for-difference payment (undiscounted)
+    grant_musd: np.ndarray  # [o] capex grant needed to make the project bankable
+    npv_test_musd: np.ndarray  # [o] NPV under the design's bankability test, before grant
+
+
+@dataclass
+class ModelData:
+    """Indexed data for the model; see docs/formulation.md for every symbol."""
+
+    products: list[str]
+    years: list[int]
+    scenarios: list[str]
+    members: list[str]
+    projects: list[str]
+    project_product: np.ndarray  # [j] product index
+    project_existing: np.ndarray  # [j] bool
+    project_forced: np.ndarray  # [j] bool: support is compulsory (design support_existing=all)
+    capacity_t: np.ndarray  # [j, t]
+    levels_usd_per_kg: list[np.ndarray]  # per product, level 0 = no floor (0.0)
+    probability: np.ndarray  # [s]
+    discount: np.ndarray  # [t] (1+r)^-(year - first_year)
+    price_usd_per_kg: np.ndarray  # [s, t, p]
+    china_availability: np.ndarray  # [s, t, p]
+    demand_t: np.ndarray  # [t, p] (members' total)
+    demand_by_ally_t: np.ndarray  # [a, t, p]
+    china_supply_t: np.ndarray  # [t, p]
+    other_supply_t: np.ndarray  # [t, p]
+    outside_output_t: np.ndarray  # [j, s, t] output of a project outside the mechanism
+    options: Options
+    shortfall_penalty_usd_per_kg: np.ndarray  # [p]
+    stockpile_enabled: np.ndarray  # [p] bool
+    stock_fixed_cost_musd: np.ndarray  # [p]
+    stock_capacity_cost_usd_per_kg: np.ndarray  # [p]
+    stock_holding_cost_usd_per_kg_yr: np.ndarray  # [p]
+    stock_max_capacity_t: np.ndarray  # [p]
+    stock_salvage_fraction: np.ndarray  # [p]
+    grants_enabled: bool
+    sharing_rule: str
+    sharing_share: np.ndarray  # [a], sums to 1
+    budget_cap_musd: np.ndarray  # [a], inf where none
+    max_expected_shortfall_share: np.ndarray  # [p], nan where none
+    cvar_weight: float
+    cvar_alpha: float
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"scenarios": len(self.scenarios), "years": len(self.years),
+                "products": len(self.products), "projects": len(self.projects),
+                "allies": len(self.members), "support_options": len(self.options.project)}
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Lower q-quantile along the last axis: smallest v with P(X <= v) >= q."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    v = np.take_along_axis(values, order, axis=-1)
+    cum = np.cumsum(weights[order], axis=-1)
+    idx = np.argmax(cum >= q - 1e-12, axis=-1)
+    return np.take_along_axis(v, idx[..., None], axis=-1)[..., 0]
+
+
+def _grid(df: pd.DataFrame, index: list[tuple[str, list]], value: str,
+          fill: float) -> np.ndarray:
+    """Pivot a long table onto a dense array with axes in ``index`` order."""
+    names = [n for n, _ in index]
+    full = pd.MultiIndex.from_product([labels for _, labels in index], names=names)
+    series = df.set_index(names)[value]
+    return series.reindex(full, fill_value=fill).to_numpy(dtype=float).reshape(
+        [len(labels) for _, labels in index])
+
+
+def prepare(inst: Instance, design: Design) -> ModelData:
+    """Compute every coefficient of the model from the instance and the design."""
+    products = inst.products["product"].tolist()
+    members = inst.members
+    check_against(design, products, members)
+    years = inst.years
+    scen = inst.scenarios["scenario"].tolist()
+    n_t = len(years)
+    prob = inst.scenarios["probability"].to_numpy(float)
+    prob = prob / prob.sum()
+    first = years[0]
+    t_off = np.arange(n_t)
+    discount = (1.0 + inst.discount_rate) ** -t_off
+
+    price = _grid(inst.prices, [("scenario", scen), ("year", years), ("product", products)],
+                  "price_usd_per_kg", np.nan)
+    avail = _grid(inst.availability, [("scenario", scen), ("year", years),
+                                      ("product", products)], "china_availability", 1.0)
+    demand_a = _grid(inst.demand, [("ally", members), ("year", years), ("product", products)],
+                     "demand_t", 0.0)
+    china = _grid(inst.supply, [("product", products), ("year", years)], "china_supply_t",
+                  0.0).T
+    other = _grid(inst.supply, [("product", products), ("year", years)], "other_supply_t",
+                  0.0).T
+
+    pj = inst.projects.reset_index(drop=True)
+    pidx = {p: i for i, p in enumerate(products)}
+    proj_p = pj["product"].map(pidx).to_numpy(int)
+    existing = (pj["status"] == "existing").to_numpy()
+    forced = existing & (design.support_existing == "all")
+    yr = np.asarray(years)[None, :]
+    since = yr - pj["start_year"].to_numpy()[:, None] + 1
+    ramp = np.clip(since / pj["ramp_years"].to_numpy()[:, None], 0.0, 1.0)
+    capacity = pj["capacity_t"].to_numpy()[:, None] * ramp  # [j, t]
+    cost = pj["unit_cost_usd_per_kg"].to_numpy()
+    capex = pj["capex_musd"].to_numpy()
+
+    # Floor menus: level 0 is "no floor"; without the floor instrument it is the only one.
+    levels = []
+    for p in products:
+        menu = design.floor_levels_usd_per_kg.get(p, []) if design.price_floor else []
+        levels.append(np.array([0.0] + list(menu)))
+
+    # Project economics under every level, as arrays [j, l, s, t] per product group.
+    h = design.hurdle_rate
+    disc_h = (1.0 + h) ** -t_off
+    tail = sum((1.0 + h) ** -k for k in range(1, design.tail_years + 1))
+    capex_year = np.maximum(pj["start_year"].to_numpy() - 1, first) - first
+    capex_pv = capex * (1.0 + h) ** -capex_year
+
+    opt_rows: list[tuple[int, int]] = []
+    opt_out, opt_top, opt_grant, opt_npv = [], [], [], []
+    outside = np.zeros((len(pj), len(scen), n_t))
+    for j in range(len(pj)):
+        p = proj_p[j]
+        f = levels[p][:, None, None]  # [l, 1, 1]
+        pi = price[None, :, :, p]  # [1, s, t]
+        received = np.maximum(f, pi)
+        runs = received >= cost[j]
+        out = capacity[j][None, None, :] * runs  # [l, s, t]
+        top = out * np.maximum(f - pi, 0.0) * MUSD_PER_T_USD_PER_KG
+        margin = out * (received - cost[j]) * MUSD_PER_T_USD_PER_KG
+        npv_s = (margin * disc_h).sum(-1) + margin[..., -1] * disc_h[-1] * tail
+        if not existing[j]:
+            npv_s = npv_s - capex_pv[j]
+        if design.bankability_test == "expected":
+            npv = npv_s @ prob
+        elif design.bankability_test == "worst":
+            npv = npv_s.min(-1)
+        else:
+            npv = weighted_quantile(npv_s, prob, design.bankability_quantile)
+        gap = np.where(existing[j], 0.0, np.maximum(-npv, 0.0))
+        market_ok = existing[j] or gap[0] <= 0.0
+        outside[j] = out[0] if market_ok else 0.0
+        for lvl in range(len(levels[p])):
+            bankable = gap[lvl] <= 0.0 or (
+                design.grants and gap[lvl] <= design.grant_max_share_of_capex * capex[j] + 1e-9)
+            if not bankable:
+                continue
+            if not forced[j]:
+                same_as_outside = (np.array_equal(out[lvl], outside[j])
+                                   and not top[lvl].any() and gap[lvl] <= 0.0)
+                if same_as_outside:
+                    continue  # identical to leaving the project outside: no option needed
+            opt_rows.append((j, lvl))
+            opt_out.append(out[lvl])
+            opt_top.append(top[lvl])
+            opt_grant.append(float(gap[lvl]) if gap[lvl] > 0 else 0.0)
+            opt_npv.append(float(npv[lvl]))
+        if forced[j] and not any(r[0] == j for r in opt_rows):
+            raise InputError(f"{design.path.name} [price_floor] support_existing: project "
+                             f"'{pj.at[j, 'project']}' must be supported but no floor level "
+                             "is admissible for it; use support_existing = \"choose\"")
+
+    shape = (0, len(scen), n_t)
+    options = Options(
+        project=np.array([r[0] for r in opt_rows], dtype=int),
+        level=np.array([r[1] for r in opt_rows], dtype=int),
+        floor_usd_per_kg=np.array([levels[proj_p[j]][lvl] for j, lvl in opt_rows]),
+        output_t=np.array(opt_out) if opt_out else np.zeros(shape),
+        topup_musd=np.array(opt_top) if opt_top else np.zeros(shape),
+        grant_musd=np.array(opt_grant),
+        npv_test_musd=np.array(opt_npv),
+    )
+
+    sp = inst.stockpile.set_index("product") if len(inst.stockpile) else None
+
+    def stock(col: str) -> np.ndarray:
+        if sp is None:
+            return np.zeros(len(products))
+        return sp[col].reindex(products).fillna(0.0).to_numpy(float)
+
+    stock_on = np.array([design.stockpile and sp is not None and p in sp.index
+                         for p in products])
+
+    allies = inst.allies.set_index("ally").loc[members]
+    if design.sharing_rule == "gdp":
+        weight = allies["gdp_usd_bn"].to_numpy(float)
+    elif design.sharing_rule == "consumption":
+        # value of each ally's demand at expected prices, discounted
+        exp_price = np.einsum("s,stp->tp", prob, price)
+        weight = np.einsum("atp,tp,t->a", demand_a, exp_price, discount)
+    elif design.sharing_rule == "equal":
+        weight = np.ones(len(members))
+    else:
+        weight = np.array([design.sharing_weights[a] for a in members])
+    if weight.sum() <= 0:
+        raise InputError(f"{design.path.name} [burden_sharing] rule '{design.sharing_rule}': "
+                         "the weights sum to 0 for this instance; choose another rule")
+    caps = allies["budget_cap_musd"].to_numpy(float)
+    caps = np.where(np.isnan(caps), np.inf, caps)
+
+    sec = design.max_expected_shortfall_share
+    security = np.array([sec.get(p, sec.get("*", np.nan)) for p in products], dtype=float)
+
+    return ModelData(
+        products=products, years=years, scenarios=scen, members=members,
+        projects=pj["project"].tolist(), project_product=proj_p, project_existing=existing,
+        project_forced=forced, capacity_t=capacity, levels_usd_per_kg=levels,
+        probability=prob, discount=discount, price_usd_per_kg=price,
+        china_availability=avail, demand_t=demand_a.sum(0), demand_by_ally_t=demand_a,
+        china_supply_t=china, other_supply_t=other, outside_output_t=outside,
+        options=options,
+        shortfall_penalty_usd_per_kg=inst.products["shortfall_penalty_usd_per_kg"].to_numpy(float),
+        stockpile_enabled=stock_on,
+        stock_fixed_cost_musd=stock("fixed_cost_musd"),
+        stock_capacity_cost_usd_per_kg=stock("capacity_cost_usd_per_kg"),
+        stock_holding_cost_usd_per_kg_yr=stock("holding_cost_usd_per_kg_yr"),
+        stock_max_capacity_t=stock("max_capacity_t"),
+        stock_salvage_fraction=stock("salvage_fraction"),
+        grants_enabled=design.grants, sharing_rule=design.sharing_rule,
+        sharing_share=weight / weight.sum(), budget_cap_musd=caps,
+        max_expected_shortfall_share=security,
+        cvar_weight=design.cvar_weight, cvar_alpha=design.cvar_alpha,
+    )

@@ -1,0 +1,280 @@
+"""Read the solved model into the recommended mechanism: a JSON-ready dict and tables.
+
+Costs are read from the model's own cost expressions (core.cost_first_musd,
+core.cost_second_musd), so the report and the objective cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from remech import __version__
+from remech.design import Design
+from remech.instance import Instance
+from remech.model.core import CATEGORIES, OUTLAY_CATEGORIES
+from remech.prepare import ModelData, weighted_quantile
+from remech.solve import SolveResult
+
+SCHEMA_VERSION = "1.0"
+REPORT_CVAR_ALPHA = 0.95
+
+
+def _values(var, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape)
+    for idx, v in var.items():
+        out[idx] = v.value if v.value is not None else 0.0
+    return out
+
+
+def cvar(values: np.ndarray, prob: np.ndarray, alpha: float) -> float:
+    """CVaR_alpha of a discrete distribution: mean of the worst (1 - alpha) tail."""
+    var_ = float(weighted_quantile(values, prob, alpha))
+    return var_ + float(prob @ np.maximum(values - var_, 0.0)) / (1.0 - alpha)
+
+
+def _clean(x):
+    """JSON-safe: numpy scalars to Python, inf/nan to None."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def software_versions() -> dict[str, str]:
+    import highspy
+    import pyomo
+
+    return {"remech": __version__, "python": platform.python_version(),
+            "pyomo": pyomo.__version__, "highspy": highspy.Highs().version(),
+            "pandas": pd.__version__, "numpy": np.__version__}
+
+
+def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Design,
+            res: SolveResult) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Build mechanism.json's content and the result tables."""
+    head = {
+        "schema_version": SCHEMA_VERSION,
+        "status": res.status,
+        "proved_optimal": res.status == "optimal",
+        "highs_status": res.highs_status,
+        "objective_musd": res.objective_musd,
+        "dual_bound_musd": res.dual_bound_musd,
+        "mip_gap": res.mip_gap,
+        "instance": {"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256},
+        "design": {"name": design.name, "path": str(design.path), "sha256": design.sha256},
+        "solver": {**res.options, "nodes": res.nodes,
+                   "simplex_iterations": res.simplex_iterations,
+                   "model_size": res.model_size,
+                   "timings_s": {k: round(v, 4) for k, v in res.timings_s.items()}},
+        "software": software_versions(),
+        "conflict": res.conflict,
+    }
+    if not res.has_solution:
+        return _clean(head), {}
+
+    S, T, P = len(data.scenarios), len(data.years), len(data.products)
+    prob, opt = data.probability, data.options
+    support = np.array([round(m.support[o].value or 0.0) for o in range(len(opt.project))])
+
+    # floors
+    floors = {}
+    for p, name in enumerate(data.products):
+        chosen = [l for l in range(len(data.levels_usd_per_kg[p]))
+                  if (m.floor_choice[p, l].value or 0.0) > 0.5]
+        level = float(data.levels_usd_per_kg[p][chosen[0]]) if chosen else 0.0
+        floors[name] = level if level > 0 else None
+    floors_df = pd.DataFrame({"product": data.products,
+                              "floor_usd_per_kg": [floors[p] for p in data.products]})
+
+    # projects
+    pj = inst.projects.reset_index(drop=True)
+    output = data.outside_output_t.copy()  # [j, s, t]
+    supported = np.zeros(len(pj), bool)
+    proj_floor = np.full(len(pj), np.nan)
+    grant = np.zeros(len(pj))
+    npv = np.full(len(pj), np.nan)
+    for o in np.flatnonzero(support):
+        j = opt.project[o]
+        supported[j] = True
+        output[j] = opt.output_t[o]
+        proj_floor[j] = opt.floor_usd_per_kg[o]
+        grant[j] = opt.grant_musd[o]
+        npv[j] = opt.npv_test_musd[o]
+    exp_output = np.einsum("s,jst->j", prob, output)
+    projects_df = pd.DataFrame({
+        "project": pj["project"], "name": pj["name"], "host": pj["host"],
+        "product": pj["product"], "status": pj["status"], "supported": supported,
+        "floor_usd_per_kg": np.where(supported & (proj_floor > 0), proj_floor, np.nan),
+        "grant_musd": grant.round(6), "npv_test_musd": npv.round(6),
+        "expected_output_t": exp_output.round(3),
+    })
+
+    # stockpile
+    buy = _values(m.stock_purchase_t, (S, T, P))
+    rel = _values(m.stock_release_t, (S, T, P))
+    lev = _values(m.stock_level_t, (S, T, P))
+    stock_rows = []
+    for p, name in enumerate(data.products):
+        if p not in m.SP:
+            continue
+        stock_rows.append({
+            "product": name, "built": bool(round(m.stock_build[p].value or 0)),
+            "capacity_t": round(m.stock_capacity_t[p].value or 0.0, 6),
+            "expected_purchases_t": float(prob @ buy[:, :, p].sum(1)),
+            "expected_releases_t": float(prob @ rel[:, :, p].sum(1))})
+    stock_df = pd.DataFrame(stock_rows, columns=["product", "built", "capacity_t",
+                                                 "expected_purchases_t",
+                                                 "expected_releases_t"])
+    sidx = pd.MultiIndex.from_product([data.scenarios, data.years, data.products],
+                                      names=["scenario", "year", "product"])
+    policy_df = pd.DataFrame({"purchase_t": buy.ravel(), "release_t": rel.ravel(),
+                              "level_t": lev.ravel()}, index=sidx).reset_index()
+    policy_df = policy_df[policy_df["product"].isin([data.products[p] for p in m.SP])]
+
+    # costs per scenario and category
+    first = {c: pyo.value(m.cost_first_musd[c]) for c in CATEGORIES}
+    second = {c: np.array([pyo.value(m.cost_second_musd[c, s]) for s in range(S)])
+              for c in CATEGORIES}
+    by_cat = {c: first[c] + second[c] for c in CATEGORIES}  # [s] arrays
+    total = sum(by_cat[c] for c in CATEGORIES)
+    outlay = sum(by_cat[c] for c in OUTLAY_CATEGORIES)
+    short = _values(m.shortfall_t, (S, T, P))
+    scen_df = pd.DataFrame({"scenario": data.scenarios, "probability": prob})
+    for c in CATEGORIES:
+        scen_df[f"{c}_musd"] = by_cat[c]
+    scen_df["outlay_musd"] = outlay
+    scen_df["total_cost_musd"] = total
+    for p, name in enumerate(data.products):
+        scen_df[f"shortfall_{name}_t"] = short[:, :, p].sum(1)
+
+    exp_short = np.einsum("s,stp->p", prob, short)
+    demand = data.demand_t.sum(0)
+    shortfall = {name: {"expected_t": float(exp_short[p]),
+                        "expected_share": float(exp_short[p] / demand[p]) if demand[p] else 0.0}
+                 for p, name in enumerate(data.products)}
+
+    contrib = np.array([m.contribution_musd[a].value or 0.0 for a in range(len(data.members))])
+    contrib_df = pd.DataFrame({"ally": data.members, "share": data.sharing_share,
+                               "contribution_musd": contrib,
+                               "budget_cap_musd": data.budget_cap_musd})
+    # each ally's payment in each scenario under its share of the outlay
+    contrib_scen = pd.DataFrame(np.outer(outlay, data.sharing_share), columns=data.members)
+    contrib_scen.insert(0, "scenario", data.scenarios)
+
+    expected_cost = float(prob @ total)
+    mech = {
+        **head,
+        "floors_usd_per_kg": floors,
+        "supported_projects": projects_df.loc[projects_df["supported"], "project"].tolist(),
+        "projects": projects_df.to_dict(orient="records"),
+        "stockpiles": stock_df.to_dict(orient="records"),
+        "grants_musd": float(grant.sum()),
+        "burden_sharing": {"rule": data.sharing_rule},
+        "contributions": {a: {"share": float(data.sharing_share[i]),
+                              "contribution_musd": float(contrib[i]),
+                              "budget_cap_musd": float(data.budget_cap_musd[i])}
+                          for i, a in enumerate(data.members)},
+        "costs": {
+            "expected_cost_musd": expected_cost,
+            "expected_outlay_musd": float(prob @ outlay),
+            "cvar_alpha": REPORT_CVAR_ALPHA,
+            "cvar_cost_musd": cvar(total, prob, REPORT_CVAR_ALPHA),
+            "cvar_outlay_musd": cvar(outlay, prob, REPORT_CVAR_ALPHA),
+            "worst_scenario_cost_musd": float(total.max()),
+            "by_category_musd": {c: float(prob @ by_cat[c]) for c in CATEGORIES},
+            "risk_weight": data.cvar_weight, "risk_alpha": data.cvar_alpha,
+            "discounted_to_year": data.years[0],
+        },
+        "shortfall": shortfall,
+        "sizes": data.sizes,
+    }
+    tables = {"floors.csv": floors_df, "projects.csv": projects_df,
+              "stockpile.csv": stock_df, "stockpile_policy.csv": policy_df,
+              "contributions.csv": contrib_df, "contributions_by_scenario.csv": contrib_scen,
+              "scenario_costs.csv": scen_df}
+    return _clean(mech), tables
+
+
+def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], force: bool,
+                  extra_files: dict[str, Path] | None = None) -> None:
+    """Write everything to a temporary sibling folder, then rename it to ``outdir``."""
+    outdir = Path(outdir)
+    tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "mechanism.json").write_text(json.dumps(mech, indent=2) + "\n")
+        for name, df in tables.items():
+            df.to_csv(tmp / name, index=False)
+        for name, path in (extra_files or {}).items():
+            if Path(path).exists():
+                shutil.copyfile(path, tmp / name)
+        old = None
+        if outdir.exists():
+            if not force:
+                raise FileExistsError(outdir)
+            old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
+            outdir.rename(old)
+        tmp.rename(outdir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def summary(mech: dict) -> str:
+    """The printed summary of a solve."""
+    lines = [f"remech: {mech['instance']['name']} x {mech['design']['name']}"]
+    gap = mech.get("mip_gap")
+    gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
+    if mech["status"] == "optimal":
+        lines.append(f"status        optimal (proved by HiGHS; relative gap {gap_text})")
+    else:
+        lines.append(f"status        {mech['status']} (HiGHS: {mech['highs_status']}; "
+                     f"gap {gap_text}, bound {mech.get('dual_bound_musd')})")
+    if "costs" not in mech:
+        if mech.get("conflict"):
+            lines.append("conflicting   " + "; ".join(mech["conflict"]))
+        return "\n".join(lines)
+    c = mech["costs"]
+    lines.append(f"objective     {mech['objective_musd']:,.1f} MUSD "
+                 f"(expected cost{' + risk term' if c['risk_weight'] else ''}, "
+                 f"discounted to {c['discounted_to_year']})")
+    lines.append(f"expected cost {c['expected_cost_musd']:,.1f} MUSD = outlay "
+                 f"{c['expected_outlay_musd']:,.1f} + shortfall loss "
+                 f"{c['by_category_musd']['shortfall_loss']:,.1f}")
+    lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
+                 f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
+    lines.append("floors        " + ", ".join(
+        f"{p} {'none' if v is None else f'{v:g} USD/kg'}"
+        for p, v in mech["floors_usd_per_kg"].items()))
+    sup = mech["supported_projects"]
+    lines.append(f"projects      {len(sup)} supported: {', '.join(sup) if sup else '-'}")
+    if mech["grants_musd"]:
+        lines.append(f"grants        {mech['grants_musd']:,.1f} MUSD")
+    built = [s for s in mech["stockpiles"] if s["built"]]
+    lines.append("stockpiles    " + (", ".join(
+        f"{s['product']} {s['capacity_t']:,.0f} t" for s in built) if built else "none built"))
+    lines.append("shortfall     " + ", ".join(
+        f"{p} {v['expected_t']:,.0f} t ({v['expected_share'] * 100:.2f} %)"
+        for p, v in mech["shortfall"].items()) + " expected over the horizon")
+    lines.append(f"contributions ({mech['burden_sharing']['rule']}) " + ", ".join(
+        f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
+        + " MUSD")
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""Hand the Pyomo model to HiGHS and bring the solution back, reporting honestly.
+
+Route (chosen by measurement, see benchmarks/README.md): Pyomo's LP writer writes the
+model to a file, highspy reads it, HiGHS solves in-process, and column values are
+mapped back to Pyomo variables through the writer's symbol map. The same file is what
+``--write-model`` saves, so the model solved and the model exported are one and the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highspy
+import pyomo.environ as pyo
+
+#: statuses a user sees; only "optimal" means HiGHS proved optimality (within mip_gap)
+STATUS_OPTIMAL = "optimal"
+_LIBC = ctypes.CDLL(None)
+
+
+@dataclass
+class SolverOptions:
+    time_limit_s: float = 600.0
+    mip_gap: float = 1e-4
+    threads: int = 0  # 0: HiGHS chooses
+    seed: int = 0
+    log_file: Path | None = None
+    log_to_console: bool = False
+
+
+@dataclass
+class SolveResult:
+    status: str  # optimal | time_limit | infeasible | unbounded | no_solution | error
+    highs_status: str
+    has_solution: bool
+    objective_musd: float | None
+    dual_bound_musd: float | None
+    mip_gap: float | None
+    nodes: int
+    simplex_iterations: int
+    timings_s: dict[str, float] = field(default_factory=dict)
+    model_size: dict[str, int] = field(default_factory=dict)
+    conflict: list[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """HiGHS prints its banner on stdout from C++; keep stdout for results."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        _LIBC.fflush(None)  # C stdio buffers, where HiGHS writes
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def write_lp(model: pyo.ConcreteModel, path: Path, symbolic: bool = False):
+    """Write the model as CPLEX LP; return the symbol map (LP name -> Pyomo object)."""
+    _, smap_id = model.write(str(path), format="cpxlp",
+                             io_options={"symbolic_solver_labels": symbolic})
+    return model.solutions.symbol_map[smap_id]
+
+
+def solve(model: pyo.ConcreteModel, opts: SolverOptions,
+          write_model: Path | None = None) -> SolveResult:
+    """Solve ``model`` with HiGHS; load values into the Pyomo variables if a solution exists."""
+    timings: dict[str, float] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="remech-"))
+    try:
+        t0 = time.perf_counter()
+        lp_path = workdir / "model.lp"
+        smap = write_lp(model, lp_path)
+        timings["write_lp"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        with _stdout_to_stderr():
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", bool(opts.log_to_console or opts.log_file))
+            h.setOptionValue("log_to_console", bool(opts.log_to_console))
+            if opts.log_file:
+                h.setOptionValue("log_file", str(opts.log_file))
+            h.setOptionValue("time_limit", float(opts.time_limit_s))
+            h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
+            h.setOptionValue("random_seed", int(opts.seed))
+            if opts.threads:
+                h.setOptionValue("threads", int(opts.threads))
+            status = h.readModel(str(lp_path))
+        if status == highspy.HighsStatus.kError:
+            raise RuntimeError(f"HiGHS could not read the model written to {lp_path}")
+        timings["read_lp"] = time.perf_counter() - t0
+        if write_model is not None:
+            _export_model(h, lp_path, write_model)
+
+        lp = h.getLp()
+        n_int = sum(1 for v in (lp.integrality_ or []) if v != highspy.HighsVarType.kContinuous)
+        size = {"columns": lp.num_col_, "rows": lp.num_row_,
+                "nonzeros": len(lp.a_matrix_.value_), "integer_columns": n_int}
+
+        t0 = time.perf_counter()
+        with _stdout_to_stderr():
+            h.run()
+        timings["solve"] = time.perf_counter() - t0
+
+        result = _result(h, n_int > 0)
+        result.timings_s, result.model_size = timings, size
+        result.options = {"time_limit_s": opts.time_limit_s, "mip_rel_gap": opts.mip_gap,
+                          "threads": opts.threads, "random_seed": opts.seed,
+                          "highs_version": h.version(), "handoff": "lp-file"}
+        t0 = time.perf_counter()
+        if result.has_solution:
+            values = h.getSolution().col_value
+            by_symbol = smap.bySymbol
+            for name, value in zip(lp.col_names_, values, strict=True):
+                var = by_symbol[name]
+                if not var.fixed:
+                    var.set_value(value, skip_validation=True)
+        elif result.status == "infeasible":
+            result.conflict = _explain_infeasibility(h, lp, smap)
+        timings["load_solution"] = time.perf_counter() - t0
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _export_model(h: highspy.Highs, lp_path: Path, target: Path) -> None:
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    if target.suffix.lower() == ".lp":
+        shutil.copyfile(lp_path, tmp)
+    else:  # .mps: HiGHS writes the model it read, so it is the same model
+        with _stdout_to_stderr():
+            h.writeModel(str(tmp.with_suffix(".mps")))
+        tmp.with_suffix(".mps").rename(tmp)
+    tmp.replace(target)
+
+
+def _result(h: highspy.Highs, is_mip: bool) -> SolveResult:
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    text = h.modelStatusToString(ms)
+    feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    MS = highspy.HighsModelStatus
+    if ms == MS.kOptimal:
+        status = STATUS_OPTIMAL
+    elif ms == MS.kInfeasible:
+        status = "infeasible"
+    elif ms in (MS.kUnbounded, MS.kUnboundedOrInfeasible):
+        status = "unbounded" if ms == MS.kUnbounded else "infeasible_or_unbounded"
+    elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kSolutionLimit, MS.kInterrupt):
+        status = "time_limit" if feasible else "no_solution"
+    else:
+        status = "error"
+    has_solution = feasible and status in (STATUS_OPTIMAL, "time_limit")
+    obj = info.objective_function_value if has_solution else None
+    if is_mip:
+        bound = info.mip_dual_bound
+        gap = info.mip_gap if has_solution else None
+        nodes = int(info.mip_node_count)
+    else:
+        bound = obj
+        gap = 0.0 if status == STATUS_OPTIMAL else None
+        nodes = 0
+    return SolveResult(status=status, highs_status=text, has_solution=has_solution,
+                       objective_musd=obj, dual_bound_musd=bound, mip_gap=gap, nodes=nodes,
+                       simplex_iterations=int(info.simplex_iteration_count))
+
+
+def _explain_infeasibility(h: highspy.Highs, lp, smap, limit: int = 8) -> list[str]:
+    """Names of constraints and bounds in an irreducible infeasible subset of the LP
+    relaxation (integrality relaxed); empty if the relaxation is feasible."""
+    try:
+        with _stdout_to_stderr():
+            relaxed = highspy.Highs()
+            relaxed.setOptionValue("output_flag", False)
+            relaxed.passModel(lp)
+            n = lp.num_col_
+            relaxed.changeColsIntegrality(
+                n, list(range(n)), [highspy.HighsVarType.kContinuous] * n)
+            relaxed.setOptionValue("iis_strategy", 2)  # from the LP, irreducible
+            relaxed.run()
+            status, iis = relaxed.getIis()
+    except Exception:  # noqa: BLE001 - the diagnosis is a courtesy, never a crash
+        return []
+    if status != highspy.HighsStatus.kOk or not hasattr(iis, "row_index_"):
+        return []
+    names = []
+    for r in list(iis.row_index_)[:limit]:
+        obj = smap.bySymbol.get(lp.row_names_[r])
+        names.append(obj.name if obj is not None else lp.row_names_[r])
+    for c in list(iis.col_index_)[: max(0, limit - len(names))]:
+        obj = smap.bySymbol.get(lp.col_names_[c])
+        names.append(f"bound of {obj.name if obj is not None else lp.col_names_[c]}")
+    return names
