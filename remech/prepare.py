@@ -70,6 +70,7 @@ class ModelData:
     stock_holding_cost_usd_per_kg_yr: np.ndarray  # [p]
     stock_max_capacity_t: np.ndarray  # [p]
     stock_salvage_fraction: np.ndarray  # [p]
+    stock_terminal_value_usd_per_kg: np.ndarray  # [s, p] salvage x lowest price of s
     grants_enabled: bool
     sharing_rule: str
     sharing_share: np.ndarray  # [a], sums to 1
@@ -254,6 +255,8 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         stock_holding_cost_usd_per_kg_yr=stock("holding_cost_usd_per_kg_yr"),
         stock_max_capacity_t=stock("max_capacity_t"),
         stock_salvage_fraction=stock("salvage_fraction"),
+        stock_terminal_value_usd_per_kg=stock("salvage_fraction")[None, :]
+        * price.min(axis=1),
         grants_enabled=design.grants, sharing_rule=design.sharing_rule,
         sharing_share=weight / weight.sum(), budget_cap_musd=caps,
         max_expected_shortfall_share=security,

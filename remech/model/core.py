@@ -60,7 +60,8 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     security.add(m, data)
     risk.add(m, data)
     m.objective = pyo.Objective(
-        expr=m.expected_cost_musd + m.risk_term_musd, sense=pyo.minimize)
+        expr=m.expected_cost_musd + m.risk_term_musd + m.floor_tie_break_musd,
+        sense=pyo.minimize)
     return m
 
 

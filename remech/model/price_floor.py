@@ -11,12 +11,17 @@ Constraints
   c_one_level[p]:   sum_l floor_choice[p, l] = 1
   c_link[o]:        support[o] <= floor_choice[p(o), l(o)]
   c_one_option[j]:  sum_{o in j} support[o] <= 1   (= 1 if support is compulsory)
+  c_floor_used[p, l], l >= 1:  floor_choice[p, l] <= sum_{o at (p, l)} support[o]
+                    (a floor is declared only if some project is contracted under it)
 
 Together these make support[o] = y[j] * floor_choice[p, l] exactly (y[j] = sum_o support[o]),
 without a big-M: a project can only be supported at the level chosen for its product.
 
 Costs (MUSD)
   grants (first stage):   sum_o grant_musd[o] * support[o]
+  tie-break (first stage, category "grants" is untouched): FLOOR_TIE_BREAK * sum F_l *
+                          floor_choice[p, l], at most 1e-7 MUSD per USD/kg, so that among
+                          designs of equal cost the lower floor is reported
   topup[s]:               sum_o (sum_t d_t * topup_musd[o, s, t]) * support[o]
 where topup_musd[o,s,t] = output_t[o,s,t] * max(F_l - price[s,t,p], 0) * 1e-3.
 """
@@ -27,6 +32,9 @@ import numpy as np
 import pyomo.environ as pyo
 
 from remech.prepare import ModelData
+
+#: MUSD per (USD/kg) of declared floor: prefers the lower of two equally costly floors
+FLOOR_TIE_BREAK = 1e-7
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
@@ -56,6 +64,16 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         return total == 1 if data.project_forced[j] else total <= 1
 
     m.c_one_option = pyo.Constraint(m.J_supportable, rule=one_option)
+
+    at_level: dict[tuple[int, int], list[int]] = {}
+    for o, (j, lvl) in enumerate(zip(opt.project, opt.level, strict=True)):
+        at_level.setdefault((int(prod_of[j]), int(lvl)), []).append(o)
+    m.c_floor_used = pyo.Constraint(
+        [(p, l) for (p, l) in levels if l > 0],
+        rule=lambda m, p, l: m.floor_choice[p, l]
+        <= sum(m.support[o] for o in at_level.get((p, l), [])))
+    m.floor_tie_break_musd = pyo.Expression(expr=FLOOR_TIE_BREAK * sum(
+        float(data.levels_usd_per_kg[p][l]) * m.floor_choice[p, l] for (p, l) in levels))
 
     if len(opt.project):
         grants = [float(g) * m.support[o] for o, g in enumerate(opt.grant_musd) if g > 0]

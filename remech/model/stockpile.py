@@ -17,9 +17,11 @@ Constraints
 Costs (MUSD)
   stockpile_build (first stage): fixed_cost_musd * build + capacity_cost * capacity * 1e-3
   stockpile_operation[s]: sum_t d_t * 1e-3 * (price[s,t,p] * purchase + holding_cost * level)
-                          - d_T * 1e-3 * salvage_fraction * price[s,T,p] * level[s,T,p]
-Releases are valued through the shortfall they avoid (supply balance); their sale
-proceeds are not credited.
+                          - d_T * 1e-3 * terminal_value[s,p] * level[s,T,p]
+terminal_value[s,p] = salvage_fraction[p] * min_t price[s,t,p]: stock left at the end is
+worth at most what it could have been bought for, so that a stockpile cannot profit from
+the foresight of prices that a scenario's second stage has. Releases are valued through
+the shortfall they avoid (supply balance); their sale proceeds are not credited.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
                 if hold:
                     ledger.add_second("stockpile_operation", s,
                                       float(d[t] * K * hold) * m.stock_level_t[s, t, p])
-            salvage = float(d[last] * K * data.stock_salvage_fraction[p] * price[s, last, p])
+            salvage = float(d[last] * K * data.stock_terminal_value_usd_per_kg[s, p])
             if salvage:
                 ledger.add_second("stockpile_operation", s,
                                   -salvage * m.stock_level_t[s, last, p])
