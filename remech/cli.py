@@ -20,21 +20,16 @@ from remech.errors import InputError
 EXIT_OK, EXIT_INPUT, EXIT_TIME_LIMIT, EXIT_NO_SOLUTION = 0, 2, 3, 4
 
 
-class Phases:
-    """Times each phase and reports it on stderr."""
-
-    def __init__(self, quiet: bool):
-        self.quiet, self.times = quiet, {}
-
-    def run(self, name: str, fn, *args, **kwargs):
-        if not self.quiet:
+def progress(quiet: bool):
+    """A reporter for remech.run: phase names and timings on stderr."""
+    def report(name: str, seconds: float | None) -> None:
+        if quiet:
+            return
+        if seconds is None:
             click.echo(f"[remech] {name} ...", err=True, nl=False)
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        self.times[name] = time.perf_counter() - t0
-        if not self.quiet:
-            click.echo(f" {self.times[name]:.2f} s", err=True)
-        return out
+        else:
+            click.echo(f" {seconds:.2f} s", err=True)
+    return report
 
 
 def user_errors(fn):
@@ -55,22 +50,6 @@ def model_option(fn):
     return click.option(
         "--model", "-m", "model_path", type=click.Path(path_type=Path),
         help="Design file (models/*.toml). Default: the instance's default_model.")(fn)
-
-
-def _load(instance: Path, model_path: Path | None, phases: Phases):
-    from remech.design import load_design
-    from remech.instance import load_instance
-    from remech.prepare import prepare
-
-    inst = phases.run("read instance", load_instance, instance)
-    if model_path is None:
-        if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model and no --model; "
-                             "pass --model models/<design>.toml")
-        model_path = inst.default_model
-    design = phases.run("read design", load_design, model_path)
-    data = phases.run("prepare data", prepare, inst, design)
-    return inst, design, data
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,10 +104,9 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     """
     import tempfile
 
-    from remech.model import build_model
-    from remech.results import collect, summary, write_results
+    from remech.results import summary, write_results
+    from remech.run import solve_files
     from remech.solve import SolverOptions
-    from remech.solve import solve as run_solver
 
     if outdir.exists() and not force:
         raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
@@ -136,26 +114,26 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
-    phases = Phases(quiet)
-    inst, design, data = _load(instance, model_path, phases)
-    if not quiet:
-        sizes = ", ".join(f"{v} {k}" for k, v in data.sizes.items())
-        click.echo(f"[remech] {sizes}", err=True)
-    model = phases.run("build model", build_model, data)
-    log_dir = Path(tempfile.mkdtemp(prefix="remech-log-"))
-    log_file = log_dir / "highs.log"
+    report = progress(quiet)
+    log_file = Path(tempfile.mkdtemp(prefix="remech-log-")) / "highs.log"
     opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
                          seed=seed, log_file=log_file, log_to_console=show_log)
-    result = phases.run("hand-off + solve", run_solver, model, opts, write_model)
+    run = solve_files(instance, model_path, opts, write_model, report=report)
+    result, mech, tables = run.result, run.mechanism, run.tables
     if not quiet:
         t = result.timings_s
+        click.echo(f"[remech] {', '.join(f'{v} {k}' for k, v in run.data.sizes.items())}; "
+                   f"model {result.model_size['columns']} columns, "
+                   f"{result.model_size['rows']} rows, {result.model_size['nonzeros']} "
+                   f"nonzeros, {result.model_size['integer_columns']} integer", err=True)
         click.echo(f"[remech]   hand-off {t['write_lp'] + t['read_lp']:.2f} s (write LP "
                    f"{t['write_lp']:.2f}, HiGHS read {t['read_lp']:.2f}), HiGHS solve "
                    f"{t['solve']:.2f} s, load solution {t['load_solution']:.2f} s", err=True)
-    mech, tables = phases.run("collect results", collect, model, data, inst, design, result)
-    mech["timings_s"] = {k: round(v, 4) for k, v in phases.times.items()}
-    phases.run("write results", write_results, outdir, mech, tables, force,
-               {"highs.log": log_file})
+    t0 = time.perf_counter()
+    mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
+    write_results(outdir, mech, tables, force, {"highs.log": log_file})
+    if not quiet:
+        click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:
         click.echo(json.dumps(mech, indent=2))
     else:
@@ -183,20 +161,27 @@ def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
     """
-    from remech.model import build_model
+    from remech.run import build, load_files
 
-    phases = Phases(True)
-    inst, design, data = _load(instance, model_path, phases)
-    model = phases.run("build model", build_model, data)
+    run = build(load_files(instance, model_path))
+    counts = model_counts(run.model)
+    if not quiet:
+        sizes = ", ".join(f"{v} {k}" for k, v in run.data.sizes.items())
+        click.echo(f"ok: {run.instance.name} with design {run.design.name}: {sizes}; model "
+                   f"has {counts['variables']} variables ({counts['binaries']} binary) and "
+                   f"{counts['constraints']} constraints (built in "
+                   f"{run.timings_s['build model']:.2f} s)")
+
+
+def model_counts(model) -> dict[str, int]:
+    """Variables, binaries and constraints of a built model (as Pyomo counts them)."""
     import pyomo.environ as pyo
 
-    n_var = sum(1 for _ in model.component_data_objects(pyo.Var, active=True))
-    n_con = sum(1 for _ in model.component_data_objects(pyo.Constraint, active=True))
-    if not quiet:
-        sizes = ", ".join(f"{v} {k}" for k, v in data.sizes.items())
-        click.echo(f"ok: {inst.name} with design {design.name}: {sizes}; model has "
-                   f"{n_var} variables and {n_con} constraints "
-                   f"(built in {phases.times['build model']:.2f} s)")
+    variables = list(model.component_data_objects(pyo.Var, active=True))
+    return {"variables": len(variables),
+            "binaries": sum(1 for v in variables if v.is_binary()),
+            "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint,
+                                                                        active=True))}
 
 
 if __name__ == "__main__":  # pragma: no cover

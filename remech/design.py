@@ -6,6 +6,7 @@ This module knows nothing of Pyomo.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,8 +107,6 @@ def load_design(path: str | Path) -> Design:
     if unknown:
         raise r.err(f"[{unknown[0]}]", "unknown section",
                     f"use only: {', '.join(sorted(KNOWN_SECTIONS))}")
-    import hashlib
-
     d = Design(path=path, name=r.get("design", "name", str, path.stem),
                sha256=hashlib.sha256(raw).hexdigest())
     d.description = r.get("design", "description", str, "")

@@ -55,11 +55,12 @@ def _clean(x):
 
 
 def software_versions() -> dict[str, str]:
-    import highspy
     import pyomo
 
+    from remech.solve import new_highs
+
     return {"remech": __version__, "python": platform.python_version(),
-            "pyomo": pyomo.__version__, "highspy": highspy.Highs().version(),
+            "pyomo": pyomo.__version__, "highspy": new_highs().version(),
             "pandas": pd.__version__, "numpy": np.__version__}
 
 

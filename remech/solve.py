@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import sys
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -53,18 +53,28 @@ class SolveResult:
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
-    """HiGHS prints its banner on stdout from C++; keep stdout for results."""
+def _stdout_to_stderr(discard: bool = False):
+    """HiGHS writes on stdout from C++; keep stdout for results (send it to stderr, or
+    discard it: the banner at the first construction, whose version we record anyway)."""
     sys.stdout.flush()
     saved = os.dup(1)
+    sink = os.open(os.devnull, os.O_WRONLY) if discard else 2
     try:
-        os.dup2(2, 1)
+        os.dup2(sink, 1)
         yield
     finally:
         _LIBC.fflush(None)  # C stdio buffers, where HiGHS writes
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        if discard:
+            os.close(sink)
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance, without the banner on the terminal."""
+    with _stdout_to_stderr(discard=True):
+        return highspy.Highs()
 
 
 def write_lp(model: pyo.ConcreteModel, path: Path, symbolic: bool = False):
@@ -86,8 +96,8 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
         timings["write_lp"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        h = new_highs()
         with _stdout_to_stderr():
-            h = highspy.Highs()
             h.setOptionValue("output_flag", bool(opts.log_to_console or opts.log_file))
             h.setOptionValue("log_to_console", bool(opts.log_to_console))
             if opts.log_file:
@@ -183,8 +193,8 @@ def _explain_infeasibility(h: highspy.Highs, lp, smap, limit: int = 8) -> list[s
     """Names of constraints and bounds in an irreducible infeasible subset of the LP
     relaxation (integrality relaxed); empty if the relaxation is feasible."""
     try:
+        relaxed = new_highs()
         with _stdout_to_stderr():
-            relaxed = highspy.Highs()
             relaxed.setOptionValue("output_flag", False)
             relaxed.passModel(lp)
             n = lp.num_col_

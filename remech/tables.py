@@ -74,8 +74,9 @@ def read_table(folder: Path, filename: str, columns: list[Column],
     for col in columns:
         if col.name not in raw.columns:
             if col.required:
+                expected = ", ".join(c.name for c in columns)
                 raise fail(path, f"missing column '{col.name}'",
-                           f"add it to the header (expected columns: {', '.join(c.name for c in columns)})")
+                           f"add it to the header (expected columns: {expected})")
             raw[col.name] = ""
     extra = [c for c in raw.columns if c not in known and not c.startswith("note")]
     if extra:

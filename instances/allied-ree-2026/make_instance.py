@@ -15,7 +15,11 @@ Scenario method (60 scenarios, equally likely):
   one episode a decade: 2010-14 quotas, 2025 licences [S85][S87]): it starts in a uniform
   year, lasts 1-2 years, cuts Chinese availability of Dy and Tb to a uniform level between
   0.26 (magnet exports May 2025, -74 % y/y [S87]) and 0.65 (Dy exports 2025, -35 % [S91]),
-  and of NdPr to between 0.855 (magnet exports Jan-May 2025, -14.5 % [S87]) and 1. Ex-China
+  and of NdPr to between 0.855 (magnet exports Jan-May 2025, -14.5 % [S87]) and 1. These
+  are ratios of observed flows, which in normal times meet allied demand; as supply.csv
+  gives China's normal supply as CHINA_MULTIPLE x demand (room for stockpile purchases),
+  availability.csv holds flow ratio / CHINA_MULTIPLE, so that China delivers (flow ratio) x
+  demand in an episode. Ex-China
   prices rise with severity up to 3.3x (Dy) and 3.6x (Tb) at availability 0.26 (Europe vs
   FOB China 2025 [S88][S1]).
 * 4 named stress replays from 2026: 2011-style spike and crash, 2015-16 slump, 2022-24
@@ -61,6 +65,7 @@ AVAIL_MILD = {"NDPR": 1.0, "DY": 0.65, "TB": 0.62}  # [S91] (Dy -35 %, Tb -38 % 
 WORLD_2023_T = {"NDPR": 89000.0, "DY": 3400.0, "TB": 600.0}
 GROWTH = (131.0 / 93.0) ** (1 / 7) - 1
 ALLIED_SHARE = {"NDPR": 0.25, "DY": 0.50, "TB": 0.50}
+CHINA_MULTIPLE = 2.0  # assumption: China's normal-time supply to allies / allied demand
 SPLIT = {  # each ally's share of allied demand
     "NDPR": {"EU": 0.38, "JP": 0.25, "KR": 0.15, "US": 0.11, "IN": 0.05, "UK": 0.03,
              "CA": 0.015, "AU": 0.015},
@@ -99,10 +104,12 @@ def demand_and_supply() -> None:
                        f"(2023) [S25][S58] x {1 + GROWTH:.4f}^{y - 2023} [S25] x allied share "
                        f"{ALLIED_SHARE[p]:.2f} [S29][S28][S36][S37]; split: {SPLIT_SOURCE[p]}")
                 rows.append([ally, p, y, round(total * share, 1), src])
-            supply.append([p, y, round(total, 1), 0.0,
-                           "assumption: in normal times China can supply all allied demand "
-                           "not met by allied output (China separates 85-92 % of world "
-                           "output [S25]); other non-Chinese supply is counted in projects.csv"])
+            supply.append([p, y, round(CHINA_MULTIPLE * total, 1), 0.0,
+                           f"assumption: in normal times China can supply {CHINA_MULTIPLE:g}x "
+                           "allied demand, enough for all of it and for stockpile purchases "
+                           "(China separates 85-92 % of world output [S25]; separation quota "
+                           "254 kt REO in 2024 [S48]); other non-Chinese supply is counted "
+                           "in projects.csv"])
     write("demand.csv", ["ally", "product", "year", "demand_t", "source"], rows)
     write("supply.csv", ["product", "year", "china_supply_t", "other_supply_t", "source"],
           supply)
@@ -144,12 +151,12 @@ def scenarios() -> None:
             for t in range(y0, min(n_t, y0 + dur)):
                 for i, p in enumerate(PRODUCTS):
                     a = AVAIL_MILD[p] + sev * (AVAIL_SEVERE[p] - AVAIL_MILD[p])
-                    avail[t, i] = a
+                    avail[t, i] = a / CHINA_MULTIPLE
                     frac = (1 - a) / (1 - AVAIL_SEVERE["DY"])
                     prices[t, i] *= 1 + (PREMIUM_MAX[p] - 1) * min(frac, 1.0)
             desc += f"; export controls {YEARS[y0]}-{YEARS[min(n_t, y0 + dur) - 1]}"
-            src += ("; export-control overlay: availability [S87][S91], ex-China premium "
-                    "[S88][S1]")
+            src += ("; export-control overlay: flow ratio [S87][S91] / 2 (China's normal "
+                    "supply is 2x demand, assumption), ex-China premium [S88][S1]")
         scen_rows.append((f"boot{k + 1:02d}", desc, src, prices, avail))
 
     def replay(first: int, last: int) -> np.ndarray:
@@ -163,7 +170,7 @@ def scenarios() -> None:
     spike = np.vstack([np.log([[2.0, 3.0, 3.0]]), spike[:-1]])
     ones = np.ones((n_t, len(PRODUCTS)))
     controls = ones.copy()
-    controls[:2] = [AVAIL_SEVERE[p] for p in PRODUCTS]
+    controls[:2] = [AVAIL_SEVERE[p] / CHINA_MULTIPLE for p in PRODUCTS]
     ctrl_prices = path(np.zeros((n_t, len(PRODUCTS))))
     ctrl_prices[:2] *= [PREMIUM_MAX[p] for p in PRODUCTS]
     scen_rows += [
@@ -178,12 +185,13 @@ def scenarios() -> None:
          "derived: 2023-2024 returns [S1][S2]", path(replay(2023, 2024)), ones),
         ("stress-controls-2025", "2025-style export controls in 2026-27: Dy/Tb availability "
          "0.26, NdPr 0.855, ex-China Dy x3.3, Tb x3.6",
-         "derived: availability from magnet exports May 2025 -74 % and Jan-May -14.5 % [S87]; "
+         "derived: flow ratio from magnet exports May 2025 -74 % and Jan-May -14.5 % [S87], "
+         "divided by 2 (China's normal supply is 2x demand, assumption); "
          "premium Europe vs FOB China [S88][S1]", ctrl_prices, controls),
     ]
     n = len(scen_rows)
     prob = f"{1 / n:.15f}"
-    for name, desc, src, prices, avail in scen_rows:
+    for name, _desc, src, prices, avail in scen_rows:
         table.extend([name, y, p, round(float(prices[t, i]), 2), src]
                      for t, y in enumerate(YEARS) for i, p in enumerate(PRODUCTS))
         avail_rows.extend([name, y, p, round(float(avail[t, i]), 4), src]

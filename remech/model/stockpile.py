@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from remech.prepare import MUSD_PER_T_USD_PER_KG as K, ModelData
+from remech.prepare import MUSD_PER_T_USD_PER_KG as K
+from remech.prepare import ModelData
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:

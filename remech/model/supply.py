@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from remech.prepare import MUSD_PER_T_USD_PER_KG as K, ModelData
+from remech.prepare import MUSD_PER_T_USD_PER_KG as K
+from remech.prepare import ModelData
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
@@ -45,7 +46,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     def balance(m, s, t, p):
         idx = opts_of[p]
         coef = extra[idx, s, t]
-        lhs = pyo.quicksum(float(c) * m.support[int(o)] for o, c in zip(idx, coef) if c)
+        lhs = pyo.quicksum(float(c) * m.support[int(o)] for o, c in zip(idx, coef, strict=True)
+                           if c)
         lhs += float(fixed[s, t, p]) + m.shortfall_t[s, t, p]
         rhs = float(data.demand_t[t, p])
         if p in stocked:

@@ -1,0 +1,80 @@
+"""One call from files to a solved mechanism, for Python and Jupyter users and the CLI.
+
+    from remech.run import solve_files
+    run = solve_files("instances/allied-ree-2026")
+    run.mechanism["floors_usd_per_kg"], run.tables["projects.csv"]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyomo.environ as pyo
+
+from remech.design import Design, load_design
+from remech.errors import InputError
+from remech.instance import Instance, load_instance
+from remech.model import build_model
+from remech.prepare import ModelData, prepare
+from remech.results import collect
+from remech.solve import SolveResult, SolverOptions, solve
+
+
+@dataclass
+class Run:
+    instance: Instance
+    design: Design
+    data: ModelData
+    model: pyo.ConcreteModel | None = None
+    result: SolveResult | None = None
+    mechanism: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _timed(timings: dict, name: str, fn: Callable, *args, report=None, **kwargs):
+    if report:
+        report(name, None)
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    timings[name] = time.perf_counter() - t0
+    if report:
+        report(name, timings[name])
+    return out
+
+
+def load_files(instance: str | Path, model: str | Path | None = None,
+               report=None) -> Run:
+    """Read and check the instance and design, and prepare the model data."""
+    timings: dict[str, float] = {}
+    inst = _timed(timings, "read instance", load_instance, instance, report=report)
+    if model is None:
+        if inst.default_model is None:
+            raise InputError(f"{instance}/instance.toml: no default_model and no --model; "
+                             "pass --model models/<design>.toml")
+        model = inst.default_model
+    design = _timed(timings, "read design", load_design, model, report=report)
+    data = _timed(timings, "prepare data", prepare, inst, design, report=report)
+    return Run(instance=inst, design=design, data=data, timings_s=timings)
+
+
+def build(run: Run, report=None) -> Run:
+    run.model = _timed(run.timings_s, "build model", build_model, run.data, report=report)
+    return run
+
+
+def solve_files(instance: str | Path, model: str | Path | None = None,
+                options: SolverOptions | None = None, write_model: Path | None = None,
+                report=None) -> Run:
+    """Read, build, solve with HiGHS and collect the mechanism (nothing written)."""
+    run = build(load_files(instance, model, report), report)
+    run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model,
+                        options or SolverOptions(), write_model, report=report)
+    run.mechanism, run.tables = _timed(run.timings_s, "collect results", collect, run.model,
+                                       run.data, run.instance, run.design, run.result,
+                                       report=report)
+    return run

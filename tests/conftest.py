@@ -1,0 +1,69 @@
+"""Helpers: small worlds derived from instances/tiny-floor, edited per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from remech.run import solve_files
+from remech.solve import SolverOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "instances" / "tiny-floor"
+REAL = ROOT / "instances" / "allied-ree-2026"
+MODELS = ROOT / "models"
+
+DESIGN_HEAD = """
+[design]
+name = "test"
+[instruments]
+price_floor = {floor}
+stockpile = {stock}
+grants = {grants}
+[price_floor]
+levels_usd_per_kg = {{ X = [60] }}
+[bankability]
+test = "{test}"
+quantile = {quantile}
+hurdle_rate = 0.0
+tail_years = 0
+[grants]
+max_share_of_capex = {grant_share}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A fresh copy of instances/tiny-floor."""
+    dest = tmp_path / "tiny"
+    shutil.copytree(TINY, dest)
+    return dest
+
+
+def design(folder: Path, *, floor=True, stock=False, grants=False, test="expected",
+           quantile=0.1, grant_share=0.5, extra: str = "") -> Path:
+    """Write folder/design.toml (the instance's default model) and return its path."""
+    text = DESIGN_HEAD.format(floor=str(floor).lower(), stock=str(stock).lower(),
+                              grants=str(grants).lower(), test=test, quantile=quantile,
+                              grant_share=grant_share) + extra
+    path = folder / "design.toml"
+    path.write_text(text)
+    return path
+
+
+def read(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+
+
+def write(folder: Path, name: str, df: pd.DataFrame | list[dict]) -> None:
+    if isinstance(df, list):
+        df = pd.DataFrame(df)
+    df.to_csv(folder / name, index=False)
+
+
+def solve(folder: Path, model: Path | None = None):
+    run = solve_files(folder, model, SolverOptions(time_limit_s=120))
+    return run
