@@ -14,6 +14,11 @@ A project outside the mechanism produces outside_output_t (existing projects, an
 ones bankable at market prices, when the price covers their unit cost); supported at
 level l it produces output_t[o]. Surplus supply is not bought (free disposal).
 
+Options of a project whose output vectors are identical (typically all levels at or above
+its unit cost: it then always runs) enter the balance through one aggregate
+  support_group[g] in [0, 1],  c_support_group[g]: support_group[g] = sum_{o in g} support[o]
+which is exact and cuts the balance rows' nonzeros by the number of levels per group.
+
 Cost shortfall_loss[s] = sum_{t,p} d_t * penalty_usd_per_kg[p] * shortfall_t * 1e-3 (MUSD).
 """
 
@@ -40,14 +45,29 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
              data.china_supply_t[None] * data.china_availability)
     # marginal output of each option over staying outside: [o, s, t]
     extra = opt.output_t - data.outside_output_t[opt.project]
-    opts_of = [np.flatnonzero(data.project_product[opt.project] == p) for p in range(n_p)]
+    # group options with identical marginal output: one balance term per group
+    groups: dict[tuple[int, bytes], list[int]] = {}
+    for o, j in enumerate(opt.project):
+        groups.setdefault((int(j), extra[o].tobytes()), []).append(o)
+    members = [g for g in groups.values() if np.any(extra[g[0]])]
+    multi = [g for g in members if len(g) > 1]
+    m.G = pyo.RangeSet(0, len(multi) - 1)
+    m.support_group = pyo.Var(m.G, bounds=(0.0, 1.0))
+    m.c_support_group = pyo.Constraint(
+        m.G, rule=lambda m, g: m.support_group[g] == sum(m.support[o] for o in multi[g]))
+    group_var = {}
+    for g in members:
+        group_var[g[0]] = m.support_group[multi.index(g)] if len(g) > 1 else m.support[g[0]]
+    heads = np.array(sorted(group_var), dtype=int)
+    heads_of = [heads[data.project_product[opt.project[heads]] == p] if len(heads) else heads
+                for p in range(n_p)]
     stocked = set(m.SP)
 
     def balance(m, s, t, p):
-        idx = opts_of[p]
+        idx = heads_of[p]
         coef = extra[idx, s, t]
-        lhs = pyo.quicksum(float(c) * m.support[int(o)] for o, c in zip(idx, coef, strict=True)
-                           if c)
+        lhs = pyo.quicksum(float(c) * group_var[int(o)]
+                           for o, c in zip(idx, coef, strict=True) if c)
         lhs += float(fixed[s, t, p]) + m.shortfall_t[s, t, p]
         rhs = float(data.demand_t[t, p])
         if p in stocked:
