@@ -1,7 +1,7 @@
 """Read the solved model into the recommended mechanism: a JSON-ready dict and tables.
 
-Costs are read from the model's own cost expressions (core.cost_first_musd,
-core.cost_second_musd), so the report and the objective cannot disagree.
+Costs are evaluated from the model's cost ledger (core.ledger_values): the same
+coefficients the objective is built from, so the report and the objective cannot disagree.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyomo.environ as pyo
 from remech import __version__
 from remech.design import Design
 from remech.instance import Instance
-from remech.model.core import CATEGORIES, OUTLAY_CATEGORIES
+from remech.model.core import CATEGORIES, OUTLAY_CATEGORIES, ledger_values
 from remech.prepare import ModelData, weighted_quantile
 from remech.solve import SolveResult
 
@@ -147,9 +147,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     policy_df = policy_df[policy_df["product"].isin([data.products[p] for p in m.SP])]
 
     # costs per scenario and category
-    first = {c: pyo.value(m.cost_first_musd[c]) for c in CATEGORIES}
-    second = {c: np.array([pyo.value(m.cost_second_musd[c, s]) for s in range(S)])
-              for c in CATEGORIES}
+    first, second = ledger_values(m, S)
     by_cat = {c: first[c] + second[c] for c in CATEGORIES}  # [s] arrays
     total = sum(by_cat[c] for c in CATEGORIES)
     outlay = sum(by_cat[c] for c in OUTLAY_CATEGORIES)

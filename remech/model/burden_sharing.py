@@ -3,9 +3,9 @@
 Variables
   contribution_musd[a]  (free; upper bound budget_cap_musd[a] where the ally has a cap)
 
-Constraint c_share[a]: contribution_musd[a] = share[a] * expected_outlay_musd
+Constraint c_share[a]: contribution_musd[a] = share[a] * outlay_musd
 where share comes from the design's rule (GDP, consumption value, equal, custom weights)
-and expected_outlay_musd is the expected discounted outlay (grants, stockpile, top-ups).
+and outlay_musd is the expected discounted outlay (grants, stockpile, top-ups; core.c_outlay).
 With fixed shares the caps bound the total outlay: outlay <= min_a cap[a] / share[a].
 """
 
@@ -24,4 +24,4 @@ def add(m: pyo.ConcreteModel, data: ModelData) -> None:
         m.A, bounds=lambda m, a: (None, None if math.isinf(caps[a]) else float(caps[a])))
     m.c_share = pyo.Constraint(
         m.A, rule=lambda m, a: m.contribution_musd[a]
-        == float(data.sharing_share[a]) * m.expected_outlay_musd)
+        == float(data.sharing_share[a]) * m.outlay_musd)

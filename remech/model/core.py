@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from remech.prepare import ModelData
 
@@ -20,7 +22,8 @@ CATEGORIES = OUTLAY_CATEGORIES + ("shortfall_loss",)
 
 
 class Ledger:
-    """Cost terms contributed by the modules (MUSD, discounted to the first year).
+    """Cost terms contributed by the modules, as (coefficient, variable) pairs in MUSD,
+    discounted to the first year.
 
     ``first[category]``: first-stage terms; ``second[category][s]``: terms of scenario s.
     """
@@ -29,11 +32,36 @@ class Ledger:
         self.first: dict[str, list] = defaultdict(list)
         self.second: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
 
-    def add_first(self, category: str, expr) -> None:
-        self.first[category].append(expr)
+    def add_first(self, category: str, coef: float, var) -> None:
+        self.first[category].append((float(coef), var))
 
-    def add_second(self, category: str, s: int, expr) -> None:
-        self.second[category][s].append(expr)
+    def add_second(self, category: str, s: int, coef: float, var) -> None:
+        self.second[category][s].append((float(coef), var))
+
+
+def linear(terms) -> LinearExpression:
+    """A linear expression from (coefficient, variable) pairs, built without the
+    operator overloading of ``sum``/``quicksum`` (about 6x faster)."""
+    return LinearExpression([MonomialTermExpression((c, v)) for c, v in terms])
+
+
+def var_array(var, *shape: int) -> np.ndarray:
+    """The data objects of an indexed Var as an object array in index order, so that
+    rules look them up by position instead of through Pyomo's indexing."""
+    return np.array(list(var.values()), dtype=object).reshape(shape)
+
+
+def aggregate(term_lists) -> list:
+    """Merge (coefficient, variable) pairs by variable, keeping first-seen order."""
+    merged: dict[int, list] = {}
+    for terms in term_lists:
+        for c, v in terms:
+            entry = merged.get(id(v))
+            if entry is None:
+                merged[id(v)] = [c, v]
+            else:
+                entry[0] += c
+    return [(c, v) for c, v in merged.values() if c != 0.0]
 
 
 def build_model(data: ModelData) -> pyo.ConcreteModel:
@@ -58,7 +86,7 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     _finish_costs(m, data, ledger)
     burden_sharing.add(m, data)
     security.add(m, data)
-    risk.add(m, data)
+    risk.add(m, data, ledger)
     m.objective = pyo.Objective(
         expr=m.expected_cost_musd + m.risk_term_musd + m.floor_tie_break_musd,
         sense=pyo.minimize)
@@ -66,28 +94,40 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
 
 
 def _finish_costs(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> None:
-    """Turn the ledger into named expressions used by the objective, risk and reports.
+    """Turn the ledger into the expressions the objective and the burden sharing use.
 
-    cost_first_musd[c]         first-stage cost of category c
-    cost_second_musd[c, s]     discounted second-stage cost of category c in scenario s
-    scenario_cost_musd[s]      total cost in scenario s (all categories)
-    expected_cost_musd         sum_s prob_s * scenario_cost_musd[s]
-    expected_outlay_musd       the same over OUTLAY_CATEGORIES only
+    outlay_musd          variable = expected discounted cost over OUTLAY_CATEGORIES
+                         (c_outlay), so that rows needing the outlay hold one coefficient
+    expected_loss_musd   expected discounted shortfall loss
+    expected_cost_musd   outlay_musd + expected_loss_musd
+    Terms are merged by variable across scenarios. The ledger itself stays on the model
+    (``m.cost_ledger``): reports evaluate its terms after the solve, so report and
+    objective are computed from the same coefficients.
     """
-    m.C = pyo.Set(initialize=CATEGORIES, ordered=True)
-    m.cost_first_musd = pyo.Expression(
-        m.C, rule=lambda m, c: pyo.quicksum(ledger.first[c]))
-    m.cost_second_musd = pyo.Expression(
-        m.C, m.S, rule=lambda m, c, s: pyo.quicksum(ledger.second[c][s]))
-    m.scenario_cost_musd = pyo.Expression(
-        m.S, rule=lambda m, s: sum(m.cost_first_musd[c] + m.cost_second_musd[c, s]
-                                   for c in m.C))
     prob = data.probability
 
-    def expected(categories):
-        return (sum(m.cost_first_musd[c] for c in categories)
-                + sum(float(prob[s]) * m.cost_second_musd[c, s]
-                      for c in categories for s in m.S))
+    def expected(categories) -> list:
+        lists = [ledger.first[c] for c in categories]
+        lists += [[(float(prob[s]) * coef, v) for coef, v in ledger.second[c][s]]
+                  for c in categories for s in ledger.second[c]]
+        return aggregate(lists)
 
-    m.expected_cost_musd = pyo.Expression(expr=expected(CATEGORIES))
-    m.expected_outlay_musd = pyo.Expression(expr=expected(OUTLAY_CATEGORIES))
+    m.outlay_musd = pyo.Var()
+    m.c_outlay = pyo.Constraint(expr=m.outlay_musd == linear(expected(OUTLAY_CATEGORIES)))
+    m.expected_loss_musd = pyo.Expression(expr=linear(expected(("shortfall_loss",))))
+    m.expected_cost_musd = pyo.Expression(expr=m.outlay_musd + m.expected_loss_musd)
+    m.cost_ledger = ledger
+
+
+def ledger_values(m: pyo.ConcreteModel, n_scenarios: int) -> tuple[dict, dict]:
+    """After a solve: first-stage cost per category, and second-stage cost per category
+    as an array over scenarios (MUSD, discounted)."""
+    ledger = m.cost_ledger
+
+    def value(terms) -> float:
+        return sum(c * (v.value or 0.0) for c, v in terms)
+
+    first = {c: value(ledger.first.get(c, [])) for c in CATEGORIES}
+    second = {c: np.array([value(ledger.second[c].get(s, [])) if c in ledger.second else 0.0
+                           for s in range(n_scenarios)]) for c in CATEGORIES}
+    return first, second

@@ -76,12 +76,11 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         float(data.levels_usd_per_kg[p][l]) * m.floor_choice[p, l] for (p, l) in levels))
 
     if len(opt.project):
-        grants = [float(g) * m.support[o] for o, g in enumerate(opt.grant_musd) if g > 0]
-        for term in grants:
-            ledger.add_first("grants", term)
+        for o in np.flatnonzero(opt.grant_musd):
+            ledger.add_first("grants", opt.grant_musd[o], m.support[int(o)])
         # discounted top-up per option and scenario: [o, s]
         topup_pv = np.einsum("ost,t->os", opt.topup_musd, data.discount)
         for s in range(len(data.scenarios)):
             col = topup_pv[:, s]
             for o in np.flatnonzero(col):
-                ledger.add_second("topup", s, float(col[o]) * m.support[int(o)])
+                ledger.add_second("topup", s, col[o], m.support[int(o)])

@@ -1,22 +1,27 @@
 """Risk: CVaR of the scenario cost (Rockafellar-Uryasev), weighted into the objective.
 
 risk_term_musd = lambda * (cvar_eta_musd + 1/(1-alpha) * sum_s prob_s * cvar_excess_musd[s])
-c_cvar[s]: cvar_excess_musd[s] >= scenario_cost_musd[s] - cvar_eta_musd, excess >= 0.
-With lambda = 0 no variable or constraint is added and risk_term_musd = 0.
+c_cvar[s]: cvar_excess_musd[s] >= scenario_cost_musd[s] - cvar_eta_musd, excess >= 0,
+where scenario_cost_musd[s] = first-stage cost + discounted second-stage cost of s (all
+categories, merged by variable). With lambda = 0 nothing is added and risk_term_musd = 0.
 """
 
 from __future__ import annotations
 
 import pyomo.environ as pyo
 
+from remech.model.core import CATEGORIES, aggregate, linear
 from remech.prepare import ModelData
 
 
-def add(m: pyo.ConcreteModel, data: ModelData) -> None:
+def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     lam, alpha = data.cvar_weight, data.cvar_alpha
     if lam <= 0:
         m.risk_term_musd = pyo.Expression(expr=0.0)
         return
+    m.scenario_cost_musd = pyo.Expression(
+        m.S, rule=lambda m, s: linear(aggregate(
+            [ledger.first[c] for c in CATEGORIES] + [ledger.second[c][s] for c in CATEGORIES])))
     m.cvar_eta_musd = pyo.Var()
     m.cvar_excess_musd = pyo.Var(m.S, within=pyo.NonNegativeReals)
     m.c_cvar = pyo.Constraint(

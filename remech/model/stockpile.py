@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
+from remech.model.core import linear, var_array
 from remech.prepare import MUSD_PER_T_USD_PER_KG as K
 from remech.prepare import ModelData
 
@@ -47,33 +48,38 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         m.SP, rule=lambda m, p: m.stock_capacity_t[p]
         <= float(data.stock_max_capacity_t[p]) * m.stock_build[p])
 
+    n_s, n_t, k_of = len(data.scenarios), len(data.years), {p: k for k, p in enumerate(m.SP)}
+    level = var_array(m.stock_level_t, n_s, n_t, len(k_of))
+    buy = var_array(m.stock_purchase_t, n_s, n_t, len(k_of))
+    sell = var_array(m.stock_release_t, n_s, n_t, len(k_of))
+
     def balance(m, s, t, p):
-        before = m.stock_level_t[s, t - 1, p] if t > 0 else 0.0
-        return (m.stock_level_t[s, t, p]
-                == before + m.stock_purchase_t[s, t, p] - m.stock_release_t[s, t, p])
+        k = k_of[p]
+        terms = [(1.0, level[s, t, k]), (-1.0, buy[s, t, k]), (1.0, sell[s, t, k])]
+        if t > 0:
+            terms.append((-1.0, level[s, t - 1, k]))
+        return linear(terms) == 0.0
 
     m.c_stock_balance = pyo.Constraint(m.S, m.T, m.SP, rule=balance)
     m.c_stock_limit = pyo.Constraint(
-        m.S, m.T, m.SP, rule=lambda m, s, t, p: m.stock_level_t[s, t, p]
-        <= m.stock_capacity_t[p])
+        m.S, m.T, m.SP, rule=lambda m, s, t, p: linear(
+            [(1.0, level[s, t, k_of[p]]), (-1.0, m.stock_capacity_t[p])]) <= 0.0)
 
     for p in stock_products:
-        ledger.add_first("stockpile_build",
-                         float(data.stock_fixed_cost_musd[p]) * m.stock_build[p]
-                         + float(data.stock_capacity_cost_usd_per_kg[p]) * K
-                         * m.stock_capacity_t[p])
-    last = len(data.years) - 1
-    price, d = data.price_usd_per_kg, data.discount
-    for s in range(len(data.scenarios)):
-        for p in stock_products:
+        ledger.add_first("stockpile_build", data.stock_fixed_cost_musd[p], m.stock_build[p])
+        ledger.add_first("stockpile_build", data.stock_capacity_cost_usd_per_kg[p] * K,
+                         m.stock_capacity_t[p])
+    last = n_t - 1
+    buy_cost = data.discount[None, :, None] * K * data.price_usd_per_kg  # [s, t, p]
+    for s in range(n_s):
+        for p, k in k_of.items():
             hold = float(data.stock_holding_cost_usd_per_kg_yr[p])
-            for t in range(len(data.years)):
-                ledger.add_second("stockpile_operation", s,
-                                  float(d[t] * K * price[s, t, p]) * m.stock_purchase_t[s, t, p])
+            for t in range(n_t):
+                ledger.add_second("stockpile_operation", s, buy_cost[s, t, p], buy[s, t, k])
                 if hold:
-                    ledger.add_second("stockpile_operation", s,
-                                      float(d[t] * K * hold) * m.stock_level_t[s, t, p])
-            salvage = float(d[last] * K * data.stock_terminal_value_usd_per_kg[s, p])
+                    ledger.add_second("stockpile_operation", s, data.discount[t] * K * hold,
+                                      level[s, t, k])
+            salvage = float(data.discount[last] * K
+                            * data.stock_terminal_value_usd_per_kg[s, p])
             if salvage:
-                ledger.add_second("stockpile_operation", s,
-                                  -salvage * m.stock_level_t[s, last, p])
+                ledger.add_second("stockpile_operation", s, -salvage, level[s, last, k])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
+from remech.model.core import linear, var_array
 from remech.prepare import MUSD_PER_T_USD_PER_KG as K
 from remech.prepare import ModelData
 
@@ -61,25 +62,26 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     heads = np.array(sorted(group_var), dtype=int)
     heads_of = [heads[data.project_product[opt.project[heads]] == p] if len(heads) else heads
                 for p in range(n_p)]
-    stocked = set(m.SP)
+    n_s, n_t = len(data.scenarios), len(data.years)
+    short = var_array(m.shortfall_t, n_s, n_t, n_p)
+    stock_k = {p: k for k, p in enumerate(m.SP)}
+    release = var_array(m.stock_release_t, n_s, n_t, len(stock_k))
+    purchase = var_array(m.stock_purchase_t, n_s, n_t, len(stock_k))
+    heads_var = [[group_var[int(o)] for o in heads_of[p]] for p in range(n_p)]
+    rhs = data.demand_t[None] - fixed  # [s, t, p]
 
     def balance(m, s, t, p):
-        idx = heads_of[p]
-        coef = extra[idx, s, t]
-        lhs = pyo.quicksum(float(c) * group_var[int(o)]
-                           for o, c in zip(idx, coef, strict=True) if c)
-        lhs += float(fixed[s, t, p]) + m.shortfall_t[s, t, p]
-        rhs = float(data.demand_t[t, p])
-        if p in stocked:
-            lhs += m.stock_release_t[s, t, p] - m.stock_purchase_t[s, t, p]
-        return lhs >= rhs
+        coef = extra[heads_of[p], s, t]
+        terms = [(float(c), v) for v, c in zip(heads_var[p], coef, strict=True) if c]
+        terms.append((1.0, short[s, t, p]))
+        k = stock_k.get(p)
+        if k is not None:
+            terms += [(1.0, release[s, t, k]), (-1.0, purchase[s, t, k])]
+        return linear(terms) >= float(rhs[s, t, p])
 
     m.c_balance = pyo.Constraint(m.S, m.T, m.P, rule=balance)
-    pen = data.shortfall_penalty_usd_per_kg
-    for s in range(len(data.scenarios)):
-        for t in range(len(data.years)):
-            for p in range(n_p):
-                if data.demand_t[t, p] > 0:
-                    ledger.add_second("shortfall_loss", s,
-                                      float(data.discount[t] * pen[p] * K)
-                                      * m.shortfall_t[s, t, p])
+    loss = data.discount[:, None] * data.shortfall_penalty_usd_per_kg[None, :] * K  # [t, p]
+    active = [(t, p) for t in range(n_t) for p in range(n_p) if data.demand_t[t, p] > 0]
+    for s in range(n_s):
+        for t, p in active:
+            ledger.add_second("shortfall_loss", s, loss[t, p], short[s, t, p])
