@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,10 +87,19 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print mechanism.json on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.option("--log", "show_log", is_flag=True, help="Show the HiGHS log on stderr.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Burden-sharing rule 'core' only: parallel processes for the coalition "
+                   "solves (default: the number of cores).")
+@click.option("--scheduler", help="Burden-sharing rule 'core' only: a dask.distributed "
+                                  "scheduler address for the coalition solves.")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
+              help="Burden-sharing rule 'core' only: cache folder for coalition results "
+                   "(default ~/.cache/remech).")
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
-          write_model: Path | None, as_json: bool, quiet: bool, show_log: bool) -> None:
+          write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
+          jobs: int | None, scheduler: str | None, cache_dir: Path | None) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -118,7 +128,27 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     log_file = Path(tempfile.mkdtemp(prefix="remech-log-")) / "highs.log"
     opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
                          seed=seed, log_file=log_file, log_to_console=show_log)
-    run = solve_files(instance, model_path, opts, write_model, report=report)
+    from remech.stability import DEFAULT_CACHE, GameOptions
+
+    game_opts = GameOptions(jobs=jobs, scheduler=scheduler,
+                            cache_dir=cache_dir or DEFAULT_CACHE, time_limit_s=time_limit,
+                            mip_gap=mip_gap)
+    bars: list = []
+
+    def on_coalition(k: int, record: dict, total: int) -> None:
+        if not bars:  # only designs with burden-sharing rule 'core' solve coalitions
+            bars.append(click.progressbar(length=total, label=f"solving {total} coalitions",
+                                          file=sys.stderr if not quiet
+                                          else open(os.devnull, "w"), show_pos=True))
+            bars[0].__enter__()
+        bars[0].update(1)
+
+    try:
+        run = solve_files(instance, model_path, opts, write_model, report=report,
+                          game=game_opts, on_coalition=on_coalition)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
     result, mech, tables = run.result, run.mechanism, run.tables
     if not quiet:
         t = result.timings_s
@@ -182,6 +212,131 @@ def model_counts(model) -> dict[str, int]:
             "binaries": sum(1 for v in variables if v.is_binary()),
             "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint,
                                                                         active=True))}
+
+
+def _game_text(result: dict, records: list[dict] | None) -> str:
+    """Per-ally report of a cost game: stand-alone cost, each rule, savings, stability."""
+    players = result["players"]
+    rules = list(result["rules"])
+    width = max(8, *(len(p) for p in players))
+    lines = [f"grand coalition cost {result['grand_coalition_cost']:,.1f}; least-core epsilon "
+             f"{result['least_core']['epsilon']:,.3f} "
+             f"({'core EMPTY' if result['core_empty'] else 'core not empty'})"]
+    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>11}" for r in rules)
+    lines += ["", "cost under each rule", head]
+    for p in players:
+        lines.append(f"{p:<{width}} {result['stand_alone'][p]:>10,.1f} " + " ".join(
+            f"{result['rules'][r]['allocation'][p]:>11,.1f}" for r in rules))
+    lines += ["", "saving from joining (alone - rule)", head]
+    for p in players:
+        lines.append(f"{p:<{width}} {'':>10} " + " ".join(
+            f"{result['rules'][r]['saving_vs_alone'][p]:>11,.1f}" for r in rules))
+    lines.append("")
+    for r in rules:
+        info = result["rules"][r]
+        if info["stable"]:
+            lines.append(f"{r:<12} stable: no coalition pays less on its own")
+        else:
+            b = info["blocking"][0]
+            lines.append(f"{r:<12} NOT stable: {info['n_blocking']} blocking coalition(s), "
+                         f"e.g. {b['coalition']} pays {b['excess']:,.2f} more than alone")
+    if records:
+        solved = [r for r in records if not r.get("cached")]
+        secs = sum(r["seconds"] for r in solved)
+        lines.append(f"\n{len(records)} coalitions: {len(solved)} solved "
+                     f"({secs:,.1f} s of solver processes, "
+                     f"{secs / max(1, len(solved)):.2f} s each), "
+                     f"{len(records) - len(solved)} from cache; "
+                     f"{sum(r['status'] == 'optimal' for r in records)} proved optimal")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path), required=False)
+@model_option
+@click.option("--costs", "costs_csv", type=click.Path(path_type=Path),
+              help="Analyse this cost game instead: CSV with columns coalition,cost "
+                   "(members joined by '+', one row per non-empty coalition).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Parallel solver processes (default: the number of cores).")
+@click.option("--scheduler", help="Address of a dask.distributed scheduler "
+                                  "(e.g. tcp://10.0.0.5:8786) to run the solves on.")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
+              help="Cache folder for coalition results (default ~/.cache/remech).")
+@click.option("--no-cache", is_flag=True, help="Solve every coalition again.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=300.0,
+              show_default=True, help="HiGHS time limit per coalition, seconds.")
+@click.option("--mip-gap", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--samples", type=click.IntRange(min=0), default=0,
+              help="Also estimate the Shapley value from this many random orders "
+                   "(with a 95 %% confidence interval); automatic beyond 20 players.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the sampled Shapley value.")
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
+              help="Write coalition_costs.csv, allocations.csv and game.json here.")
+@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
+         jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
+         time_limit: float, mip_gap: float, samples: int, seed: int, outdir: Path | None,
+         force: bool, as_json: bool, quiet: bool) -> None:
+    """Burden sharing that holds: coalition costs, Shapley value, nucleolus, least core.
+
+    With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
+    parallel, cached) to get each coalition's stand-alone cost c(S), then reports per ally
+    the stand-alone cost, the cost under the Shapley value, nucleolus, least core and the
+    GDP, consumption and equal splits, the saving from joining, and whether each split is
+    stable (no coalition would pay less on its own) with a blocking coalition if not.
+    With --costs, analyses any cost game given as a table.
+
+    \b
+    Example:
+      remech game instances/allied-ree-2026 --jobs 2 -o game-out/
+      remech game --costs game-out/coalition_costs.csv --json
+    """
+    from remech.game import CostGame, allocation_table, analyse
+
+    if outdir is not None and outdir.exists() and not force:
+        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
+                         "choose another -o")
+    records = None
+    weights = {}
+    if costs_csv is not None:
+        if instance is not None:
+            raise InputError("give either INSTANCE or --costs, not both")
+        cost_game = CostGame.from_csv(costs_csv)
+    else:
+        if instance is None:
+            raise InputError("missing INSTANCE (or --costs FILE.csv); see remech game --help")
+        from remech.run import load_files
+        from remech.stability import DEFAULT_CACHE, coalition_game, reference_weights
+
+        run = load_files(instance, model_path)
+        n = len(run.instance.members)
+        cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
+        with click.progressbar(length=(1 << n) - 1, label=f"solving {(1 << n) - 1} coalitions",
+                               file=sys.stderr if not quiet else open(os.devnull, "w"),
+                               show_pos=True, show_eta=True) as bar:
+            cost_game, records = coalition_game(
+                instance, run.design.path, jobs=jobs, scheduler=scheduler, cache_dir=cache,
+                time_limit_s=time_limit, mip_gap=mip_gap,
+                on_done=lambda k, r, total: bar.update(1))
+        weights = reference_weights(run)
+    result = analyse(cost_game, weights=weights, samples=samples, seed=seed)
+    if records is not None:
+        result["coalitions"] = records
+    if outdir is not None:
+        from remech.results import write_results
+
+        write_results(outdir, result, {"coalition_costs.csv": cost_game.to_frame(),
+                                       "allocations.csv": allocation_table(result)}, force,
+                      json_name="game.json")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(_game_text(result, records))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,8 @@ from pathlib import Path
 from remech.errors import InputError
 
 BANKABILITY_TESTS = ("expected", "quantile", "worst")
-SHARING_RULES = ("gdp", "consumption", "equal", "custom")
+SHARING_RULES = ("gdp", "consumption", "equal", "custom", "core")
+REFERENCE_RULES = ("gdp", "consumption", "equal", "custom")
 KNOWN_SECTIONS = {"design", "instruments", "price_floor", "bankability", "grants",
                   "burden_sharing", "risk", "security"}
 
@@ -38,6 +39,7 @@ class Design:
     grant_max_share_of_capex: float = 0.5
     sharing_rule: str = "gdp"
     sharing_weights: dict[str, float] = field(default_factory=dict)
+    sharing_reference: str = "gdp"  # for rule "core": the split to stay closest to
     cvar_weight: float = 0.0
     cvar_alpha: float = 0.95
     max_expected_shortfall_share: dict[str, float] = field(default_factory=dict)
@@ -144,7 +146,9 @@ def load_design(path: str | Path) -> Design:
                                        low=0.0, high=1.0)
     d.sharing_rule = r.get("burden_sharing", "rule", str, "gdp", choices=SHARING_RULES)
     d.sharing_weights = r.number_map("burden_sharing", "weights", 0.0, None)
-    if d.sharing_rule == "custom" and not d.sharing_weights:
+    d.sharing_reference = r.get("burden_sharing", "reference", str, "gdp",
+                                choices=REFERENCE_RULES)
+    if uses_custom_weights(d) and not d.sharing_weights:
         raise r.err("[burden_sharing] weights", "missing for rule 'custom'",
                     "give weights = { US = 0.4, EU = 0.3, ... }")
     d.cvar_weight = r.get("risk", "cvar_weight", float, 0.0, low=0.0, high=100.0)
@@ -152,6 +156,11 @@ def load_design(path: str | Path) -> Design:
     d.max_expected_shortfall_share = r.number_map("security", "max_expected_shortfall_share",
                                                   0.0, 1.0)
     return d
+
+
+def uses_custom_weights(design: Design) -> bool:
+    return design.sharing_rule == "custom" or (
+        design.sharing_rule == "core" and design.sharing_reference == "custom")
 
 
 def check_against(design: Design, products: list[str], members: list[str]) -> None:
@@ -166,7 +175,7 @@ def check_against(design: Design, products: list[str], members: list[str]) -> No
     for p in design.max_expected_shortfall_share:
         if p != "*" and p not in products:
             raise unknown(f"[security] max_expected_shortfall_share.{p}", p, products)
-    if design.sharing_rule == "custom":
+    if uses_custom_weights(design):
         for a in design.sharing_weights:
             if a not in members:
                 raise unknown(f"[burden_sharing] weights.{a}", a, members)

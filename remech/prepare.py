@@ -105,6 +105,22 @@ def _grid(df: pd.DataFrame, index: list[tuple[str, list]], value: str,
         [len(labels) for _, labels in index])
 
 
+def rule_weights(rule: str, allies: pd.DataFrame, demand_a: np.ndarray, prob: np.ndarray,
+                 price: np.ndarray, discount: np.ndarray,
+                 custom: dict[str, float] | None = None) -> np.ndarray:
+    """Burden-sharing weights of the members (rows of ``allies``, indexed by ally):
+    GDP; consumption = value of each ally's demand at expected prices, discounted;
+    equal; or custom weights."""
+    if rule == "gdp":
+        return allies["gdp_usd_bn"].to_numpy(float)
+    if rule == "consumption":
+        exp_price = np.einsum("s,stp->tp", prob, price)
+        return np.einsum("atp,tp,t->a", demand_a, exp_price, discount)
+    if rule == "equal":
+        return np.ones(len(allies))
+    return np.array([(custom or {})[a] for a in allies.index])
+
+
 def prepare(inst: Instance, design: Design) -> ModelData:
     """Compute every coefficient of the model from the instance and the design."""
     products = inst.products["product"].tolist()
@@ -221,18 +237,11 @@ def prepare(inst: Instance, design: Design) -> ModelData:
                          for p in products])
 
     allies = inst.allies.set_index("ally").loc[members]
-    if design.sharing_rule == "gdp":
-        weight = allies["gdp_usd_bn"].to_numpy(float)
-    elif design.sharing_rule == "consumption":
-        # value of each ally's demand at expected prices, discounted
-        exp_price = np.einsum("s,stp->tp", prob, price)
-        weight = np.einsum("atp,tp,t->a", demand_a, exp_price, discount)
-    elif design.sharing_rule == "equal":
-        weight = np.ones(len(members))
-    else:
-        weight = np.array([design.sharing_weights[a] for a in members])
+    rule = design.sharing_reference if design.sharing_rule == "core" else design.sharing_rule
+    weight = rule_weights(rule, allies, demand_a, prob, price, discount,
+                          design.sharing_weights)
     if weight.sum() <= 0:
-        raise InputError(f"{design.path.name} [burden_sharing] rule '{design.sharing_rule}': "
+        raise InputError(f"{design.path.name} [burden_sharing] rule '{rule}': "
                          "the weights sum to 0 for this instance; choose another rule")
     caps = allies["budget_cap_musd"].to_numpy(float)
     caps = np.where(np.isnan(caps), np.inf, caps)

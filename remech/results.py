@@ -209,7 +209,8 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
 
 
 def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], force: bool,
-                  extra_files: dict[str, Path] | None = None) -> None:
+                  extra_files: dict[str, Path] | None = None,
+                  json_name: str = "mechanism.json") -> None:
     """Write everything to a temporary sibling folder, then rename it to ``outdir``."""
     outdir = Path(outdir)
     tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}")
@@ -217,7 +218,7 @@ def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], for
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        (tmp / "mechanism.json").write_text(json.dumps(mech, indent=2) + "\n")
+        (tmp / json_name).write_text(json.dumps(_clean(mech), indent=2) + "\n")
         for name, df in tables.items():
             df.to_csv(tmp / name, index=False)
         for name, path in (extra_files or {}).items():

@@ -22,6 +22,7 @@ from remech.model import build_model
 from remech.prepare import ModelData, prepare
 from remech.results import collect
 from remech.solve import SolveResult, SolverOptions, solve
+from remech.stability import GameOptions, apply_core_split
 
 
 @dataclass
@@ -69,12 +70,19 @@ def build(run: Run, report=None) -> Run:
 
 def solve_files(instance: str | Path, model: str | Path | None = None,
                 options: SolverOptions | None = None, write_model: Path | None = None,
-                report=None) -> Run:
-    """Read, build, solve with HiGHS and collect the mechanism (nothing written)."""
+                report=None, game: GameOptions | None = None, on_coalition=None) -> Run:
+    """Read, build, solve with HiGHS and collect the mechanism (nothing written).
+
+    With burden-sharing rule 'core', also solves every coalition (``game`` says how) and
+    replaces the contributions by the core-stable split.
+    """
     run = build(load_files(instance, model, report), report)
     run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model,
                         options or SolverOptions(), write_model, report=report)
     run.mechanism, run.tables = _timed(run.timings_s, "collect results", collect, run.model,
                                        run.data, run.instance, run.design, run.result,
                                        report=report)
+    if run.design.sharing_rule == "core" and run.result.has_solution:
+        _timed(run.timings_s, "coalition costs + core split", apply_core_split, run,
+               game or GameOptions(), on_coalition, report=report)
     return run

@@ -8,11 +8,7 @@ mapped back to Pyomo variables through the writer's symbol map. The same file is
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,9 +17,10 @@ from pathlib import Path
 import highspy
 import pyomo.environ as pyo
 
+from remech.highs import _stdout_to_stderr, new_highs
+
 #: statuses a user sees; only "optimal" means HiGHS proved optimality (within mip_gap)
 STATUS_OPTIMAL = "optimal"
-_LIBC = ctypes.CDLL(None)
 
 
 @dataclass
@@ -50,31 +47,6 @@ class SolveResult:
     model_size: dict[str, int] = field(default_factory=dict)
     conflict: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(discard: bool = False):
-    """HiGHS writes on stdout from C++; keep stdout for results (send it to stderr, or
-    discard it: the banner at the first construction, whose version we record anyway)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    sink = os.open(os.devnull, os.O_WRONLY) if discard else 2
-    try:
-        os.dup2(sink, 1)
-        yield
-    finally:
-        _LIBC.fflush(None)  # C stdio buffers, where HiGHS writes
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        if discard:
-            os.close(sink)
-
-
-def new_highs() -> highspy.Highs:
-    """A HiGHS instance, without the banner on the terminal."""
-    with _stdout_to_stderr(discard=True):
-        return highspy.Highs()
 
 
 def write_lp(model: pyo.ConcreteModel, path: Path, symbolic: bool = False):
@@ -121,6 +93,10 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
 
         t0 = time.perf_counter()
         with _stdout_to_stderr():
+            if opts.threads:
+                # HiGHS refuses a thread count other than the one its global scheduler was
+                # started with in this process (e.g. by an earlier solve): restart it
+                highspy.Highs.resetGlobalScheduler(True)
             h.run()
         timings["solve"] = time.perf_counter() - t0
 

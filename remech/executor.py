@@ -1,0 +1,55 @@
+"""Run many independent solves: local processes by default, a Dask cluster on request.
+
+``map_tasks(fn, items, jobs=N)`` uses a process pool; ``scheduler="tcp://host:8786"``
+submits to a running ``dask.distributed`` scheduler instead (its workers need remech
+installed). Results come back in the order of ``items``; ``on_done(k, result)`` is called
+as each finishes (for progress bars).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
+def map_tasks(fn: Callable, items: Iterable, jobs: int | None = None,
+              scheduler: str | None = None,
+              on_done: Callable[[int, object], None] | None = None) -> list:
+    items = list(items)
+    results: list = [None] * len(items)
+    if not items:
+        return results
+    if scheduler:
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
+
+        with Client(scheduler) as client:
+            futures = client.map(fn, items, pure=False)
+            index = {f.key: k for k, f in enumerate(futures)}
+            for fut in dask_completed(futures):
+                k = index[fut.key]
+                results[k] = fut.result()
+                if on_done:
+                    on_done(k, results[k])
+        return results
+    jobs = jobs or default_jobs()
+    if jobs == 1:
+        for k, item in enumerate(items):
+            results[k] = fn(item)
+            if on_done:
+                on_done(k, results[k])
+        return results
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
+        for fut in as_completed(futures):
+            k = futures[fut]
+            results[k] = fut.result()
+            if on_done:
+                on_done(k, results[k])
+    return results
