@@ -64,6 +64,21 @@ def write(folder: Path, name: str, df: pd.DataFrame | list[dict]) -> None:
     df.to_csv(folder / name, index=False)
 
 
+def two_allies(folder: Path) -> Path:
+    """US (GDP 3000, demand 600 t) and EU (GDP 1000, demand 400 t) instead of the US alone;
+    P1 stays hosted in the US."""
+    src = "assumption: test data"
+    write(folder, "allies.csv", [
+        {"ally": "US", "name": "United States", "role": "ally", "gdp_usd_bn": 3000,
+         "budget_cap_musd": "", "source": src},
+        {"ally": "EU", "name": "European Union", "role": "ally", "gdp_usd_bn": 1000,
+         "budget_cap_musd": "", "source": src}])
+    write(folder, "demand.csv", [
+        {"ally": "US", "product": "X", "year": 2030, "demand_t": 600, "source": src},
+        {"ally": "EU", "product": "X", "year": 2030, "demand_t": 400, "source": src}])
+    return folder
+
+
 def solve(folder: Path, model: Path | None = None):
     run = solve_files(folder, model, SolverOptions(time_limit_s=120))
     return run

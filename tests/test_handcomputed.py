@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import design, read, solve, write
+from conftest import design, read, solve, two_allies, write
 from remech.model.price_floor import FLOOR_TIE_BREAK
 
 TOL = dict(rel=1e-6, abs=1e-6)
@@ -111,18 +111,6 @@ def test_stockpile_bought_before_the_cut_and_released_in_it(tiny, holding, expec
     assert policy.loc[2031, "release_t"] == pytest.approx(1000)
 
 
-def _two_allies(tiny) -> None:
-    src = "assumption: test data"
-    write(tiny, "allies.csv", [
-        {"ally": "US", "name": "United States", "role": "ally", "gdp_usd_bn": 3000,
-         "budget_cap_musd": "", "source": src},
-        {"ally": "EU", "name": "European Union", "role": "ally", "gdp_usd_bn": 1000,
-         "budget_cap_musd": "", "source": src}])
-    write(tiny, "demand.csv", [
-        {"ally": "US", "product": "X", "year": 2030, "demand_t": 600, "source": src},
-        {"ally": "EU", "product": "X", "year": 2030, "demand_t": 400, "source": src}])
-
-
 @pytest.mark.parametrize(("rule", "extra", "us", "eu"), [
     ("gdp", "", 7.5, 2.5),  # 3000 : 1000
     ("consumption", "", 6.0, 4.0),  # 600 t : 400 t at the same prices
@@ -130,7 +118,7 @@ def _two_allies(tiny) -> None:
     ("custom", "weights = { US = 1, EU = 4 }", 2.0, 8.0),
 ])
 def test_burden_sharing_rules_split_the_outlay(tiny, rule, extra, us, eu):
-    _two_allies(tiny)
+    two_allies(tiny)
     run = solve(tiny, design(tiny, extra=f'[burden_sharing]\nrule = "{rule}"\n{extra}\n'))
     c = run.mechanism["contributions"]
     assert run.mechanism["costs"]["expected_outlay_musd"] == pytest.approx(10.0, **TOL)
@@ -144,7 +132,7 @@ def test_burden_sharing_rules_split_the_outlay(tiny, rule, extra, us, eu):
 def test_budget_cap_limits_the_outlay(tiny, cap, expected, floor):
     # GDP shares 0.75 / 0.25: an EU cap of 2.5 allows outlay 10 (the floor); 2.0 allows
     # only 8, so the floor is unaffordable and the shortfall (50) is borne instead.
-    _two_allies(tiny)
+    two_allies(tiny)
     allies = read(tiny, "allies.csv")
     allies.loc[allies["ally"] == "EU", "budget_cap_musd"] = str(cap)
     write(tiny, "allies.csv", allies)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import design, read, write
+from conftest import design, read, two_allies, write
 from remech.cli import main
 from remech.coalition import restrict
 from remech.instance import load_instance
@@ -24,16 +24,7 @@ from remech.stability import GameOptions, coalition_game
 
 @pytest.fixture
 def duo(tiny):
-    src = "assumption: test data"
-    write(tiny, "allies.csv", [
-        {"ally": "US", "name": "United States", "role": "ally", "gdp_usd_bn": 3000,
-         "budget_cap_musd": "", "source": src},
-        {"ally": "EU", "name": "European Union", "role": "ally", "gdp_usd_bn": 1000,
-         "budget_cap_musd": "", "source": src}])
-    write(tiny, "demand.csv", [
-        {"ally": "US", "product": "X", "year": 2030, "demand_t": 600, "source": src},
-        {"ally": "EU", "product": "X", "year": 2030, "demand_t": 400, "source": src}])
-    return tiny
+    return two_allies(tiny)
 
 
 def test_restrict_keeps_own_projects_demand_and_supply_share(duo):
