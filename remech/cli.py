@@ -95,11 +95,15 @@ def main() -> None:
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
               help="Burden-sharing rule 'core' only: cache folder for coalition results "
                    "(default ~/.cache/remech).")
+@click.option("--vss", "with_vss", is_flag=True,
+              help="Also report EV, EEV, wait-and-see (WS), VSS and EVPI (one solve per "
+                   "scenario more).")
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
-          jobs: int | None, scheduler: str | None, cache_dir: Path | None) -> None:
+          jobs: int | None, scheduler: str | None, cache_dir: Path | None,
+          with_vss: bool) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -159,6 +163,14 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         click.echo(f"[remech]   hand-off {t['write_lp'] + t['read_lp']:.2f} s (write LP "
                    f"{t['write_lp']:.2f}, HiGHS read {t['read_lp']:.2f}), HiGHS solve "
                    f"{t['solve']:.2f} s, load solution {t['load_solution']:.2f} s", err=True)
+    if with_vss and result.has_solution:
+        from remech.evaluate import cost, vss
+
+        t0 = time.perf_counter()
+        mech["vss"] = vss(run.instance, run.design, run.data, cost(run.model, result),
+                          SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
+                                        threads=threads, seed=seed))
+        run.timings_s["vss"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
     write_results(outdir, mech, tables, force, {"highs.log": log_file})
@@ -337,6 +349,188 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(_game_text(result, records))
+
+
+def _per_product(text: str | None, option: str) -> dict[str, float]:
+    """Parse 'NDPR=80,DY=300' into {'NDPR': 80.0, 'DY': 300.0}."""
+    out: dict[str, float] = {}
+    for part in filter(None, (text or "").split(",")):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"{option} {text}: '{part}' is not PRODUCT=number; write e.g. "
+                             "NDPR=80,DY=300") from None
+    return out
+
+
+@main.group()
+def scenarios() -> None:
+    """Generate, reduce and plot price and export-control scenarios.
+
+    \b
+    Example:
+      remech scenarios generate instances/allied-ree-2026 -n 200 --seed 7 --stress all \\
+          -o instances/allied-ree-200
+      remech scenarios reduce instances/allied-ree-200 --to 40 -o instances/allied-ree-40
+      remech scenarios plot instances/allied-ree-40 -o plots/
+    """
+
+
+@scenarios.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
+              help="New instance folder: a copy of INSTANCE with the generated scenarios.")
+@click.option("-n", "n", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Number of bootstrap paths.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--stress", default="", help="Named stress tests to add: all, or a comma "
+              "list of stress-spike-2011, stress-slump-2015, stress-trough-2024, "
+              "stress-controls-2025.")
+@click.option("--block", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Bootstrap block length, years.")
+@click.option("--mean-reversion", "kappa", type=click.FloatRange(0, 1), default=0.25,
+              show_default=True, help="Share of the gap to the long-run level closed each "
+                                      "year.")
+@click.option("--long-run", default=None, help="Long-run price levels, e.g. NDPR=80,DY=300 "
+              "(default: geometric mean of 2014-2025).")
+@click.option("--start", default=None, help="Start prices (default: 2025e), e.g. NDPR=100.")
+@click.option("--p-controls", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Probability of an export-control episode per path.")
+@click.option("--p-flooding", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Probability of strategic flooding when allied capacity comes online.")
+@click.option("--flooding-depth", type=click.FloatRange(0, 1, max_open=True), default=0.35,
+              show_default=True, help="Price cut during flooding (share).")
+@click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@user_errors
+def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
+             kappa: float, long_run: str | None, start: str | None, p_controls: float,
+             p_flooding: float, flooding_depth: float, flooding_years: int,
+             force: bool) -> None:
+    """Generate N price paths (and export-control paths) for INSTANCE from history.
+
+    Block bootstrap of the joint annual log returns of USGS/Argus oxide prices 2011-2025
+    with mean reversion, export-control and strategic-flooding overlays, and named stress
+    tests; reproducible with --seed. Writes a new instance folder that remech solve uses
+    directly, and prints the calibration against history.
+    """
+    from remech.instance import load_instance
+    from remech.scenarios import (
+        GeneratorSettings,
+        china_multiple,
+        first_new_capacity,
+        history_statistics,
+        statistics,
+        to_tables,
+        write_instance,
+    )
+    from remech.scenarios import (
+        generate as make,
+    )
+
+    inst = load_instance(instance)
+    products = inst.products["product"].tolist()
+    settings = GeneratorSettings(
+        n=n, seed=seed, block=block, kappa=kappa,
+        long_run_usd_per_kg=_per_product(long_run, "--long-run"),
+        start_usd_per_kg=_per_product(start, "--start"), p_controls=p_controls,
+        p_flooding=p_flooding, flooding_depth=flooding_depth, flooding_years=flooding_years,
+        stress=tuple(x.strip() for x in stress.split(",") if x.strip()))
+    sset = make(products, inst.years, settings, first_new_capacity(inst))
+    if not sset.names:
+        raise InputError("-n 0 and no --stress: nothing to generate; give -n or --stress")
+    source = (f"derived: remech scenarios generate (seed {seed}, n {n}, block {block}, "
+              f"mean reversion {kappa}) from oxide price history [S1][S2][S3][S4][S5]; "
+              "overlays [S87][S88][S91]; assumption: overlay probabilities")
+    write_instance(inst, to_tables(sset, china_multiple(inst), source), outdir, force)
+    hist, gen = history_statistics(products), statistics(sset)
+    click.echo(f"wrote {len(sset.names)} scenarios to {outdir}/ (seed {seed})")
+    click.echo("annual log-return std  " + ", ".join(
+        f"{p} {gen['std'][p]:.3f} (history {hist['std'][p]:.3f})" for p in products))
+    click.echo("return correlation     " + ", ".join(
+        f"{k} {gen['corr'][k]:.2f} (history {hist['corr'][k]:.2f})" for k in gen["corr"]))
+
+
+@scenarios.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--to", "k", type=click.IntRange(min=1), required=True,
+              help="Number of scenarios to keep.")
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
+              help="New instance folder with the reduced scenarios.")
+@model_option
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Solve on the reduced set and evaluate that mechanism on the full set.")
+@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@user_errors
+def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check: bool,
+           force: bool) -> None:
+    """Keep K representative scenarios of INSTANCE (fast forward selection).
+
+    Probabilities of dropped scenarios go to their nearest kept scenario; prints the
+    Kantorovich distance between the full and the reduced sets and, with --check, the
+    cost of the mechanism solved on the reduced set, evaluated on the full set, against
+    the full set's optimum (out-of-sample check).
+    """
+    import time
+
+    from remech.instance import load_instance
+    from remech.scenarios import china_multiple, scenario_set, to_tables, write_instance
+    from remech.scenarios import reduce as cut
+
+    inst = load_instance(instance)
+    t0 = time.perf_counter()
+    full = scenario_set(inst)
+    small, distance = cut(full, k)
+    seconds = time.perf_counter() - t0
+    source = (f"assumption: representative scenarios of {inst.name} kept by remech scenarios "
+              f"reduce --to {k} (fast forward selection), probabilities re-weighted; each "
+              f"path as sourced in {inst.name}")
+    tables = to_tables(small, china_multiple(inst), source)
+    tables["scenarios.csv"]["description"] = small.description
+    write_instance(inst, tables, outdir, force)
+    click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
+               f"Kantorovich distance {distance:.4f} (standardised log-price and "
+               f"availability paths); written to {outdir}/")
+    if check:
+        from remech.evaluate import cost, evaluate, first_stage
+        from remech.run import load_files, solve_files
+
+        reduced = solve_files(outdir, model_path)
+        whole = solve_files(instance, model_path)
+        full_data = load_files(instance, model_path).data
+        m_eval, res = evaluate(full_data, first_stage(reduced.model, reduced.data))
+        r_cost = cost(reduced.model, reduced.result)
+        o_cost = cost(m_eval, res)
+        f_cost = cost(whole.model, whole.result)
+        click.echo(f"in-sample (reduced set) {r_cost:,.1f} MUSD; that mechanism on the full "
+                   f"set {o_cost:,.1f} MUSD; full-set optimum {f_cost:,.1f} MUSD "
+                   f"(out-of-sample loss {o_cost - f_cost:,.1f} MUSD, "
+                   f"{(o_cost - f_cost) / abs(f_cost) * 100:.2f} %)")
+
+
+@scenarios.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
+              help="Folder for the PNG fan charts (one per product).")
+@click.option("--mechanism", type=click.Path(path_type=Path),
+              help="A mechanism.json whose floor levels are drawn.")
+@user_errors
+def plot(instance: Path, outdir: Path, mechanism: Path | None) -> None:
+    """Fan chart per product: percentile bands of the scenario prices, history overlaid,
+    and the floors of a solved mechanism if given."""
+    from remech.instance import load_instance
+    from remech.plots import fan_charts
+
+    inst = load_instance(instance)
+    floors = {}
+    if mechanism is not None:
+        if not mechanism.is_file():
+            raise InputError(f"{mechanism}: file not found; give the mechanism.json written "
+                             "by remech solve")
+        floors = json.loads(mechanism.read_text()).get("floors_usd_per_kg", {})
+    for path in fan_charts(inst, outdir, floors):
+        click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

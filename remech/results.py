@@ -274,6 +274,11 @@ def summary(mech: dict) -> str:
     lines.append("shortfall     " + ", ".join(
         f"{p} {v['expected_t']:,.0f} t ({v['expected_share'] * 100:.2f} %)"
         for p, v in mech["shortfall"].items()) + " expected over the horizon")
+    if "vss" in mech:
+        v = mech["vss"]
+        lines.append(f"VSS / EVPI    VSS {v['vss_musd']:,.1f} MUSD (EEV {v['eev_musd']:,.1f} - RP "
+                     f"{v['rp_musd']:,.1f}), EVPI {v['evpi_musd']:,.1f} MUSD (RP - WS "
+                     f"{v['ws_musd']:,.1f}); EV {v['ev_musd']:,.1f}")
     lines.append(f"contributions ({mech['burden_sharing']['rule']}) " + ", ".join(
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")

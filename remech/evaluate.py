@@ -1,0 +1,128 @@
+"""Evaluate first-stage decisions on another scenario set, and VSS / EVPI.
+
+``evaluate(data, first_stage)`` fixes the first-stage decisions (floor levels, supported
+(project, level) pairs, stockpile build and capacity) in the model of ``data`` and solves
+the rest (an LP): the out-of-sample cost of a mechanism. A project supported in the
+decisions but not admissible (not bankable) under ``data``'s scenarios stays outside;
+``c_floor_used`` is dropped, since it only selects among equally costly floors.
+
+VSS and EVPI (Birge and Louveaux): RP = the stochastic optimum; EV = the problem on the
+expected scenario (mean prices and availability); EEV = EV's first stage evaluated on all
+scenarios; WS = sum_s p_s (optimum of scenario s alone). VSS = EEV - RP >= 0,
+EVPI = RP - WS >= 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pyomo.environ as pyo
+
+from remech.design import Design
+from remech.instance import Instance
+from remech.model import build_model
+from remech.prepare import ModelData, prepare
+from remech.solve import SolverOptions, solve
+
+
+def first_stage(m: pyo.ConcreteModel, data: ModelData) -> dict:
+    opt = data.options
+    return {
+        "floor_level": {data.products[p]: float(data.levels_usd_per_kg[p][l])
+                        for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5},
+        "support": {(data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]))
+                    for o, v in m.support.items() if (v.value or 0) > 0.5},
+        "stock": {data.products[p]: (round(m.stock_build[p].value or 0),
+                                     float(m.stock_capacity_t[p].value or 0.0))
+                  for p in m.SP},
+    }
+
+
+def evaluate(data: ModelData, decisions: dict, options: SolverOptions | None = None):
+    """Build the model of ``data`` with the first stage fixed to ``decisions``; solve."""
+    m = build_model(data)
+    opt = data.options
+    for (p, l), var in m.floor_choice.items():
+        level = float(data.levels_usd_per_kg[p][l])
+        var.fix(1.0 if decisions["floor_level"].get(data.products[p]) == level else 0.0)
+    for o, var in m.support.items():
+        key = (data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]))
+        var.fix(1.0 if key in decisions["support"] else 0.0)
+    for p in m.SP:
+        build, cap = decisions["stock"].get(data.products[p], (0, 0.0))
+        m.stock_build[p].fix(build)
+        m.stock_capacity_t[p].fix(cap)
+    m.c_floor_used.deactivate()
+    return m, solve(m, options or SolverOptions())
+
+
+def with_scenario_rows(inst: Instance, names: list[str], probability: list[float],
+                       prices: pd.DataFrame | None = None,
+                       availability: pd.DataFrame | None = None) -> Instance:
+    """The instance on other scenarios (by default a subset of its own)."""
+    src = "assumption: derived scenario set"
+    scen = pd.DataFrame({"scenario": names, "probability": probability,
+                         "description": "", "source": src, "_row": 0})
+    if prices is None:
+        prices = inst.prices[inst.prices["scenario"].isin(names)]
+    if availability is None:
+        availability = inst.availability[inst.availability["scenario"].isin(names)]
+    return dataclasses.replace(inst, scenarios=scen, prices=prices,
+                               availability=availability)
+
+
+def expected_instance(inst: Instance) -> Instance:
+    """One scenario 'expected' with the probability-weighted mean prices and availability."""
+    prob = inst.scenarios.set_index("scenario")["probability"]
+    prices = inst.prices.assign(w=inst.prices["scenario"].map(prob))
+    mean_p = (prices["price_usd_per_kg"] * prices["w"]).groupby(
+        [prices["year"], prices["product"]]).sum().rename("price_usd_per_kg").reset_index()
+    mean_p["scenario"], mean_p["source"] = "expected", "assumption: expected path"
+    names, years = inst.scenarios["scenario"], inst.years
+    products = inst.products["product"].tolist()
+    full = pd.MultiIndex.from_product([names, years, products],
+                                      names=["scenario", "year", "product"])
+    av = inst.availability.set_index(["scenario", "year", "product"])["china_availability"]
+    av = av.reindex(full, fill_value=1.0).reset_index()
+    av["w"] = av["scenario"].map(prob)
+    mean_a = (av["china_availability"] * av["w"]).groupby([av["year"], av["product"]]).sum()
+    mean_a = mean_a.rename("china_availability").reset_index()
+    mean_a["scenario"], mean_a["source"] = "expected", "assumption: expected path"
+    return with_scenario_rows(inst, ["expected"], [1.0], mean_p, mean_a)
+
+
+def cost(m: pyo.ConcreteModel, result) -> float | None:
+    """A solve's objective without the floor tie-break term (MUSD)."""
+    if result.objective_musd is None:
+        return None
+    return result.objective_musd - pyo.value(m.floor_tie_break_musd)
+
+
+def vss(inst: Instance, design: Design, data: ModelData, rp_objective: float,
+        options: SolverOptions | None = None, on_step=None) -> dict:
+    """EV, EEV, WS, VSS and EVPI for a solved stochastic problem with objective RP.
+
+    EV: the design on the expected path (its own bankability view); EEV: EV's first stage
+    evaluated on all scenarios; WS: each scenario solved alone (perfect information)."""
+    opts = options or SolverOptions()
+    ev_data = prepare(expected_instance(inst), design)
+    m_ev = build_model(ev_data)
+    ev = solve(m_ev, opts)
+    m_eev, eev = evaluate(data, first_stage(m_ev, ev_data), opts)
+    ws_costs, statuses = [], {ev.status, eev.status}
+    names = inst.scenarios["scenario"].tolist()
+    for k, name in enumerate(names):
+        d_s = prepare(with_scenario_rows(inst, [name], [1.0]), design)
+        m_s = build_model(d_s)
+        r_s = solve(m_s, opts)
+        statuses.add(r_s.status)
+        ws_costs.append(cost(m_s, r_s))
+        if on_step:
+            on_step(k, len(names))
+    ws = float(data.probability @ ws_costs)
+    eev_cost = cost(m_eev, eev)
+    return {"rp_musd": rp_objective, "ev_musd": cost(m_ev, ev), "eev_musd": eev_cost,
+            "ws_musd": ws, "vss_musd": eev_cost - rp_objective,
+            "evpi_musd": rp_objective - ws, "all_optimal": statuses == {"optimal"},
+            "wait_and_see_solves": len(names)}
