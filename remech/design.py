@@ -32,6 +32,10 @@ class Design:
     grants: bool = True
     floor_levels_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
     support_existing: str = "choose"  # "choose" or "all"
+    upside_shares: list[float] = field(default_factory=lambda: [0.0])  # collar menu
+    upside_cap_usd_per_kg: dict[str, float] = field(default_factory=dict)  # default: floor
+    eligible_projects: list[str] | None = None  # None: every project may be supported
+    mandatory_floor: list[str] = field(default_factory=list)  # products without "no floor"
     bankability_test: str = "expected"
     bankability_quantile: float = 0.1
     hurdle_rate: float = 0.08
@@ -137,6 +141,24 @@ def load_design(path: str | Path) -> Design:
         d.floor_levels_usd_per_kg[str(product)] = menu
     d.support_existing = r.get("price_floor", "support_existing", str, "choose",
                                choices=("choose", "all"))
+    shares = doc.get("price_floor", {}).get("upside_share", [0.0])
+    shares = [shares] if isinstance(shares, int | float) and not isinstance(shares, bool) \
+        else shares
+    if not isinstance(shares, list) or not shares or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in shares):
+        raise r.err("[price_floor] upside_share", f"{shares!r} is not a share or a list of "
+                    "shares in [0, 1]", "write e.g. upside_share = 0.3 or [0.0, 0.3]")
+    d.upside_shares = sorted({float(v) for v in shares})
+    d.upside_cap_usd_per_kg = r.number_map("price_floor", "upside_cap_usd_per_kg", 0.0, None)
+    for key in ("eligible_projects", "mandatory_floor"):
+        value = doc.get("price_floor", {}).get(key)
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(v, str) for v in value)):
+            raise r.err(f"[price_floor] {key}", f"{value!r} is not a list of names",
+                        f'write {key} = ["NAME", ...]')
+    d.eligible_projects = doc.get("price_floor", {}).get("eligible_projects")
+    d.mandatory_floor = doc.get("price_floor", {}).get("mandatory_floor", [])
     d.bankability_test = r.get("bankability", "test", str, "expected",
                                choices=BANKABILITY_TESTS)
     d.bankability_quantile = r.get("bankability", "quantile", float, 0.1, low=0.0, high=1.0)
@@ -163,7 +185,8 @@ def uses_custom_weights(design: Design) -> bool:
         design.sharing_rule == "core" and design.sharing_reference == "custom")
 
 
-def check_against(design: Design, products: list[str], members: list[str]) -> None:
+def check_against(design: Design, products: list[str], members: list[str],
+                  projects: list[str] | None = None) -> None:
     """Cross-file checks: every product or ally named in the design exists in the instance."""
     def unknown(where: str, name: str, known: list[str]) -> InputError:
         return InputError(f"{design.path.name} {where}: '{name}' is not in the instance; "
@@ -172,6 +195,16 @@ def check_against(design: Design, products: list[str], members: list[str]) -> No
     for p in design.floor_levels_usd_per_kg:
         if p not in products:
             raise unknown(f"[price_floor] levels_usd_per_kg.{p}", p, products)
+    for p in list(design.upside_cap_usd_per_kg) + design.mandatory_floor:
+        if p not in products:
+            raise unknown(f"[price_floor] {p}", p, products)
+    for j in design.eligible_projects or []:
+        if projects is not None and j not in projects:
+            raise unknown("[price_floor] eligible_projects", j, projects)
+    for p in design.mandatory_floor:
+        if not design.floor_levels_usd_per_kg.get(p):
+            raise InputError(f"{design.path.name} [price_floor] mandatory_floor: '{p}' has no "
+                             f"floor levels; give levels_usd_per_kg.{p}")
     for p in design.max_expected_shortfall_share:
         if p != "*" and p not in products:
             raise unknown(f"[security] max_expected_shortfall_share.{p}", p, products)

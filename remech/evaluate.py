@@ -26,12 +26,18 @@ from remech.prepare import ModelData, prepare
 from remech.solve import SolverOptions, solve
 
 
+def _entry(data: ModelData, p: int, l: int) -> tuple[float, float]:
+    """A floor-menu entry as (floor USD/kg, upside share)."""
+    return float(data.levels_usd_per_kg[p][l]), float(data.level_upside_share[p][l])
+
+
 def first_stage(m: pyo.ConcreteModel, data: ModelData) -> dict:
     opt = data.options
     return {
-        "floor_level": {data.products[p]: float(data.levels_usd_per_kg[p][l])
+        "floor_level": {data.products[p]: _entry(data, p, l)
                         for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5},
-        "support": {(data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]))
+        "support": {(data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]),
+                     float(opt.upside_share[o]))
                     for o, v in m.support.items() if (v.value or 0) > 0.5},
         "stock": {data.products[p]: (round(m.stock_build[p].value or 0),
                                      float(m.stock_capacity_t[p].value or 0.0))
@@ -44,10 +50,11 @@ def evaluate(data: ModelData, decisions: dict, options: SolverOptions | None = N
     m = build_model(data)
     opt = data.options
     for (p, l), var in m.floor_choice.items():
-        level = float(data.levels_usd_per_kg[p][l])
+        level = _entry(data, p, l)
         var.fix(1.0 if decisions["floor_level"].get(data.products[p]) == level else 0.0)
     for o, var in m.support.items():
-        key = (data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]))
+        key = (data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]),
+               float(opt.upside_share[o]))
         var.fix(1.0 if key in decisions["support"] else 0.0)
     for p in m.SP:
         build, cap = decisions["stock"].get(data.products[p], (0, 0.0))

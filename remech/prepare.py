@@ -33,6 +33,7 @@ class Options:
     project: np.ndarray  # int index into ModelData.projects
     level: np.ndarray  # int index into the product's level menu
     floor_usd_per_kg: np.ndarray
+    upside_share: np.ndarray  # [o] share of the price above the cap paid back (collar)
     output_t: np.ndarray  # [o, s, t] output if supported at this level
     topup_musd: np.ndarray  # [o, s, t] contract-for-difference payment (undiscounted)
     grant_musd: np.ndarray  # [o] capex grant needed to make the project bankable
@@ -52,7 +53,9 @@ class ModelData:
     project_existing: np.ndarray  # [j] bool
     project_forced: np.ndarray  # [j] bool: support is compulsory (design support_existing=all)
     capacity_t: np.ndarray  # [j, t]
-    levels_usd_per_kg: list[np.ndarray]  # per product, level 0 = no floor (0.0)
+    levels_usd_per_kg: list[np.ndarray]  # per product menu: floor (0.0 = no floor)
+    level_upside_share: list[np.ndarray]  # per product menu: upside share (collar)
+    level_upside_cap_usd_per_kg: list[np.ndarray]  # per product menu: cap of the collar
     probability: np.ndarray  # [s]
     discount: np.ndarray  # [t] (1+r)^-(year - first_year)
     price_usd_per_kg: np.ndarray  # [s, t, p]
@@ -125,7 +128,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     """Compute every coefficient of the model from the instance and the design."""
     products = inst.products["product"].tolist()
     members = inst.members
-    check_against(design, products, members)
+    check_against(design, products, members, inst.projects["project"].tolist())
     years = inst.years
     scen = inst.scenarios["scenario"].tolist()
     n_t = len(years)
@@ -158,11 +161,21 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     cost = pj["unit_cost_usd_per_kg"].to_numpy()
     capex = pj["capex_musd"].to_numpy()
 
-    # Floor menus: level 0 is "no floor"; without the floor instrument it is the only one.
-    levels = []
+    # Floor menus: entries (floor, upside share, cap); (0, 0, 0) is "no floor" and comes
+    # first unless the design makes the product's floor mandatory. Without the floor
+    # instrument it is the only entry.
+    levels, shares, caps_up = [], [], []
     for p in products:
         menu = design.floor_levels_usd_per_kg.get(p, []) if design.price_floor else []
-        levels.append(np.array([0.0] + list(menu)))
+        entries = [] if (menu and p in design.mandatory_floor) else [(0.0, 0.0, 0.0)]
+        entries += [(f, sh, design.upside_cap_usd_per_kg.get(p, f))
+                    for f in menu for sh in design.upside_shares]
+        levels.append(np.array([e[0] for e in entries]))
+        shares.append(np.array([e[1] for e in entries]))
+        caps_up.append(np.array([e[2] for e in entries]))
+    eligible = (np.ones(len(pj), bool) if design.eligible_projects is None
+                else pj["project"].isin(design.eligible_projects).to_numpy())
+    forced = forced & eligible
 
     # Project economics under every level, as arrays [j, l, s, t] per product group.
     h = design.hurdle_rate
@@ -177,11 +190,14 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     for j in range(len(pj)):
         p = proj_p[j]
         f = levels[p][:, None, None]  # [l, 1, 1]
+        sh = shares[p][:, None, None]
+        cap_up = caps_up[p][:, None, None]
         pi = price[None, :, :, p]  # [1, s, t]
-        received = np.maximum(f, pi)
+        clawback = sh * np.maximum(pi - cap_up, 0.0)  # collar: upside paid back, USD/kg
+        received = np.maximum(f, pi) - clawback
         runs = received >= cost[j]
         out = capacity[j][None, None, :] * runs  # [l, s, t]
-        top = out * np.maximum(f - pi, 0.0) * MUSD_PER_T_USD_PER_KG
+        top = out * (np.maximum(f - pi, 0.0) - clawback) * MUSD_PER_T_USD_PER_KG
         margin = out * (received - cost[j]) * MUSD_PER_T_USD_PER_KG
         npv_s = (margin * disc_h).sum(-1) + margin[..., -1] * disc_h[-1] * tail
         if not existing[j]:
@@ -193,13 +209,29 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         else:
             npv = weighted_quantile(npv_s, prob, design.bankability_quantile)
         gap = np.where(existing[j], 0.0, np.maximum(-npv, 0.0))
-        market_ok = existing[j] or gap[0] <= 0.0
-        outside[j] = out[0] if market_ok else 0.0
-        for lvl in range(len(levels[p])):
+        # outside the mechanism: the market price alone (as if at "no floor")
+        market = capacity[j][None, :] * (price[:, :, p] >= cost[j])
+        m_npv = ((market * (price[:, :, p] - cost[j]) * MUSD_PER_T_USD_PER_KG * disc_h)
+                 .sum(-1) + market[:, -1] * (price[:, -1, p] - cost[j])
+                 * MUSD_PER_T_USD_PER_KG * disc_h[-1] * tail)
+        if not existing[j]:
+            m_npv = m_npv - capex_pv[j]
+        m_test = (m_npv @ prob if design.bankability_test == "expected" else
+                  m_npv.min() if design.bankability_test == "worst" else
+                  weighted_quantile(m_npv, prob, design.bankability_quantile))
+        outside_ok = existing[j] or m_test >= 0.0
+        outside[j] = market if outside_ok else 0.0
+        # participation: a producer signs a contract (a collar can take upside away) only if
+        # its expected NPV under it is at least its expected NPV outside the mechanism
+        outside_value = float(m_npv @ prob) if outside_ok else -np.inf
+        expected_npv = npv_s @ prob
+        for lvl in range(len(levels[p]) if eligible[j] else 0):
             bankable = gap[lvl] <= 0.0 or (
                 design.grants and gap[lvl] <= design.grant_max_share_of_capex * capex[j] + 1e-9)
             if not bankable:
                 continue
+            if not forced[j] and expected_npv[lvl] < outside_value - 1e-9:
+                continue  # the producer would not sign
             if not forced[j]:
                 same_as_outside = (np.array_equal(out[lvl], outside[j])
                                    and not top[lvl].any() and gap[lvl] <= 0.0)
@@ -220,6 +252,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         project=np.array([r[0] for r in opt_rows], dtype=int),
         level=np.array([r[1] for r in opt_rows], dtype=int),
         floor_usd_per_kg=np.array([levels[proj_p[j]][lvl] for j, lvl in opt_rows]),
+        upside_share=np.array([shares[proj_p[j]][lvl] for j, lvl in opt_rows]),
         output_t=np.array(opt_out) if opt_out else np.zeros(shape),
         topup_musd=np.array(opt_top) if opt_top else np.zeros(shape),
         grant_musd=np.array(opt_grant),
@@ -253,6 +286,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         products=products, years=years, scenarios=scen, members=members,
         projects=pj["project"].tolist(), project_product=proj_p, project_existing=existing,
         project_forced=forced, capacity_t=capacity, levels_usd_per_kg=levels,
+        level_upside_share=shares, level_upside_cap_usd_per_kg=caps_up,
         probability=prob, discount=discount, price_usd_per_kg=price,
         china_availability=avail, demand_t=demand_a.sum(0), demand_by_ally_t=demand_a,
         china_supply_t=china, other_supply_t=other, outside_output_t=outside,

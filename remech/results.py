@@ -92,14 +92,21 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     support = np.array([round(m.support[o].value or 0.0) for o in range(len(opt.project))])
 
     # floors
-    floors = {}
+    floors, upside, cap_up = {}, {}, {}
     for p, name in enumerate(data.products):
         chosen = [l for l in range(len(data.levels_usd_per_kg[p]))
                   if (m.floor_choice[p, l].value or 0.0) > 0.5]
-        level = float(data.levels_usd_per_kg[p][chosen[0]]) if chosen else 0.0
+        l = chosen[0] if chosen else None
+        level = float(data.levels_usd_per_kg[p][l]) if l is not None else 0.0
         floors[name] = level if level > 0 else None
+        upside[name] = float(data.level_upside_share[p][l]) if level > 0 else 0.0
+        cap_up[name] = float(data.level_upside_cap_usd_per_kg[p][l]) if upside[name] else None
     floors_df = pd.DataFrame({"product": data.products,
-                              "floor_usd_per_kg": [floors[p] for p in data.products]})
+                              "floor_usd_per_kg": [floors[p] for p in data.products],
+                              "upside_share": [upside[p] for p in data.products],
+                              "upside_cap_usd_per_kg": [np.nan if cap_up[p] is None
+                                                        else cap_up[p]
+                                                        for p in data.products]})
 
     # projects
     pj = inst.projects.reset_index(drop=True)
@@ -178,6 +185,8 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech = {
         **head,
         "floors_usd_per_kg": floors,
+        "upside_share": upside,
+        "upside_cap_usd_per_kg": cap_up,
         "supported_projects": projects_df.loc[projects_df["supported"], "project"].tolist(),
         "projects": projects_df.to_dict(orient="records"),
         "stockpiles": stock_df.to_dict(orient="records"),
@@ -261,9 +270,16 @@ def summary(mech: dict) -> str:
                  f"{c['by_category_musd']['shortfall_loss']:,.1f}")
     lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
                  f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
+    def floor_text(p, v):
+        if v is None:
+            return f"{p} none"
+        share = mech.get("upside_share", {}).get(p, 0.0)
+        collar = (f" (collar: {share * 100:g} % of the price above "
+                  f"{mech['upside_cap_usd_per_kg'][p]:g} paid back)" if share else "")
+        return f"{p} {v:g} USD/kg{collar}"
+
     lines.append("floors        " + ", ".join(
-        f"{p} {'none' if v is None else f'{v:g} USD/kg'}"
-        for p, v in mech["floors_usd_per_kg"].items()))
+        floor_text(p, v) for p, v in mech["floors_usd_per_kg"].items()))
     sup = mech["supported_projects"]
     lines.append(f"projects      {len(sup)} supported: {', '.join(sup) if sup else '-'}")
     if mech["grants_musd"]:
