@@ -351,6 +351,95 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
         click.echo(_game_text(result, records))
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--model", "-m", "models", type=click.Path(path_type=Path), multiple=True,
+              help="Design file to compare (repeat). Default: every *.toml in the folder of "
+                   "the instance's default design (models/).")
+@click.option("--baseline", default="no-mechanism", show_default=True,
+              help="Design the others are measured against.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Parallel solver processes (default: the number of cores).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True, help="HiGHS time limit per design, seconds.")
+@click.option("--mip-gap", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
+              help="Write compare.csv, compare.md and compare.json here.")
+@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
+            time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
+            as_json: bool, quiet: bool) -> None:
+    """Solve several designs on the same INSTANCE and put them side by side.
+
+    For each design: status and gap, floors (and collars), supported projects, stockpiles,
+    grants, expected outlay and cost, CVaR95, expected shortfall and non-Chinese share per
+    product, what each ally pays, and the saving against the baseline design (the value
+    of its instruments). A design that fails keeps its row with its status.
+
+    \b
+    Example:
+      remech compare instances/allied-ree-2026 --jobs 2 -o compare-out/
+      remech compare instances/allied-ree-2026 -m models/floor-only.toml \\
+          -m models/mp-style.toml -m models/no-mechanism.toml --json
+    """
+    from remech.compare import DesignTask, compare_row, flat, table, with_baseline
+    from remech.executor import map_tasks
+    from remech.instance import load_instance
+
+    if outdir is not None and outdir.exists() and not force:
+        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
+                         "choose another -o")
+    inst = load_instance(instance)
+    if not models:
+        if inst.default_model is None:
+            raise InputError(f"{instance}/instance.toml: no default_model to find the designs;"
+                             " pass --model for each design")
+        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
+    for path in models:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: design file not found; pass --model with a file from "
+                             "models/")
+    tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
+    t0 = time.perf_counter()
+    with click.progressbar(length=len(tasks), label=f"solving {len(tasks)} designs",
+                           file=sys.stderr if not quiet else open(os.devnull, "w"),
+                           show_pos=True) as bar:
+        rows = map_tasks(compare_row, tasks, jobs=jobs, on_done=lambda k, r: bar.update(1))
+    rows = with_baseline(rows, baseline)
+    wall = time.perf_counter() - t0
+    if outdir is not None:
+        from remech.results import write_results
+
+        md = table(rows).to_markdown() if _has_tabulate() else table(rows).to_string()
+        write_results(outdir, {"designs": rows, "wall_seconds": wall},
+                      {"compare.csv": flat(rows)}, force, json_name="compare.json")
+        (outdir / "compare.md").write_text(md + "\n")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        with pd_options():
+            click.echo(table(rows).to_string())
+        click.echo(f"\n{len(rows)} designs in {wall:.1f} s "
+                   f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.max_colwidth", 60, "display.width", 250)
+
+
 def _per_product(text: str | None, option: str) -> dict[str, float]:
     """Parse 'NDPR=80,DY=300' into {'NDPR': 80.0, 'DY': 300.0}."""
     out: dict[str, float] = {}

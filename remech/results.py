@@ -167,6 +167,15 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     for p, name in enumerate(data.products):
         scen_df[f"shortfall_{name}_t"] = short[:, :, p].sum(1)
 
+    # Chinese deliveries actually needed, after the solve: demand + purchases - releases -
+    # shortfall - allied output - other supply, within what China makes available
+    allied = np.zeros((S, T, P))
+    for j, p in enumerate(data.project_product):
+        allied[:, :, p] += output[j]
+    need = (data.demand_t[None] + buy - rel - short - allied - data.other_supply_t[None])
+    china_used = np.clip(need, 0.0, data.china_supply_t[None] * data.china_availability)
+    non_chinese = 1.0 - np.einsum("s,stp->p", prob, china_used) / np.where(
+        data.demand_t.sum(0) > 0, data.demand_t.sum(0), 1.0)
     exp_short = np.einsum("s,stp->p", prob, short)
     demand = data.demand_t.sum(0)
     shortfall = {name: {"expected_t": float(exp_short[p]),
@@ -208,6 +217,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
             "discounted_to_year": data.years[0],
         },
         "shortfall": shortfall,
+        "non_chinese_share": dict(zip(data.products, non_chinese.tolist(), strict=True)),
         "sizes": data.sizes,
     }
     tables = {"floors.csv": floors_df, "projects.csv": projects_df,

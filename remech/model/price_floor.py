@@ -11,7 +11,7 @@ Constraints
   c_one_level[p]:   sum_l floor_choice[p, l] = 1
   c_link[o]:        support[o] <= floor_choice[p(o), l(o)]
   c_one_option[j]:  sum_{o in j} support[o] <= 1   (= 1 if support is compulsory)
-  c_floor_used[p, l], l >= 1:  floor_choice[p, l] <= sum_{o at (p, l)} support[o]
+  c_floor_used[p, l], F_l > 0:  floor_choice[p, l] <= sum_{o at (p, l)} support[o]
                     (a floor is declared only if some project is contracted under it)
 
 Together these make support[o] = y[j] * floor_choice[p, l] exactly (y[j] = sum_o support[o]),
@@ -69,7 +69,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     for o, (j, lvl) in enumerate(zip(opt.project, opt.level, strict=True)):
         at_level.setdefault((int(prod_of[j]), int(lvl)), []).append(o)
     m.c_floor_used = pyo.Constraint(
-        [(p, l) for (p, l) in levels if l > 0],
+        [(p, l) for (p, l) in levels if data.levels_usd_per_kg[p][l] > 0],
         rule=lambda m, p, l: m.floor_choice[p, l]
         <= sum(m.support[o] for o in at_level.get((p, l), [])))
     m.floor_tie_break_musd = pyo.Expression(expr=FLOOR_TIE_BREAK * sum(
