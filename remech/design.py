@@ -16,6 +16,7 @@ from remech.errors import InputError
 BANKABILITY_TESTS = ("expected", "quantile", "worst")
 SHARING_RULES = ("gdp", "consumption", "equal", "custom", "core")
 REFERENCE_RULES = ("gdp", "consumption", "equal", "custom")
+SOFT_TARGETS = ("min_non_chinese_share", "max_single_country_share", "stockpile_cover_days")
 KNOWN_SECTIONS = {"design", "instruments", "price_floor", "bankability", "grants",
                   "burden_sharing", "risk", "security"}
 
@@ -47,6 +48,11 @@ class Design:
     cvar_weight: float = 0.0
     cvar_alpha: float = 0.95
     max_expected_shortfall_share: dict[str, float] = field(default_factory=dict)
+    min_non_chinese_share: dict[str, float] = field(default_factory=dict)
+    max_single_country_share: dict[str, float] = field(default_factory=dict)
+    stockpile_cover_days: dict[str, float] = field(default_factory=dict)
+    #: soft targets: target name -> penalty in USD per kg of violation (absent: hard)
+    soft_penalty_usd_per_kg: dict[str, float] = field(default_factory=dict)
     sha256: str = ""
 
 
@@ -177,6 +183,22 @@ def load_design(path: str | Path) -> Design:
     d.cvar_alpha = r.get("risk", "cvar_alpha", float, 0.95, low=0.0, high=0.999)
     d.max_expected_shortfall_share = r.number_map("security", "max_expected_shortfall_share",
                                                   0.0, 1.0)
+    d.min_non_chinese_share = r.number_map("security", "min_non_chinese_share", 0.0, 1.0)
+    d.max_single_country_share = r.number_map("security", "max_single_country_share",
+                                              0.0, 1.0)
+    d.stockpile_cover_days = r.number_map("security", "stockpile_cover_days", 0.0, 3650.0)
+    soft = doc.get("security", {}).get("soft", {})
+    if not isinstance(soft, dict):
+        raise r.err("[security] soft", f"{soft!r} is not a table",
+                    "write soft = { min_non_chinese_share = 20 } (penalty in USD/kg)")
+    for name, value in soft.items():
+        if name not in SOFT_TARGETS:
+            raise r.err(f"[security] soft.{name}", "unknown target",
+                        f"use one of: {', '.join(SOFT_TARGETS)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise r.err(f"[security] soft.{name}", f"{value!r} is not a penalty",
+                        "give the penalty in USD per kg of violation, >= 0")
+        d.soft_penalty_usd_per_kg[name] = float(value)
     return d
 
 
@@ -205,9 +227,11 @@ def check_against(design: Design, products: list[str], members: list[str],
         if not design.floor_levels_usd_per_kg.get(p):
             raise InputError(f"{design.path.name} [price_floor] mandatory_floor: '{p}' has no "
                              f"floor levels; give levels_usd_per_kg.{p}")
-    for p in design.max_expected_shortfall_share:
-        if p != "*" and p not in products:
-            raise unknown(f"[security] max_expected_shortfall_share.{p}", p, products)
+    for key in ("max_expected_shortfall_share", "min_non_chinese_share",
+                "max_single_country_share", "stockpile_cover_days"):
+        for p in getattr(design, key):
+            if p != "*" and p not in products:
+                raise unknown(f"[security] {key}.{p}", p, products)
     if uses_custom_weights(design):
         for a in design.sharing_weights:
             if a not in members:

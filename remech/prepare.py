@@ -79,6 +79,11 @@ class ModelData:
     sharing_share: np.ndarray  # [a], sums to 1
     budget_cap_musd: np.ndarray  # [a], inf where none
     max_expected_shortfall_share: np.ndarray  # [p], nan where none
+    min_non_chinese_share: np.ndarray  # [p], nan where none
+    max_single_country_share: np.ndarray  # [p], nan where none
+    stockpile_cover_days: np.ndarray  # [p], nan where none
+    soft_penalty_usd_per_kg: dict[str, float]  # target -> penalty; absent: hard
+    project_host: list[str]  # [j]
     cvar_weight: float
     cvar_alpha: float
 
@@ -279,8 +284,16 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     caps = allies["budget_cap_musd"].to_numpy(float)
     caps = np.where(np.isnan(caps), np.inf, caps)
 
-    sec = design.max_expected_shortfall_share
-    security = np.array([sec.get(p, sec.get("*", np.nan)) for p in products], dtype=float)
+    def per_product(table: dict[str, float]) -> np.ndarray:
+        return np.array([table.get(p, table.get("*", np.nan)) for p in products], dtype=float)
+
+    security = per_product(design.max_expected_shortfall_share)
+    cover = per_product(design.stockpile_cover_days)
+    missing = [p for i, p in enumerate(products) if not np.isnan(cover[i]) and not stock_on[i]]
+    if missing:
+        raise InputError(f"{design.path.name} [security] stockpile_cover_days.{missing[0]}: "
+                         f"no stockpile for '{missing[0]}'; enable [instruments] stockpile and "
+                         "give the product a row in stockpile.csv, or drop the target")
 
     return ModelData(
         products=products, years=years, scenarios=scen, members=members,
@@ -303,5 +316,10 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         grants_enabled=design.grants, sharing_rule=design.sharing_rule,
         sharing_share=weight / weight.sum(), budget_cap_musd=caps,
         max_expected_shortfall_share=security,
+        min_non_chinese_share=per_product(design.min_non_chinese_share),
+        max_single_country_share=per_product(design.max_single_country_share),
+        stockpile_cover_days=cover,
+        soft_penalty_usd_per_kg=dict(design.soft_penalty_usd_per_kg),
+        project_host=pj["host"].tolist(),
         cvar_weight=design.cvar_weight, cvar_alpha=design.cvar_alpha,
     )

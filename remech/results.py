@@ -64,6 +64,39 @@ def software_versions() -> dict[str, str]:
             "pandas": pd.__version__, "numpy": np.__version__}
 
 
+def shadow_prices(res: SolveResult, data: ModelData) -> dict:
+    """Marginal cost (MUSD) of tightening each security target by one unit, from the duals
+    of the LP with the integer decisions fixed at the optimum: +1 percentage point of
+    non-Chinese share, -1 point of single-country share or expected shortfall share, +1 day
+    of stockpile cover. Conditional on the fixed integer decisions."""
+    D = data.demand_t
+    agg: dict[tuple[str, str], float] = {}
+
+    def add(target: str, p: int, value: float) -> None:
+        key = (target, data.products[p])
+        agg[key] = agg.get(key, 0.0) + value
+
+    for comp, rows in res.target_duals.items():
+        for idx, dual in rows:
+            if comp == "c_security":
+                add("max_expected_shortfall_share", idx, -0.01 * dual * D[:, idx].sum())
+            elif comp == "c_target_non_chinese":
+                s, t, p = idx
+                add("min_non_chinese_share", p, -0.01 * dual * D[t, p])
+            elif comp in ("c_target_china_share", "c_target_host_share"):
+                s, t, p = idx[:3]
+                add("max_single_country_share", p, -0.01 * dual * D[t, p])
+            elif comp == "c_target_cover":
+                s, t, p = idx
+                add("stockpile_cover_days", p, dual * D[t, p] / 365.0)
+    units = {"max_expected_shortfall_share": "MUSD per percentage point tighter",
+             "min_non_chinese_share": "MUSD per percentage point higher",
+             "max_single_country_share": "MUSD per percentage point tighter",
+             "stockpile_cover_days": "MUSD per extra day of cover"}
+    return {f"{t}.{p}": {"marginal_cost_musd": v, "unit": units[t]}
+            for (t, p), v in sorted(agg.items())}
+
+
 def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Design,
             res: SolveResult) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Build mechanism.json's content and the result tables."""
@@ -217,6 +250,9 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
             "discounted_to_year": data.years[0],
         },
         "shortfall": shortfall,
+        "shadow_prices": shadow_prices(res, data),
+        "shadow_prices_note": "duals of the LP with the integer decisions fixed at the "
+                              "optimum and re-solved; conditional on that fix",
         "non_chinese_share": dict(zip(data.products, non_chinese.tolist(), strict=True)),
         "sizes": data.sizes,
     }
@@ -275,9 +311,11 @@ def summary(mech: dict) -> str:
     lines.append(f"objective     {mech['objective_musd']:,.1f} MUSD "
                  f"(expected cost{' + risk term' if c['risk_weight'] else ''}, "
                  f"discounted to {c['discounted_to_year']})")
+    penalty = c["by_category_musd"].get("target_penalty", 0.0)
     lines.append(f"expected cost {c['expected_cost_musd']:,.1f} MUSD = outlay "
                  f"{c['expected_outlay_musd']:,.1f} + shortfall loss "
-                 f"{c['by_category_musd']['shortfall_loss']:,.1f}")
+                 f"{c['by_category_musd']['shortfall_loss']:,.1f}"
+                 + (f" + target penalties {penalty:,.1f}" if penalty else ""))
     lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
                  f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
     def floor_text(p, v):
@@ -300,6 +338,9 @@ def summary(mech: dict) -> str:
     lines.append("shortfall     " + ", ".join(
         f"{p} {v['expected_t']:,.0f} t ({v['expected_share'] * 100:.2f} %)"
         for p, v in mech["shortfall"].items()) + " expected over the horizon")
+    for key, v in mech.get("shadow_prices", {}).items():
+        lines.append(f"shadow price  {key}: {v['marginal_cost_musd']:,.3f} {v['unit']} "
+                     "(integers fixed)")
     if "vss" in mech:
         v = mech["vss"]
         lines.append(f"VSS / EVPI    VSS {v['vss_musd']:,.1f} MUSD (EEV {v['eev_musd']:,.1f} - RP "

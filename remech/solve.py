@@ -47,6 +47,8 @@ class SolveResult:
     model_size: dict[str, int] = field(default_factory=dict)
     conflict: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    #: duals of target rows after fixing the integers: component -> [(index, dual)]
+    target_duals: dict[str, list] = field(default_factory=dict)
 
 
 def write_lp(model: pyo.ConcreteModel, path: Path, symbolic: bool = False):
@@ -113,6 +115,8 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
                 var = by_symbol[name]
                 if not var.fixed:
                     var.set_value(value, skip_validation=True)
+            if n_int:
+                result.target_duals = _fixed_integer_duals(lp, values, smap)
         elif result.status == "infeasible":
             result.conflict = _explain_infeasibility(h, lp, smap)
         timings["load_solution"] = time.perf_counter() - t0
@@ -163,6 +167,39 @@ def _result(h: highspy.Highs, is_mip: bool) -> SolveResult:
     return SolveResult(status=status, highs_status=text, has_solution=has_solution,
                        objective_musd=obj, dual_bound_musd=bound, mip_gap=gap, nodes=nodes,
                        simplex_iterations=int(info.simplex_iteration_count))
+
+
+TARGET_ROWS = ("c_security", "c_target_")
+
+
+def _fixed_integer_duals(lp, values, smap) -> dict[str, list]:
+    """Duals of the security-target rows in the LP obtained by fixing every integer
+    variable at its optimal value (as GenX does; conditional on that fix)."""
+    rows = []
+    for r, name in enumerate(lp.row_names_):
+        obj = smap.bySymbol.get(name)
+        if obj is not None and hasattr(obj, "parent_component") and \
+                obj.parent_component().name.startswith(TARGET_ROWS):
+            rows.append((r, obj))
+    if not rows:
+        return {}
+    h = new_highs()
+    with _stdout_to_stderr():
+        h.setOptionValue("output_flag", False)
+        h.passModel(lp)
+        ints = [c for c, v in enumerate(lp.integrality_ or [])
+                if v != highspy.HighsVarType.kContinuous]
+        vals = [float(round(values[c])) for c in ints]
+        h.changeColsBounds(len(ints), ints, vals, vals)
+        h.changeColsIntegrality(len(ints), ints, [highspy.HighsVarType.kContinuous] * len(ints))
+        h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return {}
+    dual = h.getSolution().row_dual
+    out: dict[str, list] = {}
+    for r, obj in rows:
+        out.setdefault(obj.parent_component().name, []).append((obj.index(), dual[r]))
+    return out
 
 
 def _explain_infeasibility(h: highspy.Highs, lp, smap, limit: int = 8) -> list[str]:

@@ -7,6 +7,7 @@ Constraint c_balance[s,t,p]:
     sum_j outside_output_t[j,s,t]
   + sum_{o of p} (output_t[o,s,t] - outside_output_t[j(o),s,t]) * support[o]
   + other_supply_t[t,p] + china_supply_t[t,p] * china_availability[s,t,p]
+    (or china_used_t[s,t,p] <= that, a variable, when a share target needs it)
   + stock_release_t[s,t,p] + shortfall_t[s,t,p]
   >= demand_t[t,p] + stock_purchase_t[s,t,p]
 
@@ -42,8 +43,15 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     for p in range(n_p):
         mask = data.project_product == p
         outside_by_p[:, :, p] = data.outside_output_t[mask].sum(0)
-    fixed = (outside_by_p + data.other_supply_t[None] +
-             data.china_supply_t[None] * data.china_availability)
+    china_cap = data.china_supply_t[None] * data.china_availability  # [s, t, p]
+    china_var = bool(np.any(~np.isnan(data.min_non_chinese_share))
+                     or np.any(~np.isnan(data.max_single_country_share)))
+    fixed = outside_by_p + data.other_supply_t[None] + (0.0 if china_var else china_cap)
+    # China's deliveries are a variable only when a share target needs them:
+    # china_used_t[s,t,p] in [0, china_supply_t x availability]
+    if china_var:
+        m.china_used_t = pyo.Var(m.S, m.T, m.P, bounds=lambda m, s, t, p: (
+            0.0, float(china_cap[s, t, p])))
     # marginal output of each option over staying outside: [o, s, t]
     extra = opt.output_t - data.outside_output_t[opt.project]
     # group options with identical marginal output: one balance term per group
@@ -74,6 +82,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         coef = extra[heads_of[p], s, t]
         terms = [(float(c), v) for v, c in zip(heads_var[p], coef, strict=True) if c]
         terms.append((1.0, short[s, t, p]))
+        if china_var:
+            terms.append((1.0, m.china_used_t[s, t, p]))
         k = stock_k.get(p)
         if k is not None:
             terms += [(1.0, release[s, t, k]), (-1.0, purchase[s, t, k])]

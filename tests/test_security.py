@@ -1,0 +1,94 @@
+"""Security targets, hard and soft, and their shadow prices, computed by hand.
+
+Base world: instances/tiny-floor (see test_handcomputed.py). Without instruments P1 is
+not built: 'low' is supplied by China, 'cut' is 1000 t short (0.5 x 100 MUSD = 50)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import design, read, solve, write
+
+
+def _no_instruments(tiny, security: str):
+    return design(tiny, floor=False, extra=f"[security]\n{security}\n")
+
+
+def test_min_non_chinese_share_hard_with_shadow_price(tiny):
+    # China may supply at most 50 % in 'low': 500 t short there (0.5 x 500 x 100 = 25):
+    # 75 in all. One point more costs 10 t x 100 USD/kg x 0.5 = 0.5 MUSD.
+    run = solve(tiny, _no_instruments(tiny, "min_non_chinese_share = { X = 0.5 }"))
+    assert run.result.objective_musd == pytest.approx(75.0)
+    sp = run.mechanism["shadow_prices"]["min_non_chinese_share.X"]
+    assert sp["marginal_cost_musd"] == pytest.approx(0.5)
+
+
+def test_min_non_chinese_share_soft(tiny):
+    # at 20 USD/kg the violation (500 t in 'low') is cheaper than a shortfall:
+    # 0.5 x 500 x 20 = 5; total 50 + 5 = 55; one point costs 10 t x 20 x 0.5 = 0.1 MUSD.
+    run = solve(tiny, _no_instruments(
+        tiny, "min_non_chinese_share = 0.5\nsoft = { min_non_chinese_share = 20 }"))
+    assert run.result.objective_musd == pytest.approx(55.0)
+    assert run.mechanism["costs"]["by_category_musd"]["target_penalty"] == pytest.approx(5.0)
+    assert run.mechanism["shadow_prices"]["min_non_chinese_share.X"][
+        "marginal_cost_musd"] == pytest.approx(0.1)
+
+
+def test_the_floor_meets_the_non_chinese_target(tiny):
+    # with the 60 USD/kg floor P1 supplies 1000 t in both scenarios: the target costs nothing
+    run = solve(tiny, design(tiny, extra="[security]\nmin_non_chinese_share = 0.5\n"))
+    assert run.result.objective_musd == pytest.approx(10.0, abs=1e-4)
+    assert run.mechanism["non_chinese_share"]["X"] == pytest.approx(1.0)
+
+
+def test_single_country_share_caps_china_and_hosts(tiny):
+    # 50 % cap: China <= 500 t in 'low'; P1 (US) would supply 1000 t > 500, so it cannot
+    # be supported: 'low' 500 t short (25) and 'cut' 1000 t short (50): 75.
+    run = solve(tiny, design(tiny, extra="[security]\nmax_single_country_share = 0.5\n"))
+    assert run.result.objective_musd == pytest.approx(75.0, abs=1e-4)
+    assert run.mechanism["supported_projects"] == []
+
+
+def test_stockpile_cover_days(tiny):
+    # 2030-31, one scenario at 40 USD/kg, China always supplies; 73 days of cover in 2031
+    # = 200 t held at the end of 2031: buy 200 t x 40 = 8, capacity 200 t x 1 USD/kg = 0.2,
+    # fixed 1, stock left worth 0.5 x 40 = 20 USD/kg: -4. Total 5.2 MUSD. One more day:
+    # 1000/365 t x (40 + 1 - 20) USD/kg = 0.0575 MUSD.
+    toml = (tiny / "instance.toml").read_text().replace("last_year = 2030", "last_year = 2031")
+    (tiny / "instance.toml").write_text(toml)
+    src = "assumption: test data"
+    write(tiny, "scenarios.csv", [{"scenario": "only", "probability": 1, "description": "",
+                                   "source": src}])
+    write(tiny, "prices.csv", [{"scenario": "only", "year": y, "product": "X",
+                                "price_usd_per_kg": 40, "source": src} for y in (2030, 2031)])
+    (tiny / "availability.csv").unlink()
+    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1000,
+                                "source": src} for y in (2030, 2031)])
+    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 2000,
+                                "other_supply_t": 0, "source": src} for y in (2030, 2031)])
+    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
+                                   "capacity_cost_usd_per_kg": 1,
+                                   "holding_cost_usd_per_kg_yr": 0, "max_capacity_t": 2000,
+                                   "salvage_fraction": 0.5, "source": src}])
+    projects = read(tiny, "projects.csv")
+    projects.loc[0, "capex_musd"] = "1000"  # P1 never bankable here
+    write(tiny, "projects.csv", projects)
+    run = solve(tiny, design(tiny, floor=False, stock=True,
+                             extra="[security]\nstockpile_cover_days = { X = 73 }\n"))
+    assert run.result.objective_musd == pytest.approx(5.2, abs=1e-6)
+    assert run.mechanism["shadow_prices"]["stockpile_cover_days.X"][
+        "marginal_cost_musd"] == pytest.approx(1000 / 365 * 21 * 1e-3, rel=1e-6)
+
+
+def test_cover_target_needs_a_stockpile(tiny):
+    from remech.errors import InputError
+
+    with pytest.raises(InputError, match=r"stockpile_cover_days.X: no stockpile for 'X'"):
+        solve(tiny, design(tiny, extra="[security]\nstockpile_cover_days = 30\n"))
+
+
+def test_unknown_soft_target_is_an_input_error(tiny):
+    from remech.errors import InputError
+
+    with pytest.raises(InputError, match=r"\[security\] soft.speed: unknown target"):
+        solve(tiny, design(tiny, extra="[security]\nsoft = { speed = 3 }\n"))
