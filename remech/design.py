@@ -42,6 +42,8 @@ class Design:
     hurdle_rate: float = 0.08
     tail_years: int = 10
     grant_max_share_of_capex: float = 0.5
+    grant_cap_by_stage_musd: dict[str, float] = field(default_factory=dict)
+    grant_cap_by_host_musd: dict[str, float] = field(default_factory=dict)
     sharing_rule: str = "gdp"
     sharing_weights: dict[str, float] = field(default_factory=dict)
     sharing_reference: str = "gdp"  # for rule "core": the split to stay closest to
@@ -172,6 +174,8 @@ def load_design(path: str | Path) -> Design:
     d.tail_years = r.get("bankability", "tail_years", int, 10, low=0, high=60)
     d.grant_max_share_of_capex = r.get("grants", "max_share_of_capex", float, 0.5,
                                        low=0.0, high=1.0)
+    d.grant_cap_by_stage_musd = r.number_map("grants", "cap_musd_by_stage", 0.0, None)
+    d.grant_cap_by_host_musd = r.number_map("grants", "cap_musd_by_host", 0.0, None)
     d.sharing_rule = r.get("burden_sharing", "rule", str, "gdp", choices=SHARING_RULES)
     d.sharing_weights = r.number_map("burden_sharing", "weights", 0.0, None)
     d.sharing_reference = r.get("burden_sharing", "reference", str, "gdp",
@@ -217,6 +221,11 @@ def check_against(design: Design, products: list[str], members: list[str],
     for p in design.floor_levels_usd_per_kg:
         if p not in products:
             raise unknown(f"[price_floor] levels_usd_per_kg.{p}", p, products)
+    from remech.instance import STAGES
+
+    for st in design.grant_cap_by_stage_musd:
+        if st not in STAGES:
+            raise unknown(f"[grants] cap_musd_by_stage.{st}", st, list(STAGES))
     for p in list(design.upside_cap_usd_per_kg) + design.mandatory_floor:
         if p not in products:
             raise unknown(f"[price_floor] {p}", p, products)

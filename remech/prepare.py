@@ -84,6 +84,9 @@ class ModelData:
     stockpile_cover_days: np.ndarray  # [p], nan where none
     soft_penalty_usd_per_kg: dict[str, float]  # target -> penalty; absent: hard
     project_host: list[str]  # [j]
+    project_stage: list[str]  # [j]
+    grant_cap_by_stage_musd: dict[str, float]
+    grant_cap_by_host_musd: dict[str, float]
     cvar_weight: float
     cvar_alpha: float
 
@@ -321,5 +324,8 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         stockpile_cover_days=cover,
         soft_penalty_usd_per_kg=dict(design.soft_penalty_usd_per_kg),
         project_host=pj["host"].tolist(),
+        project_stage=pj["stage"].tolist(),
+        grant_cap_by_stage_musd=dict(design.grant_cap_by_stage_musd),
+        grant_cap_by_host_musd=dict(design.grant_cap_by_host_musd),
         cvar_weight=design.cvar_weight, cvar_alpha=design.cvar_alpha,
     )

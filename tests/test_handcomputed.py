@@ -163,3 +163,18 @@ def test_security_target_infeasible_without_instruments_is_diagnosed(tiny):
     assert not run.result.has_solution
     assert run.mechanism["objective_musd"] is None
     assert any("c_security" in c for c in run.result.conflict)
+
+
+@pytest.mark.parametrize(("caps", "expected"), [
+    # the worst-case test needs a 10 MUSD grant for P1 (see above): a separation-stage
+    # or US budget of 10 allows it (cost 20), one of 9 does not (shortfall, 50)
+    ("cap_musd_by_stage = { separation = 10 }", 20.0),
+    ("cap_musd_by_stage = { separation = 9 }", 50.0),
+    ("cap_musd_by_host = { US = 9 }", 50.0),
+    ("cap_musd_by_stage = { magnet = 0 }", 20.0),  # no project of that stage: no effect
+])
+def test_grant_caps_per_stage_and_host(tiny, caps, expected):
+    path = design(tiny, test="worst", grants=True, grant_share=0.5)
+    path.write_text(path.read_text().replace("[grants]\n", f"[grants]\n{caps}\n"))
+    run = solve(tiny, path)
+    assert objective_without_tie_break(run) == pytest.approx(expected, **TOL)

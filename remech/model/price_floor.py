@@ -11,6 +11,8 @@ Constraints
   c_one_level[p]:   sum_l floor_choice[p, l] = 1
   c_link[o]:        support[o] <= floor_choice[p(o), l(o)]
   c_one_option[j]:  sum_{o in j} support[o] <= 1   (= 1 if support is compulsory)
+  c_grant_stage_cap[st], c_grant_host_cap[k]: sum of grant_musd[o] support[o] over the
+                    projects of stage st / hosted by country k <= the design's cap (MUSD)
   c_floor_used[p, l], F_l > 0:  floor_choice[p, l] <= sum_{o at (p, l)} support[o]
                     (a floor is declared only if some project is contracted under it)
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
+from remech.model.core import linear
 from remech.prepare import ModelData
 
 #: MUSD per (USD/kg) of declared floor: prefers the lower of two equally costly floors
@@ -74,6 +77,16 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         <= sum(m.support[o] for o in at_level.get((p, l), [])))
     m.floor_tie_break_musd = pyo.Expression(expr=FLOOR_TIE_BREAK * sum(
         float(data.levels_usd_per_kg[p][l]) * m.floor_choice[p, l] for (p, l) in levels))
+
+    # grant budgets: sum of grants to the projects of a stage / hosted by a country <= cap
+    def capped(name: str, caps: dict[str, float], key_of) -> None:
+        keys = [k for k in caps if any(key_of(int(j)) == k for j in opt.project)]
+        m.add_component(name, pyo.Constraint(keys, rule=lambda m, k: linear(
+            [(float(opt.grant_musd[o]), m.support[int(o)]) for o in np.flatnonzero(
+                opt.grant_musd) if key_of(int(opt.project[o])) == k]) <= float(caps[k])))
+
+    capped("c_grant_stage_cap", data.grant_cap_by_stage_musd, lambda j: data.project_stage[j])
+    capped("c_grant_host_cap", data.grant_cap_by_host_musd, lambda j: data.project_host[j])
 
     if len(opt.project):
         for o in np.flatnonzero(opt.grant_musd):
