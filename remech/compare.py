@@ -53,7 +53,8 @@ def compare_row(task: DesignTask) -> dict:
         expected_shortfall_t={p: v["expected_t"] for p, v in m["shortfall"].items()},
         expected_shortfall_share={p: v["expected_share"] for p, v in m["shortfall"].items()},
         non_chinese_share=m["non_chinese_share"],
-        ally_cost_musd={a: v["contribution_musd"] for a, v in m["contributions"].items()},
+        ally_cost_musd={a: v["net_cost_musd"] for a, v in m["contributions"].items()},
+        tariff_reference_usd_per_kg=m["tariff_reference_usd_per_kg"],
     )
     return row
 
@@ -93,8 +94,10 @@ def table(rows: list[dict]) -> pd.DataFrame:
         if "expected_cost_musd" in r:
             for p, f in r["floors_usd_per_kg"].items():
                 share = r["upside_share"].get(p, 0.0)
-                col[f"floor {p}"] = ("none" if f is None else f"{f:g}" +
-                                     (f" (+{share * 100:g} % collar)" if share else ""))
+                ref = r["tariff_reference_usd_per_kg"].get(p)
+                col[f"floor {p}"] = (f"tariff ref. {ref:g}" if ref else "none" if f is None
+                                     else f"{f:g}" + (f" (+{share * 100:g} % collar)"
+                                                      if share else ""))
             col["projects supported"] = (f"{len(r['supported_projects'])}: "
                                          + " ".join(r["supported_projects"]))
             col["stockpiles (t)"] = " ".join(f"{p} {v:,.0f}"
@@ -108,7 +111,7 @@ def table(rows: list[dict]) -> pd.DataFrame:
             for p, v in r["non_chinese_share"].items():
                 col[f"non-Chinese share {p}"] = f"{v * 100:.1f} %"
             for a, v in r["ally_cost_musd"].items():
-                col[f"{a} pays (MUSD)"] = _fmt(v)
+                col[f"{a} net cost (MUSD)"] = _fmt(v)
             if "vs_baseline" in r:
                 col[f"saving vs {r['vs_baseline']['baseline']} (MUSD)"] = _fmt(
                     r["vs_baseline"]["expected_cost_saving_musd"])

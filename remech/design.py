@@ -17,7 +17,7 @@ BANKABILITY_TESTS = ("expected", "quantile", "worst")
 SHARING_RULES = ("gdp", "consumption", "equal", "custom", "core")
 REFERENCE_RULES = ("gdp", "consumption", "equal", "custom")
 SOFT_TARGETS = ("min_non_chinese_share", "max_single_country_share", "stockpile_cover_days")
-KNOWN_SECTIONS = {"design", "instruments", "price_floor", "bankability", "grants",
+KNOWN_SECTIONS = {"design", "instruments", "price_floor", "tariff", "bankability", "grants",
                   "burden_sharing", "risk", "security"}
 
 
@@ -31,6 +31,8 @@ class Design:
     price_floor: bool = True
     stockpile: bool = True
     grants: bool = True
+    tariff: bool = False
+    tariff_reference_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
     floor_levels_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
     support_existing: str = "choose"  # "choose" or "all"
     upside_shares: list[float] = field(default_factory=lambda: [0.0])  # collar menu
@@ -105,6 +107,28 @@ class _Reader:
         return out
 
 
+def _menus(r: _Reader, table, where: str) -> dict[str, list[float]]:
+    """Menus of price levels per product: positive, ascending (USD/kg)."""
+    if not isinstance(table, dict):
+        raise r.err(where, "is not a table", "write { PRODUCT = [60, 80, 100], ... }")
+    out = {}
+    for product, menu in table.items():
+        at = f"{where}.{product}"
+        if not isinstance(menu, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in menu):
+            raise r.err(at, f"{menu!r} is not a list of numbers",
+                        "write the levels in USD/kg, e.g. [60, 80, 100]")
+        menu = [float(v) for v in menu]
+        if any(v <= 0 for v in menu):
+            raise r.err(at, "levels must be > 0", "leave out 0: 'none' is always on the menu")
+        for a, b in zip(menu, menu[1:], strict=False):
+            if b <= a:
+                raise r.err(at, f"levels do not ascend ({a:g} then {b:g})",
+                            "list the levels from lowest to highest, each once")
+        out[str(product)] = menu
+    return out
+
+
 def load_design(path: str | Path) -> Design:
     """Read and check a design file; raise InputError with a one-line message."""
     path = Path(path)
@@ -127,26 +151,12 @@ def load_design(path: str | Path) -> Design:
     d.price_floor = r.get("instruments", "price_floor", bool, True)
     d.stockpile = r.get("instruments", "stockpile", bool, True)
     d.grants = r.get("instruments", "grants", bool, True)
+    d.tariff = r.get("instruments", "tariff", bool, False)
+    d.tariff_reference_usd_per_kg = _menus(r, doc.get("tariff", {}).get(
+        "reference_usd_per_kg", {}), "[tariff] reference_usd_per_kg")
 
-    levels = doc.get("price_floor", {}).get("levels_usd_per_kg", {})
-    if not isinstance(levels, dict):
-        raise r.err("[price_floor] levels_usd_per_kg", "is not a table",
-                    "write levels_usd_per_kg = { PRODUCT = [60, 80, 100], ... }")
-    for product, menu in levels.items():
-        where = f"[price_floor] levels_usd_per_kg.{product}"
-        if not isinstance(menu, list) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in menu):
-            raise r.err(where, f"{menu!r} is not a list of numbers",
-                        "write the floor levels in USD/kg, e.g. [60, 80, 100]")
-        menu = [float(v) for v in menu]
-        if any(v <= 0 for v in menu):
-            raise r.err(where, "levels must be > 0",
-                        "leave out 0: 'no floor' is always on the menu")
-        for a, b in zip(menu, menu[1:], strict=False):
-            if b <= a:
-                raise r.err(where, f"levels do not ascend ({a:g} then {b:g})",
-                            "list the levels from lowest to highest, each once")
-        d.floor_levels_usd_per_kg[str(product)] = menu
+    d.floor_levels_usd_per_kg = _menus(r, doc.get("price_floor", {}).get(
+        "levels_usd_per_kg", {}), "[price_floor] levels_usd_per_kg")
     d.support_existing = r.get("price_floor", "support_existing", str, "choose",
                                choices=("choose", "all"))
     shares = doc.get("price_floor", {}).get("upside_share", [0.0])
@@ -221,6 +231,9 @@ def check_against(design: Design, products: list[str], members: list[str],
     for p in design.floor_levels_usd_per_kg:
         if p not in products:
             raise unknown(f"[price_floor] levels_usd_per_kg.{p}", p, products)
+    for p in design.tariff_reference_usd_per_kg:
+        if p not in products:
+            raise unknown(f"[tariff] reference_usd_per_kg.{p}", p, products)
     from remech.instance import STAGES
 
     for st in design.grant_cap_by_stage_musd:

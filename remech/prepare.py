@@ -34,6 +34,7 @@ class Options:
     level: np.ndarray  # int index into the product's level menu
     floor_usd_per_kg: np.ndarray
     upside_share: np.ndarray  # [o] share of the price above the cap paid back (collar)
+    is_tariff: np.ndarray  # [o] bool: a tariff reference price (automatic, paid by consumers)
     output_t: np.ndarray  # [o, s, t] output if supported at this level
     topup_musd: np.ndarray  # [o, s, t] contract-for-difference payment (undiscounted)
     grant_musd: np.ndarray  # [o] capex grant needed to make the project bankable
@@ -56,6 +57,7 @@ class ModelData:
     levels_usd_per_kg: list[np.ndarray]  # per product menu: floor (0.0 = no floor)
     level_upside_share: list[np.ndarray]  # per product menu: upside share (collar)
     level_upside_cap_usd_per_kg: list[np.ndarray]  # per product menu: cap of the collar
+    level_is_tariff: list[np.ndarray]  # per product menu: tariff reference price entry
     probability: np.ndarray  # [s]
     discount: np.ndarray  # [t] (1+r)^-(year - first_year)
     price_usd_per_kg: np.ndarray  # [s, t, p]
@@ -172,15 +174,19 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     # Floor menus: entries (floor, upside share, cap); (0, 0, 0) is "no floor" and comes
     # first unless the design makes the product's floor mandatory. Without the floor
     # instrument it is the only entry.
-    levels, shares, caps_up = [], [], []
+    levels, shares, caps_up, tariffs = [], [], [], []
     for p in products:
         menu = design.floor_levels_usd_per_kg.get(p, []) if design.price_floor else []
         entries = [] if (menu and p in design.mandatory_floor) else [(0.0, 0.0, 0.0)]
-        entries += [(f, sh, design.upside_cap_usd_per_kg.get(p, f))
+        entries = [(f, sh, cap, False) for f, sh, cap in entries]
+        entries += [(f, sh, design.upside_cap_usd_per_kg.get(p, f), False)
                     for f in menu for sh in design.upside_shares]
+        if design.tariff:  # reference prices enforced by tariffs: (R, 0, 0, True)
+            entries += [(r, 0.0, 0.0, True) for r in design.tariff_reference_usd_per_kg.get(p, [])]
         levels.append(np.array([e[0] for e in entries]))
         shares.append(np.array([e[1] for e in entries]))
         caps_up.append(np.array([e[2] for e in entries]))
+        tariffs.append(np.array([e[3] for e in entries], dtype=bool))
     eligible = (np.ones(len(pj), bool) if design.eligible_projects is None
                 else pj["project"].isin(design.eligible_projects).to_numpy())
     forced = forced & eligible
@@ -233,14 +239,18 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         # its expected NPV under it is at least its expected NPV outside the mechanism
         outside_value = float(m_npv @ prob) if outside_ok else -np.inf
         expected_npv = npv_s @ prob
-        for lvl in range(len(levels[p]) if eligible[j] else 0):
+        for lvl in range(len(levels[p])):
+            tariff = tariffs[p][lvl]
+            if not (eligible[j] or tariff):  # a tariff reaches every producer
+                continue
             bankable = gap[lvl] <= 0.0 or (
-                design.grants and gap[lvl] <= design.grant_max_share_of_capex * capex[j] + 1e-9)
+                design.grants and not tariff
+                and gap[lvl] <= design.grant_max_share_of_capex * capex[j] + 1e-9)
             if not bankable:
                 continue
-            if not forced[j] and expected_npv[lvl] < outside_value - 1e-9:
+            if not forced[j] and not tariff and expected_npv[lvl] < outside_value - 1e-9:
                 continue  # the producer would not sign
-            if not forced[j]:
+            if not forced[j] and not tariff:
                 same_as_outside = (np.array_equal(out[lvl], outside[j])
                                    and not top[lvl].any() and gap[lvl] <= 0.0)
                 if same_as_outside:
@@ -261,6 +271,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         level=np.array([r[1] for r in opt_rows], dtype=int),
         floor_usd_per_kg=np.array([levels[proj_p[j]][lvl] for j, lvl in opt_rows]),
         upside_share=np.array([shares[proj_p[j]][lvl] for j, lvl in opt_rows]),
+        is_tariff=np.array([tariffs[proj_p[j]][lvl] for j, lvl in opt_rows], dtype=bool),
         output_t=np.array(opt_out) if opt_out else np.zeros(shape),
         topup_musd=np.array(opt_top) if opt_top else np.zeros(shape),
         grant_musd=np.array(opt_grant),
@@ -303,6 +314,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         projects=pj["project"].tolist(), project_product=proj_p, project_existing=existing,
         project_forced=forced, capacity_t=capacity, levels_usd_per_kg=levels,
         level_upside_share=shares, level_upside_cap_usd_per_kg=caps_up,
+        level_is_tariff=tariffs,
         probability=prob, discount=discount, price_usd_per_kg=price,
         china_availability=avail, demand_t=demand_a.sum(0), demand_by_ally_t=demand_a,
         china_supply_t=china, other_supply_t=other, outside_output_t=outside,

@@ -125,18 +125,24 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     support = np.array([round(m.support[o].value or 0.0) for o in range(len(opt.project))])
 
     # floors
-    floors, upside, cap_up = {}, {}, {}
+    floors, upside, cap_up, tariff_ref = {}, {}, {}, {}
     for p, name in enumerate(data.products):
         chosen = [l for l in range(len(data.levels_usd_per_kg[p]))
                   if (m.floor_choice[p, l].value or 0.0) > 0.5]
         l = chosen[0] if chosen else None
         level = float(data.levels_usd_per_kg[p][l]) if l is not None else 0.0
+        is_tariff = bool(l is not None and data.level_is_tariff[p][l])
+        tariff_ref[name] = level if is_tariff and level > 0 else None
+        level = 0.0 if is_tariff else level
         floors[name] = level if level > 0 else None
         upside[name] = float(data.level_upside_share[p][l]) if level > 0 else 0.0
         cap_up[name] = float(data.level_upside_cap_usd_per_kg[p][l]) if upside[name] else None
     floors_df = pd.DataFrame({"product": data.products,
                               "floor_usd_per_kg": [floors[p] for p in data.products],
                               "upside_share": [upside[p] for p in data.products],
+                              "tariff_reference_usd_per_kg": [
+                                  np.nan if tariff_ref[p] is None else tariff_ref[p]
+                                  for p in data.products],
                               "upside_cap_usd_per_kg": [np.nan if cap_up[p] is None
                                                         else cap_up[p]
                                                         for p in data.products]})
@@ -209,6 +215,16 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     china_used = np.clip(need, 0.0, data.china_supply_t[None] * data.china_availability)
     non_chinese = 1.0 - np.einsum("s,stp->p", prob, china_used) / np.where(
         data.demand_t.sum(0) > 0, data.demand_t.sum(0), 1.0)
+    # tariff: consumers pay the premium on all they consume; the part on imports from
+    # China comes back as tariff revenue. Per ally by demand share.
+    ref = np.array([tariff_ref[p] or 0.0 for p in data.products])
+    prem = np.where(ref[None, None] > 0, np.maximum(ref[None, None] - data.price_usd_per_kg,
+                                                     0.0), 0.0)  # [s, t, p] USD/kg
+    w = prob[:, None, None] * data.discount[None, :, None] * prem * 1e-3
+    share_tp = np.divide(data.demand_by_ally_t, data.demand_t[None],
+                         where=data.demand_t[None] > 0, out=np.zeros_like(data.demand_by_ally_t))
+    consumer = np.einsum("stp,atp->a", w * (data.demand_t[None] - short), share_tp)
+    revenue = np.einsum("stp,atp->a", w * china_used, share_tp)
     exp_short = np.einsum("s,stp->p", prob, short)
     demand = data.demand_t.sum(0)
     shortfall = {name: {"expected_t": float(exp_short[p]),
@@ -218,7 +234,10 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     contrib = np.array([m.contribution_musd[a].value or 0.0 for a in range(len(data.members))])
     contrib_df = pd.DataFrame({"ally": data.members, "share": data.sharing_share,
                                "contribution_musd": contrib,
-                               "budget_cap_musd": data.budget_cap_musd})
+                               "budget_cap_musd": data.budget_cap_musd,
+                               "consumer_cost_musd": consumer,
+                               "tariff_revenue_musd": revenue,
+                               "net_cost_musd": contrib + consumer - revenue})
     # each ally's payment in each scenario under its share of the outlay
     contrib_scen = pd.DataFrame(np.outer(outlay, data.sharing_share), columns=data.members)
     contrib_scen.insert(0, "scenario", data.scenarios)
@@ -236,8 +255,12 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
         "burden_sharing": {"rule": data.sharing_rule},
         "contributions": {a: {"share": float(data.sharing_share[i]),
                               "contribution_musd": float(contrib[i]),
-                              "budget_cap_musd": float(data.budget_cap_musd[i])}
+                              "budget_cap_musd": float(data.budget_cap_musd[i]),
+                              "consumer_cost_musd": float(consumer[i]),
+                              "tariff_revenue_musd": float(revenue[i]),
+                              "net_cost_musd": float(contrib[i] + consumer[i] - revenue[i])}
                           for i, a in enumerate(data.members)},
+        "tariff_reference_usd_per_kg": tariff_ref,
         "costs": {
             "expected_cost_musd": expected_cost,
             "expected_outlay_musd": float(prob @ outlay),
@@ -328,6 +351,13 @@ def summary(mech: dict) -> str:
 
     lines.append("floors        " + ", ".join(
         floor_text(p, v) for p, v in mech["floors_usd_per_kg"].items()))
+    tariffs = {p: v for p, v in mech.get("tariff_reference_usd_per_kg", {}).items() if v}
+    if tariffs:
+        cons = sum(v["consumer_cost_musd"] for v in mech["contributions"].values())
+        rev = sum(v["tariff_revenue_musd"] for v in mech["contributions"].values())
+        lines.append("tariffs       " + ", ".join(f"{p} reference {v:g} USD/kg"
+                                                  for p, v in tariffs.items())
+                     + f"; consumers pay {cons:,.1f}, tariff revenue {rev:,.1f} MUSD")
     sup = mech["supported_projects"]
     lines.append(f"projects      {len(sup)} supported: {', '.join(sup) if sup else '-'}")
     if mech["grants_musd"]:

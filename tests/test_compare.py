@@ -106,3 +106,46 @@ def test_compare_keeps_a_failing_design(tiny, tmp_path):
     assert rows["too-strict"]["status"] == "infeasible"
     assert rows["too-strict"]["objective_musd"] is None
     assert rows["tiny-floor"]["status"] == "optimal"
+
+
+def _tariff(tiny, demand: int):
+    src = "assumption: test data"
+    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": 2030,
+                                "demand_t": demand, "source": src}])
+    write(tiny, "supply.csv", [{"product": "X", "year": 2030, "china_supply_t": demand,
+                                "other_supply_t": 0, "source": src}])
+    path = design(tiny, floor=False)
+    path.write_text(path.read_text().replace(
+        "grants = false\n", "grants = false\ntariff = true\n")
+        + "[tariff]\nreference_usd_per_kg = { X = [60] }\n")
+    return solve(tiny, path)
+
+
+def test_tariff_reference_price_by_hand(tiny):
+    # R = 60: P1's NPV at max(price, 60) is 0.5 x 10 + 0.5 x 30 - 20 = 0: built without any
+    # contract. In 'low' it supplies all 1000 t: consumers pay 0.5 x 20 x 1000 t = 10 MUSD,
+    # no imports, no tariff revenue; no treasury outlay.
+    run = _tariff(tiny, 1000)
+    m = run.mechanism
+    assert m["tariff_reference_usd_per_kg"]["X"] == 60.0
+    assert m["floors_usd_per_kg"]["X"] is None
+    assert m["costs"]["expected_outlay_musd"] == pytest.approx(0.0, abs=1e-9)
+    us = m["contributions"]["US"]
+    assert us["consumer_cost_musd"] == pytest.approx(10.0)
+    assert us["tariff_revenue_musd"] == pytest.approx(0.0, abs=1e-9)
+    assert run.result.objective_musd - FLOOR_TIE_BREAK * 60 == pytest.approx(10.0)
+
+
+def test_tariff_revenue_is_the_premium_on_imports(tiny):
+    # demand 1500 t: in 'low' P1 supplies 1000 t and China 500 t. Consumers pay
+    # (60 - 40) x 1500 t x 0.5 = 15 MUSD; tariff revenue = (reference - import price) x
+    # imports = 20 x 500 t x 0.5 = 5; net 10 = the premium on allied output. 'cut': 500 t
+    # short (0.5 x 500 x 100 = 25).
+    run = _tariff(tiny, 1500)
+    us = run.mechanism["contributions"]["US"]
+    assert us["consumer_cost_musd"] == pytest.approx(15.0)
+    assert us["tariff_revenue_musd"] == pytest.approx(5.0)
+    assert us["net_cost_musd"] == pytest.approx(10.0)
+    assert run.mechanism["costs"]["by_category_musd"]["consumer_cost_net"] == pytest.approx(
+        10.0)
+    assert run.result.objective_musd - FLOOR_TIE_BREAK * 60 == pytest.approx(35.0)

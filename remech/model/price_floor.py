@@ -19,6 +19,12 @@ Constraints
 Together these make support[o] = y[j] * floor_choice[p, l] exactly (y[j] = sum_o support[o]),
 without a big-M: a project can only be supported at the level chosen for its product.
 
+Tariff reference price (design [tariff]): menu entries with is_tariff; when chosen, every
+existing producer and every new one bankable at max(price, R) receives max(price, R):
+  c_tariff_auto[o]: support[o] >= floor_choice[p(o), l(o)]   (so support[o] = floor_choice)
+Its premium u_ost = output x max(R - price, 0) x 1e-3 is paid by member consumers, not by a
+treasury: category consumer_cost_net (allied output is assumed sold inside the zone).
+
 Costs (MUSD)
   grants (first stage):   sum_o grant_musd[o] * support[o]
   tie-break (first stage, category "grants" is untouched): FLOOR_TIE_BREAK * sum F_l *
@@ -68,6 +74,12 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
 
     m.c_one_option = pyo.Constraint(m.J_supportable, rule=one_option)
 
+    # a tariff reference price is no contract: every admissible producer receives it
+    tariff_opts = [int(o) for o in np.flatnonzero(opt.is_tariff)] if len(opt.project) else []
+    m.c_tariff_auto = pyo.Constraint(
+        tariff_opts, rule=lambda m, o: m.support[o]
+        >= m.floor_choice[int(prod_of[opt.project[o]]), int(opt.level[o])])
+
     at_level: dict[tuple[int, int], list[int]] = {}
     for o, (j, lvl) in enumerate(zip(opt.project, opt.level, strict=True)):
         at_level.setdefault((int(prod_of[j]), int(lvl)), []).append(o)
@@ -93,7 +105,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
             ledger.add_first("grants", opt.grant_musd[o], m.support[int(o)])
         # discounted top-up per option and scenario: [o, s]
         topup_pv = np.einsum("ost,t->os", opt.topup_musd, data.discount)
+        category = np.where(opt.is_tariff, "consumer_cost_net", "topup")
         for s in range(len(data.scenarios)):
             col = topup_pv[:, s]
             for o in np.flatnonzero(col):
-                ledger.add_second("topup", s, col[o], m.support[int(o)])
+                ledger.add_second(str(category[o]), s, col[o], m.support[int(o)])
