@@ -17,7 +17,8 @@ BANKABILITY_TESTS = ("expected", "quantile", "worst")
 SHARING_RULES = ("gdp", "consumption", "equal", "custom", "core")
 REFERENCE_RULES = ("gdp", "consumption", "equal", "custom")
 SOFT_TARGETS = ("min_non_chinese_share", "max_single_country_share", "stockpile_cover_days")
-KNOWN_SECTIONS = {"design", "instruments", "price_floor", "tariff", "bankability", "grants",
+KNOWN_SECTIONS = {"design", "instruments", "price_floor", "tariff", "buyer_of_last_resort",
+                  "bankability", "grants",
                   "burden_sharing", "risk", "security"}
 
 
@@ -32,6 +33,9 @@ class Design:
     stockpile: bool = True
     grants: bool = True
     tariff: bool = False
+    buyer_of_last_resort: bool = False
+    buyback_usd_per_kg: dict[str, float] = field(default_factory=dict)  # default: the floor
+    reserve_market_purchases: bool = True  # False: the stockpile is filled only by the reserve
     tariff_reference_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
     floor_levels_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
     support_existing: str = "choose"  # "choose" or "all"
@@ -152,6 +156,13 @@ def load_design(path: str | Path) -> Design:
     d.stockpile = r.get("instruments", "stockpile", bool, True)
     d.grants = r.get("instruments", "grants", bool, True)
     d.tariff = r.get("instruments", "tariff", bool, False)
+    d.buyer_of_last_resort = r.get("instruments", "buyer_of_last_resort", bool, False)
+    d.buyback_usd_per_kg = r.number_map("buyer_of_last_resort", "buyback_usd_per_kg", 0.0,
+                                        None)
+    d.reserve_market_purchases = r.get("buyer_of_last_resort", "market_purchases", bool, True)
+    if d.buyer_of_last_resort and not (d.price_floor and d.stockpile):
+        raise r.err("[instruments] buyer_of_last_resort", "needs price_floor and stockpile",
+                    "set price_floor = true and stockpile = true")
     d.tariff_reference_usd_per_kg = _menus(r, doc.get("tariff", {}).get(
         "reference_usd_per_kg", {}), "[tariff] reference_usd_per_kg")
 

@@ -77,6 +77,9 @@ class ModelData:
     stock_salvage_fraction: np.ndarray  # [p]
     stock_terminal_value_usd_per_kg: np.ndarray  # [s, p] salvage x lowest price of s
     grants_enabled: bool
+    last_resort_enabled: np.ndarray  # [p] bool: buyer of last resort (needs a stockpile)
+    buyback_usd_per_kg: np.ndarray  # [p] nan: at the chosen floor
+    reserve_market_purchases: bool
     sharing_rule: str
     sharing_share: np.ndarray  # [a], sums to 1
     budget_cap_musd: np.ndarray  # [a], inf where none
@@ -329,6 +332,9 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         stock_terminal_value_usd_per_kg=stock("salvage_fraction")[None, :]
         * price.min(axis=1),
         grants_enabled=design.grants, sharing_rule=design.sharing_rule,
+        last_resort_enabled=stock_on & design.buyer_of_last_resort,
+        buyback_usd_per_kg=per_product(design.buyback_usd_per_kg),
+        reserve_market_purchases=design.reserve_market_purchases,
         sharing_share=weight / weight.sum(), budget_cap_musd=caps,
         max_expected_shortfall_share=security,
         min_non_chinese_share=per_product(design.min_non_chinese_share),

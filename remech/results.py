@@ -192,6 +192,30 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
                               "level_t": lev.ravel()}, index=sidx).reset_index()
     policy_df = policy_df[policy_df["product"].isin([data.products[p] for p in m.SP])]
 
+    # buyer of last resort: purchases at the floor, releases sold back at the buy-back price
+    reserve_rows = []
+    if len(m.RP):
+        r_buy = _values(m.reserve_buy_t, (S, T, P))
+        r_rel = _values(m.reserve_release_t, (S, T, P))
+        w = prob[:, None] * data.discount[None, :] * 1e-3  # [s, t] -> MUSD per t x USD/kg
+        for p in m.RP:
+            name = data.products[p]
+            floor = floors[name] or 0.0
+            back = data.buyback_usd_per_kg[p] if not np.isnan(data.buyback_usd_per_kg[p]) \
+                else floor
+            pi = data.price_usd_per_kg[:, :, p]
+            reserve_rows.append({
+                "product": name, "buyback_usd_per_kg": back,
+                "expected_purchases_t": float(prob @ r_buy[:, :, p].sum(1)),
+                "expected_releases_t": float(prob @ r_rel[:, :, p].sum(1)),
+                "purchases_at_floor_musd": float((w * floor * r_buy[:, :, p]).sum()),
+                "of_which_market_value_musd": float((w * pi * r_buy[:, :, p]).sum()),
+                "of_which_topup_musd": float((w * (floor - pi) * r_buy[:, :, p]).sum()),
+                "buyback_revenue_musd": float((w * back * r_rel[:, :, p]).sum()),
+                "manufacturers_premium_musd": float((w * (back - pi) * r_rel[:, :, p]).sum()),
+            })
+    reserve_df = pd.DataFrame(reserve_rows)
+
     # costs per scenario and category
     first, second = ledger_values(m, S)
     by_cat = {c: first[c] + second[c] for c in CATEGORIES}  # [s] arrays
@@ -251,6 +275,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
         "supported_projects": projects_df.loc[projects_df["supported"], "project"].tolist(),
         "projects": projects_df.to_dict(orient="records"),
         "stockpiles": stock_df.to_dict(orient="records"),
+        "last_resort_reserve": reserve_df.to_dict(orient="records"),
         "grants_musd": float(grant.sum()),
         "burden_sharing": {"rule": data.sharing_rule},
         "contributions": {a: {"share": float(data.sharing_share[i]),
@@ -281,6 +306,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     }
     tables = {"floors.csv": floors_df, "projects.csv": projects_df,
               "stockpile.csv": stock_df, "stockpile_policy.csv": policy_df,
+              "last_resort_reserve.csv": reserve_df,
               "contributions.csv": contrib_df, "contributions_by_scenario.csv": contrib_scen,
               "scenario_costs.csv": scen_df}
     return _clean(mech), tables
@@ -358,6 +384,13 @@ def summary(mech: dict) -> str:
         lines.append("tariffs       " + ", ".join(f"{p} reference {v:g} USD/kg"
                                                   for p, v in tariffs.items())
                      + f"; consumers pay {cons:,.1f}, tariff revenue {rev:,.1f} MUSD")
+    for r in mech.get("last_resort_reserve", []):
+        if r["expected_purchases_t"] < 0.5:
+            continue
+        lines.append(f"reserve       {r['product']}: buys {r['expected_purchases_t']:,.0f} t "
+                     f"at the floor ({r['purchases_at_floor_musd']:,.1f} MUSD), sells back "
+                     f"{r['expected_releases_t']:,.0f} t at {r['buyback_usd_per_kg']:g} USD/kg "
+                     f"({r['buyback_revenue_musd']:,.1f} MUSD) (expected)")
     sup = mech["supported_projects"]
     lines.append(f"projects      {len(sup)} supported: {', '.join(sup) if sup else '-'}")
     if mech["grants_musd"]:

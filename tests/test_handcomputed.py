@@ -178,3 +178,46 @@ def test_grant_caps_per_stage_and_host(tiny, caps, expected):
     path.write_text(path.read_text().replace("[grants]\n", f"[grants]\n{caps}\n"))
     run = solve(tiny, path)
     assert objective_without_tie_break(run) == pytest.approx(expected, **TOL)
+
+
+def test_buyer_of_last_resort_reserve(tiny):
+    # 2030-31, one scenario: 40 USD/kg in 2030, 80 in 2031 when China supplies nothing;
+    # demand 1500 t/yr, China normally 3000 t. P1 (capex 20) runs at market only in 2031;
+    # under the 60 USD/kg floor also in 2030 (top-up 1000 t x 20 = 20 MUSD). The reserve
+    # may only buy supported output below the floor: 500 t in 2030 at the market value
+    # 500 x 40 = 20 MUSD, released in 2031 against the 500 t short; build 1 + 500 t x
+    # 1 USD/kg = 1.5. Total 41.5 (without it: 50 MUSD of shortfall).
+    toml = (tiny / "instance.toml").read_text().replace("last_year = 2030", "last_year = 2031")
+    (tiny / "instance.toml").write_text(toml)
+    src = "assumption: test data"
+    write(tiny, "scenarios.csv", [{"scenario": "only", "probability": 1, "description": "",
+                                   "source": src}])
+    write(tiny, "prices.csv", [{"scenario": "only", "year": y, "product": "X",
+                                "price_usd_per_kg": p, "source": src}
+                               for y, p in ((2030, 40), (2031, 80))])
+    write(tiny, "availability.csv", [{"scenario": "only", "year": 2031, "product": "X",
+                                      "china_availability": 0, "source": src}])
+    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1500,
+                                "source": src} for y in (2030, 2031)])
+    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 3000,
+                                "other_supply_t": 0, "source": src} for y in (2030, 2031)])
+    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
+                                   "capacity_cost_usd_per_kg": 1,
+                                   "holding_cost_usd_per_kg_yr": 0, "max_capacity_t": 2000,
+                                   "salvage_fraction": 0.5, "source": src}])
+    path = design(tiny, stock=True)
+    path.write_text(path.read_text().replace("grants = false\n",
+                                             "grants = false\nbuyer_of_last_resort = true\n")
+                    + "[buyer_of_last_resort]\nmarket_purchases = false\n")
+    run = solve(tiny, path)
+    assert objective_without_tie_break(run) == pytest.approx(41.5, **TOL)
+    (r,) = run.mechanism["last_resort_reserve"]
+    assert r["expected_purchases_t"] == pytest.approx(500)
+    assert r["expected_releases_t"] == pytest.approx(500)
+    assert r["purchases_at_floor_musd"] == pytest.approx(30.0)  # 500 t x 60
+    assert r["of_which_market_value_musd"] == pytest.approx(20.0)
+    assert r["of_which_topup_musd"] == pytest.approx(10.0)
+    assert r["buyback_revenue_musd"] == pytest.approx(30.0)  # sold back at the floor
+    assert r["manufacturers_premium_musd"] == pytest.approx(-10.0)  # 60 vs 80 market
+    assert run.mechanism["costs"]["by_category_musd"]["last_resort_purchase"] == \
+        pytest.approx(20.0)

@@ -18,7 +18,8 @@ from remech.prepare import ModelData
 #: cost categories paid by the allies (the mechanism's outlay); "shortfall_loss" is
 #: the economic loss of missing material and "target_penalty" the price of violating soft
 #: security targets: part of the objective but not of the outlay.
-OUTLAY_CATEGORIES = ("grants", "stockpile_build", "topup", "stockpile_operation")
+OUTLAY_CATEGORIES = ("grants", "stockpile_build", "topup", "stockpile_operation",
+                     "last_resort_purchase")
 #: costs to the allies that no treasury pays: consumers' net premium under a tariff
 #: reference price, shortfall losses, penalties of soft targets
 OTHER_CATEGORIES = ("consumer_cost_net", "shortfall_loss", "target_penalty")

@@ -73,6 +73,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     n_s, n_t = len(data.scenarios), len(data.years)
     short = var_array(m.shortfall_t, n_s, n_t, n_p)
     stock_k = {p: k for k, p in enumerate(m.SP)}
+    reserve_k = set(m.RP)
     release = var_array(m.stock_release_t, n_s, n_t, len(stock_k))
     purchase = var_array(m.stock_purchase_t, n_s, n_t, len(stock_k))
     heads_var = [[group_var[int(o)] for o in heads_of[p]] for p in range(n_p)]
@@ -87,6 +88,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         k = stock_k.get(p)
         if k is not None:
             terms += [(1.0, release[s, t, k]), (-1.0, purchase[s, t, k])]
+        if p in reserve_k:
+            terms += [(1.0, m.reserve_release_t[s, t, p]), (-1.0, m.reserve_buy_t[s, t, p])]
         return linear(terms) >= float(rhs[s, t, p])
 
     m.c_balance = pyo.Constraint(m.S, m.T, m.P, rule=balance)
