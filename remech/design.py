@@ -16,7 +16,8 @@ from remech.errors import InputError
 BANKABILITY_TESTS = ("expected", "quantile", "worst")
 SHARING_RULES = ("gdp", "consumption", "equal", "custom", "core")
 REFERENCE_RULES = ("gdp", "consumption", "equal", "custom")
-SOFT_TARGETS = ("min_non_chinese_share", "max_single_country_share", "stockpile_cover_days")
+SOFT_TARGETS = ("min_non_chinese_share", "max_single_country_share", "stockpile_cover_days",
+                "reagent_limits")
 KNOWN_SECTIONS = {"design", "instruments", "price_floor", "tariff", "buyer_of_last_resort",
                   "bankability", "grants",
                   "burden_sharing", "risk", "security"}
@@ -59,6 +60,7 @@ class Design:
     min_non_chinese_share: dict[str, float] = field(default_factory=dict)
     max_single_country_share: dict[str, float] = field(default_factory=dict)
     stockpile_cover_days: dict[str, float] = field(default_factory=dict)
+    reagent_limits: bool = False
     #: soft targets: target name -> penalty in USD per kg of violation (absent: hard)
     soft_penalty_usd_per_kg: dict[str, float] = field(default_factory=dict)
     sha256: str = ""
@@ -212,6 +214,7 @@ def load_design(path: str | Path) -> Design:
     d.max_single_country_share = r.number_map("security", "max_single_country_share",
                                               0.0, 1.0)
     d.stockpile_cover_days = r.number_map("security", "stockpile_cover_days", 0.0, 3650.0)
+    d.reagent_limits = r.get("security", "reagent_limits", bool, False)
     soft = doc.get("security", {}).get("soft", {})
     if not isinstance(soft, dict):
         raise r.err("[security] soft", f"{soft!r} is not a table",

@@ -76,11 +76,19 @@ SCHEMAS: dict[str, list[Column]] = {
                       Column("description", "str", allow_blank=True), SOURCE],
     "prices.csv": [Column("scenario", "str"), Column("year", "int"), Column("product", "str"),
                    Column("price_usd_per_kg", "float", minimum=0, exclusive_min=True), SOURCE],
+    "reagents.csv": [Column("reagent", "str"), Column("name", "str"),
+                     Column("non_chinese_supply_t", "float", minimum=0,
+                            help="reagent supply to allied refiners from outside China, t/yr"),
+                     Column("china_supply_t", "float", minimum=0,
+                            help="normal reagent supply from China, t/yr"), SOURCE],
+    "reagent_use.csv": [Column("project", "str"), Column("reagent", "str"),
+                        Column("use_t_per_t", "float", minimum=0,
+                               help="t of reagent per t of product"), SOURCE],
     "availability.csv": [Column("scenario", "str"), Column("year", "int"),
-                         Column("product", "str"),
+                         Column("product", "str", help="a product or a reagent"),
                          Column("china_availability", "float", minimum=0, maximum=1), SOURCE],
 }
-OPTIONAL = {"stockpile.csv", "availability.csv"}
+OPTIONAL = {"stockpile.csv", "availability.csv", "reagents.csv", "reagent_use.csv"}
 PROBABILITY_TOLERANCE = 1e-6
 
 
@@ -105,6 +113,8 @@ class Instance:
     availability: pd.DataFrame
     sources: pd.DataFrame
     sha256: str
+    reagents: pd.DataFrame = None  # optional: reagent, name, supplies
+    reagent_use: pd.DataFrame = None  # optional: project, reagent, use_t_per_t
 
     @property
     def members(self) -> list[str]:
@@ -183,9 +193,16 @@ def load_instance(folder: str | Path) -> Instance:
         availability=t["availability.csv"] if t["availability.csv"] is not None
         else pd.DataFrame(columns=[c.name for c in SCHEMAS["availability.csv"]] + ["_row"]),
         sources=t["sources.csv"], sha256=hash_folder(folder),
+        reagents=_or_empty(t["reagents.csv"], "reagents.csv"),
+        reagent_use=_or_empty(t["reagent_use.csv"], "reagent_use.csv"),
     )
     _check(inst)
     return inst
+
+
+def _or_empty(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
+    return df if df is not None else pd.DataFrame(
+        columns=[c.name for c in SCHEMAS[name]] + ["_row"])
 
 
 def _check(inst: Instance) -> None:
@@ -238,6 +255,20 @@ def _check(inst: Instance) -> None:
         check_member(f / "stockpile.csv", inst.stockpile, "product", products, "product")
         check_unique(f / "stockpile.csv", inst.stockpile, ["product"])
 
+    reagents = inst.reagents["reagent"].tolist()
+    if len(inst.reagents):
+        check_sources(f / "reagents.csv", inst.reagents, keys)
+        check_unique(f / "reagents.csv", inst.reagents, ["reagent"])
+        clash = [r for r in reagents if r in products]
+        if clash:
+            raise fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
+                       "give reagents names that differ from the products'")
+    if len(inst.reagent_use):
+        check_sources(f / "reagent_use.csv", inst.reagent_use, keys)
+        check_member(f / "reagent_use.csv", inst.reagent_use, "project",
+                     pj["project"].tolist(), "project")
+        check_member(f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
+        check_unique(f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
     sc = inst.scenarios
     check_unique(f / "scenarios.csv", sc, ["scenario"])
     total = float(sc["probability"].sum())
@@ -249,7 +280,8 @@ def _check(inst: Instance) -> None:
         if not len(df):
             continue
         check_member(f / table, df, "scenario", names, "scenario")
-        check_member(f / table, df, "product", products, "product")
+        known = products + reagents if table == "availability.csv" else products
+        check_member(f / table, df, "product", known, "product")
         _check_years(f / table, df, "year", inst.years[0], inst.years[-1])
         check_unique(f / table, df, ["scenario", "year", "product"])
     _check_complete(f / "prices.csv", inst.prices,

@@ -88,6 +88,9 @@ class ModelData:
     max_single_country_share: np.ndarray  # [p], nan where none
     stockpile_cover_days: np.ndarray  # [p], nan where none
     soft_penalty_usd_per_kg: dict[str, float]  # target -> penalty; absent: hard
+    reagents: list[str]  # limited reagents (empty unless the design asks for the limits)
+    reagent_use_t_per_t: np.ndarray  # [j, r]
+    reagent_supply_t: np.ndarray  # [s, t, r] non-Chinese + Chinese x availability
     project_host: list[str]  # [j]
     project_stage: list[str]  # [j]
     grant_cap_by_stage_musd: dict[str, float]
@@ -312,6 +315,23 @@ def prepare(inst: Instance, design: Design) -> ModelData:
                          f"no stockpile for '{missing[0]}'; enable [instruments] stockpile and "
                          "give the product a row in stockpile.csv, or drop the target")
 
+    reagents = inst.reagents["reagent"].tolist() if design.reagent_limits else []
+    if design.reagent_limits and not reagents:
+        raise InputError(f"{design.path.name} [security] reagent_limits: the instance has no "
+                         "reagents.csv; add reagents.csv and reagent_use.csv or drop the target")
+    use = np.zeros((len(pj), len(reagents)))
+    for _, row in inst.reagent_use.iterrows():
+        if row["reagent"] in reagents:
+            j = pj.index[pj["project"] == row["project"]][0]
+            use[j, reagents.index(row["reagent"])] = row["use_t_per_t"]
+    r_avail = _grid(inst.availability, [("scenario", scen), ("year", years),
+                                        ("product", reagents)], "china_availability", 1.0) \
+        if reagents else np.zeros((len(scen), n_t, 0))
+    rg = inst.reagents.set_index("reagent")
+    r_supply = (rg["non_chinese_supply_t"].reindex(reagents).to_numpy(float)[None, None]
+                + rg["china_supply_t"].reindex(reagents).to_numpy(float)[None, None] * r_avail) \
+        if reagents else r_avail
+
     return ModelData(
         products=products, years=years, scenarios=scen, members=members,
         projects=pj["project"].tolist(), project_product=proj_p, project_existing=existing,
@@ -341,6 +361,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         max_single_country_share=per_product(design.max_single_country_share),
         stockpile_cover_days=cover,
         soft_penalty_usd_per_kg=dict(design.soft_penalty_usd_per_kg),
+        reagents=reagents, reagent_use_t_per_t=use, reagent_supply_t=r_supply,
         project_host=pj["host"].tolist(),
         project_stage=pj["stage"].tolist(),
         grant_cap_by_stage_musd=dict(design.grant_cap_by_stage_musd),

@@ -72,7 +72,7 @@ def shadow_prices(res: SolveResult, data: ModelData) -> dict:
     D = data.demand_t
     agg: dict[tuple[str, str], float] = {}
 
-    def add(target: str, p: int, value: float) -> None:
+    def add(target: str, p: int, value: float) -> None:  # per product
         key = (target, data.products[p])
         agg[key] = agg.get(key, 0.0) + value
 
@@ -89,10 +89,15 @@ def shadow_prices(res: SolveResult, data: ModelData) -> dict:
             elif comp == "c_target_cover":
                 s, t, p = idx
                 add("stockpile_cover_days", p, dual * D[t, p] / 365.0)
+            elif comp == "c_target_reagent":
+                s, t, r = idx
+                key = ("reagent_limits", data.reagents[r])
+                agg[key] = agg.get(key, 0.0) - dual
     units = {"max_expected_shortfall_share": "MUSD per percentage point tighter",
              "min_non_chinese_share": "MUSD per percentage point higher",
              "max_single_country_share": "MUSD per percentage point tighter",
-             "stockpile_cover_days": "MUSD per extra day of cover"}
+             "stockpile_cover_days": "MUSD per extra day of cover",
+             "reagent_limits": "MUSD per extra t/yr of reagent supply in every scenario"}
     return {f"{t}.{p}": {"marginal_cost_musd": v, "unit": units[t]}
             for (t, p), v in sorted(agg.items())}
 

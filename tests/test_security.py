@@ -92,3 +92,41 @@ def test_unknown_soft_target_is_an_input_error(tiny):
 
     with pytest.raises(InputError, match=r"\[security\] soft.speed: unknown target"):
         solve(tiny, design(tiny, extra="[security]\nsoft = { speed = 3 }\n"))
+
+
+def _acid(tiny):
+    src = "assumption: test data"
+    write(tiny, "reagents.csv", [{"reagent": "ACID", "name": "hydrochloric acid",
+                                  "non_chinese_supply_t": 500, "china_supply_t": 1500,
+                                  "source": src}])
+    write(tiny, "reagent_use.csv", [{"project": "P1", "reagent": "ACID", "use_t_per_t": 2,
+                                     "source": src}])
+    av = read(tiny, "availability.csv")
+    av.loc[len(av)] = ["cut", "2030", "ACID", "0", src]
+    write(tiny, "availability.csv", av)
+
+
+def test_reagent_limit_hard_curtails_refining(tiny):
+    # P1 needs 2 t of acid per t. In 'cut' China's acid is gone: 500 t of acid -> 250 t of
+    # X; 750 t short: 0.5 x 750 x 100 = 37.5, plus the top-up 10 = 47.5. One more t of acid
+    # (in every scenario) gives 0.5 t more X in 'cut': 0.5 x 0.5 t x 100 USD/kg = 0.025 MUSD.
+    _acid(tiny)
+    run = solve(tiny, design(tiny, extra="[security]\nreagent_limits = true\n"))
+    assert run.result.objective_musd == pytest.approx(47.5, abs=1e-4)
+    assert run.mechanism["shadow_prices"]["reagent_limits.ACID"][
+        "marginal_cost_musd"] == pytest.approx(0.025, abs=1e-6)
+
+
+def test_reagent_limit_soft(tiny):
+    # violating costs 1500 t x 10 USD/kg x 0.5 = 7.5 < curtailing: 10 + 7.5 = 17.5
+    _acid(tiny)
+    run = solve(tiny, design(tiny, extra="[security]\nreagent_limits = true\n"
+                                         "soft = { reagent_limits = 10 }\n"))
+    assert run.result.objective_musd == pytest.approx(17.5, abs=1e-4)
+
+
+def test_reagent_limits_need_reagent_data(tiny):
+    from remech.errors import InputError
+
+    with pytest.raises(InputError, match="reagent_limits: the instance has no reagents.csv"):
+        solve(tiny, design(tiny, extra="[security]\nreagent_limits = true\n"))

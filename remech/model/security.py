@@ -74,6 +74,9 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
             <= float(sigma[p] * D[t, p]))
         _host_shares(m, data, ledger, sigma)
 
+    if data.reagents:
+        _reagents(m, data, ledger)
+
     cover = data.stockpile_cover_days
     k_of = {p: k for k, p in enumerate(m.SP)}
     idx = [(s, t, p) for s in range(n_s) for t in range(1, n_t) for p in range(n_p)
@@ -123,3 +126,44 @@ def _host_shares(m, data: ModelData, ledger, sigma: np.ndarray) -> None:
         return linear(terms) <= float(sigma[p] * data.demand_t[t, p]) - base
 
     m.c_target_host_share = pyo.Constraint(index, rule=rule)
+
+
+def _reagents(m, data: ModelData, ledger) -> None:
+    """Critical-reagent limits on refining, with curtailment of output.
+
+    c_reagent_curtail[s,t,j]: reagent_curtail_t <= output_j[s,t]
+    c_target_reagent[s,t,r]:
+        sum_j use[j,r] (output_j[s,t] - reagent_curtail_t[s,t,j]) - slack
+        <= non_chinese_supply_r + china_supply_r x availability[s,t,r]
+    output_j = outside_output_t[j] + sum_{o of j} (output_t[o] - outside) support[o]. Top-ups
+    are paid on the nominal output (curtailment is not deducted from them).
+    """
+    opt = data.options
+    extra = opt.output_t - data.outside_output_t[opt.project]
+    users = list(m.J_reagent)
+
+    def output_terms(j, s, t):
+        return [(float(extra[o, s, t]), m.support[int(o)])
+                for o in np.flatnonzero(opt.project == j) if extra[o, s, t]]
+
+    m.c_reagent_curtail = pyo.Constraint(m.S, m.T, m.J_reagent, rule=lambda m, s, t, j: linear(
+        [(1.0, m.reagent_curtail_t[s, t, j])] + [(-c, v) for c, v in output_terms(j, s, t)])
+        <= float(data.outside_output_t[j, s, t]))
+    idx = [(s, t, r) for s in range(len(data.scenarios)) for t in range(len(data.years))
+           for r in range(len(data.reagents))]
+    slack = _slack(m, "slack_reagent_t", idx, data, ledger, "reagent_limits")
+    use = data.reagent_use_t_per_t
+
+    def rule(m, s, t, r):
+        terms, base = [], 0.0
+        for j in users:
+            if use[j, r] == 0:
+                continue
+            base += use[j, r] * data.outside_output_t[j, s, t]
+            terms += [(use[j, r] * c, v) for c, v in output_terms(j, s, t)]
+            terms.append((-use[j, r], m.reagent_curtail_t[s, t, j]))
+        if slack is not None:
+            terms.append((-1.0, slack[s, t, r]))
+        return linear(terms) <= float(data.reagent_supply_t[s, t, r] - base)
+
+    m.c_target_reagent = pyo.Constraint(idx, rule=rule)

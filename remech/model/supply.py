@@ -79,6 +79,14 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     heads_var = [[group_var[int(o)] for o in heads_of[p]] for p in range(n_p)]
     rhs = data.demand_t[None] - fixed  # [s, t, p]
 
+    # refiners short of reagents may curtail output (design [security] reagent_limits):
+    # reagent_curtail_t[s,t,j] >= 0 for the projects that use a limited reagent
+    users = [int(j) for j in np.flatnonzero(data.reagent_use_t_per_t.sum(1) > 0)] \
+        if data.reagents else []
+    m.J_reagent = pyo.Set(initialize=users, ordered=True)
+    m.reagent_curtail_t = pyo.Var(m.S, m.T, m.J_reagent, within=pyo.NonNegativeReals)
+    users_of = {p: [j for j in users if data.project_product[j] == p] for p in range(n_p)}
+
     def balance(m, s, t, p):
         coef = extra[heads_of[p], s, t]
         terms = [(float(c), v) for v, c in zip(heads_var[p], coef, strict=True) if c]
@@ -88,6 +96,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         k = stock_k.get(p)
         if k is not None:
             terms += [(1.0, release[s, t, k]), (-1.0, purchase[s, t, k])]
+        terms += [(-1.0, m.reagent_curtail_t[s, t, j]) for j in users_of[p]]
         if p in reserve_k:
             terms += [(1.0, m.reserve_release_t[s, t, p]), (-1.0, m.reserve_buy_t[s, t, p])]
         return linear(terms) >= float(rhs[s, t, p])
