@@ -266,8 +266,8 @@ def check_against(design: Design, products: list[str], members: list[str],
     for key in ("max_expected_shortfall_share", "min_non_chinese_share",
                 "max_single_country_share", "stockpile_cover_days"):
         for p in getattr(design, key):
-            if p != "*" and p not in products:
-                raise unknown(f"[security] {key}.{p}", p, products)
+            if p != "*" and p not in products and p not in STAGES:
+                raise unknown(f"[security] {key}.{p}", p, products + list(STAGES))
     if uses_custom_weights(design):
         for a in design.sharing_weights:
             if a not in members:

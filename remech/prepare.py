@@ -304,8 +304,12 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     caps = allies["budget_cap_musd"].to_numpy(float)
     caps = np.where(np.isnan(caps), np.inf, caps)
 
+    stage_of = inst.products.set_index("product")["stage"].to_dict()
+
     def per_product(table: dict[str, float]) -> np.ndarray:
-        return np.array([table.get(p, table.get("*", np.nan)) for p in products], dtype=float)
+        """A target by product, else by the product's stage, else '*' (all)."""
+        return np.array([table.get(p, table.get(stage_of[p], table.get("*", np.nan)))
+                         for p in products], dtype=float)
 
     security = per_product(design.max_expected_shortfall_share)
     cover = per_product(design.stockpile_cover_days)

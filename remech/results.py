@@ -216,13 +216,15 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
                 "purchases_at_floor_musd": float((w * floor * r_buy[:, :, p]).sum()),
                 "of_which_market_value_musd": float((w * pi * r_buy[:, :, p]).sum()),
                 "of_which_topup_musd": float((w * (floor - pi) * r_buy[:, :, p]).sum()),
+                "holding_musd": float((w * data.stock_holding_cost_usd_per_kg_yr[p]
+                                       * _values(m.reserve_level_t, (S, T, P))[:, :, p]).sum()),
                 "buyback_revenue_musd": float((w * back * r_rel[:, :, p]).sum()),
                 "manufacturers_premium_musd": float((w * (back - pi) * r_rel[:, :, p]).sum()),
             })
     reserve_df = pd.DataFrame(reserve_rows, columns=[
         "product", "buyback_usd_per_kg", "expected_purchases_t", "expected_releases_t",
         "purchases_at_floor_musd", "of_which_market_value_musd", "of_which_topup_musd",
-        "buyback_revenue_musd", "manufacturers_premium_musd"])
+        "holding_musd", "buyback_revenue_musd", "manufacturers_premium_musd"])
 
     # costs per scenario and category
     first, second = ledger_values(m, S)

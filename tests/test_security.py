@@ -130,3 +130,9 @@ def test_reagent_limits_need_reagent_data(tiny):
 
     with pytest.raises(InputError, match="reagent_limits: the instance has no reagents.csv"):
         solve(tiny, design(tiny, extra="[security]\nreagent_limits = true\n"))
+
+
+def test_targets_can_be_set_per_stage(tiny):
+    # X is a separation-stage product: a separation target applies to it (as in 'by product')
+    run = solve(tiny, _no_instruments(tiny, "min_non_chinese_share = { separation = 0.5 }"))
+    assert run.result.objective_musd == pytest.approx(75.0)
