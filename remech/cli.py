@@ -33,6 +33,13 @@ def progress(quiet: bool):
     return report
 
 
+def check_outdir(outdir: Path | None, force: bool) -> None:
+    """Refuse to replace an existing output folder unless --force."""
+    if outdir is not None and outdir.exists() and not force:
+        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
+                         "choose another -o")
+
+
 def user_errors(fn):
     """Turn InputError into one red line and exit code 2; --debug shows the traceback."""
     @functools.wraps(fn)
@@ -122,9 +129,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     from remech.run import solve_files
     from remech.solve import SolverOptions
 
-    if outdir.exists() and not force:
-        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
-                         "choose another -o")
+    check_outdir(outdir, force)
     if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
@@ -310,9 +315,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     """
     from remech.game import CostGame, allocation_table, analyse
 
-    if outdir is not None and outdir.exists() and not force:
-        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
-                         "choose another -o")
+    check_outdir(outdir, force)
     records = None
     weights = {}
     if costs_csv is not None:
@@ -389,9 +392,7 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     from remech.executor import map_tasks
     from remech.instance import load_instance
 
-    if outdir is not None and outdir.exists() and not force:
-        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
-                         "choose another -o")
+    check_outdir(outdir, force)
     inst = load_instance(instance)
     if not models:
         if inst.default_model is None:

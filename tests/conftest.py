@@ -79,6 +79,39 @@ def two_allies(folder: Path) -> Path:
     return folder
 
 
+def two_year_world(folder: Path, prices=(40, 40), cut_2031: bool = True,
+                   demand_t: float = 1000, china_t: float = 2000,
+                   holding: float = 0.0) -> Path:
+    """tiny-floor over 2030-31 with one scenario 'only' (probability 1): the given prices,
+    China's supply cut to nothing in 2031 (if cut_2031), and a stockpile row for X (fixed
+    cost 1 MUSD, capacity cost 1 USD/kg, the given holding cost, up to 2000 t, salvage 50 %)."""
+    toml = (folder / "instance.toml").read_text().replace("last_year = 2030",
+                                                          "last_year = 2031")
+    (folder / "instance.toml").write_text(toml)
+    src = "assumption: test data"
+    years = (2030, 2031)
+    write(folder, "scenarios.csv", [{"scenario": "only", "probability": 1,
+                                     "description": "", "source": src}])
+    write(folder, "prices.csv", [{"scenario": "only", "year": y, "product": "X",
+                                  "price_usd_per_kg": p, "source": src}
+                                 for y, p in zip(years, prices, strict=True)])
+    if cut_2031:
+        write(folder, "availability.csv", [{"scenario": "only", "year": 2031, "product": "X",
+                                            "china_availability": 0, "source": src}])
+    else:
+        (folder / "availability.csv").unlink()
+    write(folder, "demand.csv", [{"ally": "US", "product": "X", "year": y,
+                                  "demand_t": demand_t, "source": src} for y in years])
+    write(folder, "supply.csv", [{"product": "X", "year": y, "china_supply_t": china_t,
+                                  "other_supply_t": 0, "source": src} for y in years])
+    write(folder, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
+                                     "capacity_cost_usd_per_kg": 1,
+                                     "holding_cost_usd_per_kg_yr": holding,
+                                     "max_capacity_t": 2000, "salvage_fraction": 0.5,
+                                     "source": src}])
+    return folder
+
+
 def solve(folder: Path, model: Path | None = None):
     run = solve_files(folder, model, SolverOptions(time_limit_s=120))
     return run

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import design, read, solve, two_allies, write
+from conftest import design, read, solve, two_allies, two_year_world, write
 from remech.model.price_floor import FLOOR_TIE_BREAK
 
 TOL = dict(rel=1e-6, abs=1e-6)
@@ -69,36 +69,13 @@ def test_bankability_tests_and_grants(tiny, test, quantile, grants, share, expec
     assert run.mechanism["grants_musd"] == pytest.approx(grant, **TOL)
 
 
-def _two_year_stockpile_world(tiny, holding: float) -> None:
-    """2030-31, one scenario at 40 USD/kg; China supplies nothing in 2031; P1 not built."""
-    toml = (tiny / "instance.toml").read_text().replace("last_year = 2030", "last_year = 2031")
-    (tiny / "instance.toml").write_text(toml)
-    src = "assumption: test data"
-    write(tiny, "scenarios.csv", [{"scenario": "only", "probability": 1, "description": "",
-                                   "source": src}])
-    write(tiny, "prices.csv", [{"scenario": "only", "year": y, "product": "X",
-                                "price_usd_per_kg": 40, "source": src} for y in (2030, 2031)])
-    write(tiny, "availability.csv", [{"scenario": "only", "year": 2031, "product": "X",
-                                      "china_availability": 0, "source": src}])
-    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1000,
-                                "source": src} for y in (2030, 2031)])
-    # China can supply 2000 t: the demand and 1000 t more for the stockpile
-    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 2000,
-                                "other_supply_t": 0, "source": src} for y in (2030, 2031)])
-    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
-                                   "capacity_cost_usd_per_kg": 1,
-                                   "holding_cost_usd_per_kg_yr": holding,
-                                   "max_capacity_t": 2000, "salvage_fraction": 0.5,
-                                   "source": src}])
-
-
 @pytest.mark.parametrize(("holding", "expected"), [(0.0, 42.0), (2.0, 44.0)])
 def test_stockpile_bought_before_the_cut_and_released_in_it(tiny, holding, expected):
     # Buy 1000 t in 2030 at 40 USD/kg = 40 MUSD, hold it a year (1000 t x holding),
     # release it in 2031. Build: 1 MUSD fixed + 1000 t x 1 USD/kg = 1 MUSD. No shortfall
     # (which would cost 1000 t x 100 = 100 MUSD). Left-over stock is worth only
     # 0.5 x 40 = 20 USD/kg, so nothing more is bought.
-    _two_year_stockpile_world(tiny, holding)
+    two_year_world(tiny, holding=holding)  # China can supply 2000 t: room for the stock
     run = solve(tiny, design(tiny, floor=False, stock=True))
     m = run.mechanism
     assert m["status"] == "optimal"
@@ -187,24 +164,7 @@ def test_buyer_of_last_resort_reserve(tiny):
     # may only buy supported output below the floor: 500 t in 2030 at the market value
     # 500 x 40 = 20 MUSD, released in 2031 against the 500 t short; build 1 + 500 t x
     # 1 USD/kg = 1.5. Total 41.5 (without it: 50 MUSD of shortfall).
-    toml = (tiny / "instance.toml").read_text().replace("last_year = 2030", "last_year = 2031")
-    (tiny / "instance.toml").write_text(toml)
-    src = "assumption: test data"
-    write(tiny, "scenarios.csv", [{"scenario": "only", "probability": 1, "description": "",
-                                   "source": src}])
-    write(tiny, "prices.csv", [{"scenario": "only", "year": y, "product": "X",
-                                "price_usd_per_kg": p, "source": src}
-                               for y, p in ((2030, 40), (2031, 80))])
-    write(tiny, "availability.csv", [{"scenario": "only", "year": 2031, "product": "X",
-                                      "china_availability": 0, "source": src}])
-    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1500,
-                                "source": src} for y in (2030, 2031)])
-    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 3000,
-                                "other_supply_t": 0, "source": src} for y in (2030, 2031)])
-    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
-                                   "capacity_cost_usd_per_kg": 1,
-                                   "holding_cost_usd_per_kg_yr": 0, "max_capacity_t": 2000,
-                                   "salvage_fraction": 0.5, "source": src}])
+    two_year_world(tiny, prices=(40, 80), demand_t=1500, china_t=3000)
     path = design(tiny, stock=True)
     path.write_text(path.read_text().replace("grants = false\n",
                                              "grants = false\nbuyer_of_last_resort = true\n")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import design, read, solve, write
+from conftest import design, read, solve, two_year_world, write
 
 
 def _no_instruments(tiny, security: str):
@@ -54,22 +54,7 @@ def test_stockpile_cover_days(tiny):
     # = 200 t held at the end of 2031: buy 200 t x 40 = 8, capacity 200 t x 1 USD/kg = 0.2,
     # fixed 1, stock left worth 0.5 x 40 = 20 USD/kg: -4. Total 5.2 MUSD. One more day:
     # 1000/365 t x (40 + 1 - 20) USD/kg = 0.0575 MUSD.
-    toml = (tiny / "instance.toml").read_text().replace("last_year = 2030", "last_year = 2031")
-    (tiny / "instance.toml").write_text(toml)
-    src = "assumption: test data"
-    write(tiny, "scenarios.csv", [{"scenario": "only", "probability": 1, "description": "",
-                                   "source": src}])
-    write(tiny, "prices.csv", [{"scenario": "only", "year": y, "product": "X",
-                                "price_usd_per_kg": 40, "source": src} for y in (2030, 2031)])
-    (tiny / "availability.csv").unlink()
-    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1000,
-                                "source": src} for y in (2030, 2031)])
-    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 2000,
-                                "other_supply_t": 0, "source": src} for y in (2030, 2031)])
-    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
-                                   "capacity_cost_usd_per_kg": 1,
-                                   "holding_cost_usd_per_kg_yr": 0, "max_capacity_t": 2000,
-                                   "salvage_fraction": 0.5, "source": src}])
+    two_year_world(tiny, cut_2031=False)
     projects = read(tiny, "projects.csv")
     projects.loc[0, "capex_musd"] = "1000"  # P1 never bankable here
     write(tiny, "projects.csv", projects)

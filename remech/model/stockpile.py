@@ -99,13 +99,24 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         ledger.add_first("stockpile_build", data.stock_fixed_cost_musd[p], m.stock_build[p])
         ledger.add_first("stockpile_build", data.stock_capacity_cost_usd_per_kg[p] * K,
                          m.stock_capacity_t[p])
+    _operation_costs(ledger, data, level, buy, k_of, "stockpile_operation")
+    if reserve is not None:
+        r_level, r_buy, _, r_of = reserve
+        _operation_costs(ledger, data, r_level, r_buy, r_of, "last_resort_purchase")
+
+
+def _operation_costs(ledger, data: ModelData, level, buy, index: dict,
+                     purchase_category: str) -> None:
+    """Purchases at the market price (in ``purchase_category``), holding, and the terminal
+    value of the stock left (both in stockpile_operation), discounted, per scenario."""
+    n_s, n_t = len(data.scenarios), len(data.years)
     last = n_t - 1
     buy_cost = data.discount[None, :, None] * K * data.price_usd_per_kg  # [s, t, p]
     for s in range(n_s):
-        for p, k in k_of.items():
+        for p, k in index.items():
             hold = float(data.stock_holding_cost_usd_per_kg_yr[p])
             for t in range(n_t):
-                ledger.add_second("stockpile_operation", s, buy_cost[s, t, p], buy[s, t, k])
+                ledger.add_second(purchase_category, s, buy_cost[s, t, p], buy[s, t, k])
                 if hold:
                     ledger.add_second("stockpile_operation", s, data.discount[t] * K * hold,
                                       level[s, t, k])
@@ -113,21 +124,6 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
                             * data.stock_terminal_value_usd_per_kg[s, p])
             if salvage:
                 ledger.add_second("stockpile_operation", s, -salvage, level[s, last, k])
-    if reserve is None:
-        return
-    r_level, r_buy, _, r_of = reserve
-    for s in range(n_s):
-        for p, k in r_of.items():
-            hold = float(data.stock_holding_cost_usd_per_kg_yr[p])
-            for t in range(n_t):
-                ledger.add_second("last_resort_purchase", s, buy_cost[s, t, p], r_buy[s, t, k])
-                if hold:
-                    ledger.add_second("stockpile_operation", s, data.discount[t] * K * hold,
-                                      r_level[s, t, k])
-            salvage = float(data.discount[last] * K
-                            * data.stock_terminal_value_usd_per_kg[s, p])
-            if salvage:
-                ledger.add_second("stockpile_operation", s, -salvage, r_level[s, last, k])
 
 
 def _last_resort(m, data: ModelData, k_of: dict, balance):
