@@ -202,6 +202,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     if len(m.RP):
         r_buy = _values(m.reserve_buy_t, (S, T, P))
         r_rel = _values(m.reserve_release_t, (S, T, P))
+        r_lev = _values(m.reserve_level_t, (S, T, P))
         w = prob[:, None] * data.discount[None, :] * 1e-3  # [s, t] -> MUSD per t x USD/kg
         for p in m.RP:
             name = data.products[p]
@@ -217,7 +218,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
                 "of_which_market_value_musd": float((w * pi * r_buy[:, :, p]).sum()),
                 "of_which_topup_musd": float((w * (floor - pi) * r_buy[:, :, p]).sum()),
                 "holding_musd": float((w * data.stock_holding_cost_usd_per_kg_yr[p]
-                                       * _values(m.reserve_level_t, (S, T, P))[:, :, p]).sum()),
+                                       * r_lev[:, :, p]).sum()),
                 "buyback_revenue_musd": float((w * back * r_rel[:, :, p]).sum()),
                 "manufacturers_premium_musd": float((w * (back - pi) * r_rel[:, :, p]).sum()),
             })
