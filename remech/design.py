@@ -18,8 +18,9 @@ SHARING_RULES = ("gdp", "consumption", "equal", "custom", "core")
 REFERENCE_RULES = ("gdp", "consumption", "equal", "custom")
 SOFT_TARGETS = ("min_non_chinese_share", "max_single_country_share", "stockpile_cover_days",
                 "reagent_limits")
+STOCKPILE_POLICIES = ("rule", "tree", "clairvoyant")
 KNOWN_SECTIONS = {"design", "instruments", "price_floor", "tariff", "buyer_of_last_resort",
-                  "bankability", "grants",
+                  "stockpile", "bankability", "grants",
                   "burden_sharing", "risk", "security"}
 
 
@@ -32,6 +33,11 @@ class Design:
     description: str = ""
     price_floor: bool = True
     stockpile: bool = True
+    #: how stockpile and reserve decisions are taken in the second stage: "rule" (a target
+    #: level per year chosen in the first stage, executed with what is known each year),
+    #: "tree" (equal decisions across scenarios sharing their history, from the instance's
+    #: scenario tree) or "clairvoyant" (each scenario's whole path known: a bound only)
+    stockpile_policy: str = "rule"
     grants: bool = True
     tariff: bool = False
     buyer_of_last_resort: bool = False
@@ -157,6 +163,7 @@ def load_design(path: str | Path) -> Design:
     d.price_floor = r.get("instruments", "price_floor", bool, True)
     d.stockpile = r.get("instruments", "stockpile", bool, True)
     d.grants = r.get("instruments", "grants", bool, True)
+    d.stockpile_policy = r.get("stockpile", "policy", str, "rule", choices=STOCKPILE_POLICIES)
     d.tariff = r.get("instruments", "tariff", bool, False)
     d.buyer_of_last_resort = r.get("instruments", "buyer_of_last_resort", bool, False)
     d.buyback_usd_per_kg = r.number_map("buyer_of_last_resort", "buyback_usd_per_kg", 0.0,

@@ -1,9 +1,13 @@
 """Evaluate first-stage decisions on another scenario set, and VSS / EVPI.
 
 ``evaluate(data, first_stage)`` fixes the first-stage decisions (floor levels, supported
-(project, level) pairs, stockpile build and capacity) in the model of ``data`` and solves
-the rest (an LP): the out-of-sample cost of a mechanism. A project supported in the
-decisions but not admissible (not bankable) under ``data``'s scenarios stays outside;
+(project, level) pairs, stockpile build, capacity and, under policy "rule", the target
+level per year) in the model of ``data`` and solves the rest: the out-of-sample cost of a
+mechanism. Under "rule" the rest only executes the policy year by year (the greedy
+release binaries decide nothing a rule does not: draw the stock first), so the evaluation
+is non-anticipative; under "clairvoyant" it re-optimises each scenario with foresight.
+A project supported in the decisions but not admissible (not bankable) under ``data``'s
+scenarios stays outside;
 ``c_floor_used`` is dropped, since it only selects among equally costly floors.
 
 VSS and EVPI (Birge and Louveaux): RP = the stochastic optimum; EV = the problem on the
@@ -26,40 +30,95 @@ from remech.prepare import ModelData, prepare
 from remech.solve import SolverOptions, solve
 
 
-def _entry(data: ModelData, p: int, l: int) -> tuple[float, float]:
-    """A floor-menu entry as (floor USD/kg, upside share)."""
-    return float(data.levels_usd_per_kg[p][l]), float(data.level_upside_share[p][l])
+def _entry(data: ModelData, p: int, l: int) -> tuple[float, float, float, bool]:
+    """A floor-menu entry as (floor or reference USD/kg, upside share, cap USD/kg,
+    is a tariff reference price): a floor and a tariff reference of the same value are
+    different entries."""
+    return (float(data.levels_usd_per_kg[p][l]), float(data.level_upside_share[p][l]),
+            float(data.level_upside_cap_usd_per_kg[p][l]), bool(data.level_is_tariff[p][l]))
+
+
+def _option_key(data: ModelData, o: int) -> tuple:
+    """A support option as (project, its floor-menu entry)."""
+    j = int(data.options.project[o])
+    return (data.projects[j],) + _entry(data, int(data.project_product[j]),
+                                        int(data.options.level[o]))
 
 
 def first_stage(m: pyo.ConcreteModel, data: ModelData) -> dict:
-    opt = data.options
+    """The first-stage decisions of a solved model, by name: floor-menu entries, supported
+    (project, entry) pairs, stockpile build and capacity, and (policy "rule") the target
+    level per year."""
+    def by_year(name: str) -> dict:
+        if not hasattr(m, name):
+            return {}
+        return {(data.products[p], data.years[t]): float(v.value or 0.0)
+                for (t, p), v in getattr(m, name).items()}
+
     return {
         "floor_level": {data.products[p]: _entry(data, p, l)
                         for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5},
-        "support": {(data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]),
-                     float(opt.upside_share[o]))
-                    for o, v in m.support.items() if (v.value or 0) > 0.5},
+        "support": {_option_key(data, o) for o, v in m.support.items()
+                    if (v.value or 0) > 0.5},
         "stock": {data.products[p]: (round(m.stock_build[p].value or 0),
                                      float(m.stock_capacity_t[p].value or 0.0))
                   for p in m.SP},
+        "stock_target": by_year("stock_target_t"),
+        "reserve_share": by_year("reserve_share"),
+    }
+
+
+def first_stage_to_json(decisions: dict) -> dict:
+    """The first stage in mechanism.json's form (lists and plain keys, sorted)."""
+    def entry(e):
+        return {"level_usd_per_kg": e[0], "upside_share": e[1], "upside_cap_usd_per_kg": e[2],
+                "tariff_reference": e[3]}
+
+    return {
+        "floor_level": {p: entry(e) for p, e in sorted(decisions["floor_level"].items())},
+        "support": [{"project": k[0], **entry(k[1:])} for k in sorted(decisions["support"])],
+        "stock": {p: {"build": int(b), "capacity_t": c}
+                  for p, (b, c) in sorted(decisions["stock"].items())},
+        "stock_target_t": [{"product": p, "year": y, "target_t": v}
+                           for (p, y), v in sorted(decisions["stock_target"].items())],
+        "reserve_share": [{"product": p, "year": y, "share": v}
+                          for (p, y), v in sorted(decisions["reserve_share"].items())],
+    }
+
+
+def first_stage_from_json(doc: dict) -> dict:
+    """Inverse of first_stage_to_json."""
+    def entry(e):
+        return (float(e["level_usd_per_kg"]), float(e["upside_share"]),
+                float(e["upside_cap_usd_per_kg"]), bool(e["tariff_reference"]))
+
+    return {
+        "floor_level": {p: entry(e) for p, e in doc["floor_level"].items()},
+        "support": {(e["project"],) + entry(e) for e in doc["support"]},
+        "stock": {p: (int(v["build"]), float(v["capacity_t"])) for p, v in doc["stock"].items()},
+        "stock_target": {(r["product"], int(r["year"])): float(r["target_t"])
+                         for r in doc["stock_target_t"]},
+        "reserve_share": {(r["product"], int(r["year"])): float(r["share"])
+                          for r in doc["reserve_share"]},
     }
 
 
 def evaluate(data: ModelData, decisions: dict, options: SolverOptions | None = None):
     """Build the model of ``data`` with the first stage fixed to ``decisions``; solve."""
     m = build_model(data)
-    opt = data.options
     for (p, l), var in m.floor_choice.items():
         level = _entry(data, p, l)
         var.fix(1.0 if decisions["floor_level"].get(data.products[p]) == level else 0.0)
     for o, var in m.support.items():
-        key = (data.projects[opt.project[o]], float(opt.floor_usd_per_kg[o]),
-               float(opt.upside_share[o]))
-        var.fix(1.0 if key in decisions["support"] else 0.0)
+        var.fix(1.0 if _option_key(data, o) in decisions["support"] else 0.0)
     for p in m.SP:
         build, cap = decisions["stock"].get(data.products[p], (0, 0.0))
         m.stock_build[p].fix(build)
         m.stock_capacity_t[p].fix(cap)
+    for name, key in (("stock_target_t", "stock_target"), ("reserve_share", "reserve_share")):
+        values = decisions.get(key, {})
+        for (t, p), var in getattr(m, name, {}).items() if hasattr(m, name) else []:
+            var.fix(values.get((data.products[p], data.years[t]), 0.0))
     m.c_floor_used.deactivate()
     return m, solve(m, options or SolverOptions())
 
@@ -75,8 +134,15 @@ def with_scenario_rows(inst: Instance, names: list[str], probability: list[float
         prices = inst.prices[inst.prices["scenario"].isin(names)]
     if availability is None:
         availability = inst.availability[inst.availability["scenario"].isin(names)]
+    nodes = inst.nodes
+    if nodes is not None and len(nodes):  # a sub-tree; a scenario alone is its own path
+        nodes = nodes[nodes["scenario"].isin(names)]
+        if len(names) == 1 or nodes["scenario"].nunique() != len(names):
+            nodes = pd.DataFrame([{"scenario": n, "year": y, "node": f"{n}/{y}",
+                                   "source": src, "_row": 0}
+                                  for n in names for y in inst.years])
     return dataclasses.replace(inst, scenarios=scen, prices=prices,
-                               availability=availability)
+                               availability=availability, nodes=nodes)
 
 
 def expected_instance(inst: Instance) -> Instance:

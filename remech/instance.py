@@ -84,11 +84,16 @@ SCHEMAS: dict[str, list[Column]] = {
     "reagent_use.csv": [Column("project", "str"), Column("reagent", "str"),
                         Column("use_t_per_t", "float", minimum=0,
                                help="t of reagent per t of product"), SOURCE],
+    "nodes.csv": [Column("scenario", "str"), Column("year", "int"),
+                  Column("node", "str", help="the scenario-tree node the scenario is in that "
+                                             "year; scenarios sharing it share their history"),
+                  SOURCE],
     "availability.csv": [Column("scenario", "str"), Column("year", "int"),
                          Column("product", "str", help="a product or a reagent"),
                          Column("china_availability", "float", minimum=0, maximum=1), SOURCE],
 }
-OPTIONAL = {"stockpile.csv", "availability.csv", "reagents.csv", "reagent_use.csv"}
+OPTIONAL = {"stockpile.csv", "availability.csv", "reagents.csv", "reagent_use.csv",
+            "nodes.csv"}
 PROBABILITY_TOLERANCE = 1e-6
 
 
@@ -115,6 +120,7 @@ class Instance:
     sha256: str
     reagents: pd.DataFrame = None  # optional: reagent, name, supplies
     reagent_use: pd.DataFrame = None  # optional: project, reagent, use_t_per_t
+    nodes: pd.DataFrame = None  # optional scenario tree: scenario, year, node
 
     @property
     def members(self) -> list[str]:
@@ -195,6 +201,7 @@ def load_instance(folder: str | Path) -> Instance:
         sources=t["sources.csv"], sha256=hash_folder(folder),
         reagents=_or_empty(t["reagents.csv"], "reagents.csv"),
         reagent_use=_or_empty(t["reagent_use.csv"], "reagent_use.csv"),
+        nodes=_or_empty(t["nodes.csv"], "nodes.csv"),
     )
     _check(inst)
     return inst
@@ -286,6 +293,52 @@ def _check(inst: Instance) -> None:
         check_unique(f / table, df, ["scenario", "year", "product"])
     _check_complete(f / "prices.csv", inst.prices,
                     {"scenario": names, "year": inst.years, "product": products})
+    if len(inst.nodes):
+        _check_tree(inst, keys)
+
+
+def _check_tree(inst: Instance, keys: set[str]) -> None:
+    """nodes.csv describes a tree: scenarios that share a node in year t shared one in
+    every earlier year, and have the same prices and availability up to t."""
+    path, nd = inst.folder / "nodes.csv", inst.nodes
+    names = inst.scenarios["scenario"].tolist()
+    check_sources(path, nd, keys)
+    check_member(path, nd, "scenario", names, "scenario")
+    _check_years(path, nd, "year", inst.years[0], inst.years[-1])
+    check_unique(path, nd, ["scenario", "year"])
+    _check_complete(path, nd, {"scenario": names, "year": inst.years})
+    node = nd.set_index(["scenario", "year"])["node"]
+    row = nd.set_index(["scenario", "year"])["_row"]
+    price = inst.prices.set_index(["scenario", "year", "product"])["price_usd_per_kg"]
+    av = inst.availability.set_index(["scenario", "year", "product"])["china_availability"]
+    products = inst.products["product"].tolist()
+    known_av = set(inst.availability["product"])
+    for t, year in enumerate(inst.years):
+        first: dict[str, str] = {}
+        for s in names:
+            s0 = first.setdefault(node[s, year], s)
+            if s0 == s:
+                continue
+            where = int(row[s, year])
+            if t and node[s, inst.years[t - 1]] != node[s0, inst.years[t - 1]]:
+                raise fail(path, f"scenarios '{s0}' and '{s}' share node '{node[s, year]}' "
+                           f"in {year} but not in {inst.years[t - 1]}", "a node's scenarios "
+                           "must share every earlier node: give them different nodes",
+                           where, "node")
+            for p in products:
+                a, b = price[s0, year, p], price[s, year, p]
+                if a != b:
+                    raise fail(path, f"scenarios '{s0}' and '{s}' share node "
+                               f"'{node[s, year]}' in {year} but their {p} prices differ "
+                               f"({a:g} and {b:g} USD/kg)", "give them different nodes or "
+                               "the same prices", where, "node")
+            for p in known_av:
+                a, b = av.get((s0, year, p), 1.0), av.get((s, year, p), 1.0)
+                if a != b:
+                    raise fail(path, f"scenarios '{s0}' and '{s}' share node "
+                               f"'{node[s, year]}' in {year} but China's {p} availability "
+                               f"differs ({a:g} and {b:g})", "give them different nodes "
+                               "or the same availability", where, "node")
 
 
 def _check_years(path: Path, df: pd.DataFrame, column: str, first: int | None,

@@ -75,7 +75,11 @@ class ModelData:
     stock_holding_cost_usd_per_kg_yr: np.ndarray  # [p]
     stock_max_capacity_t: np.ndarray  # [p]
     stock_salvage_fraction: np.ndarray  # [p]
-    stock_terminal_value_usd_per_kg: np.ndarray  # [s, p] salvage x lowest price of s
+    stock_terminal_value_usd_per_kg: np.ndarray  # [s, p] salvage x final-year price of s
+    stock_policy: str  # "rule" | "tree" | "clairvoyant" (design [stockpile] policy)
+    #: [s, t] id of the scenario-tree node scenario s is in at year t (policy "tree");
+    #: None without a tree
+    scenario_node: np.ndarray | None
     grants_enabled: bool
     last_resort_enabled: np.ndarray  # [p] bool: buyer of last resort (needs a stockpile)
     buyback_usd_per_kg: np.ndarray  # [p] nan: at the chosen floor
@@ -97,6 +101,11 @@ class ModelData:
     grant_cap_by_host_musd: dict[str, float]
     cvar_weight: float
     cvar_alpha: float
+
+    @property
+    def cut(self) -> np.ndarray:
+        """[s, t, p] bool: an export-control year, China delivers less than normal."""
+        return self.china_availability < 1.0 - 1e-9
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -138,6 +147,21 @@ def rule_weights(rule: str, allies: pd.DataFrame, demand_a: np.ndarray, prob: np
     if rule == "equal":
         return np.ones(len(allies))
     return np.array([(custom or {})[a] for a in allies.index])
+
+
+def _nodes(inst: Instance, design: Design, scen: list[str], years: list[int]
+           ) -> np.ndarray | None:
+    """[s, t] integer id of each scenario's tree node per year (policy "tree")."""
+    if design.stockpile_policy != "tree":
+        return None
+    if inst.nodes is None or not len(inst.nodes):
+        raise InputError(f"{design.path.name} [stockpile] policy = \"tree\": instance "
+                         f"'{inst.name}' has no nodes.csv (scenario tree); write one with "
+                         "remech scenarios generate --tree, or use policy = \"rule\"")
+    keyed = inst.nodes.assign(key=inst.nodes["year"].astype(str) + "/" + inst.nodes["node"])
+    codes = {k: i for i, k in enumerate(dict.fromkeys(keyed["key"]))}
+    table = keyed.set_index(["scenario", "year"])["key"]
+    return np.array([[codes[table[s, y]] for y in years] for s in scen], dtype=int)
 
 
 def prepare(inst: Instance, design: Design) -> ModelData:
@@ -353,8 +377,8 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         stock_holding_cost_usd_per_kg_yr=stock("holding_cost_usd_per_kg_yr"),
         stock_max_capacity_t=stock("max_capacity_t"),
         stock_salvage_fraction=stock("salvage_fraction"),
-        stock_terminal_value_usd_per_kg=stock("salvage_fraction")[None, :]
-        * price.min(axis=1),
+        stock_terminal_value_usd_per_kg=stock("salvage_fraction")[None, :] * price[:, -1, :],
+        stock_policy=design.stockpile_policy, scenario_node=_nodes(inst, design, scen, years),
         grants_enabled=design.grants, sharing_rule=design.sharing_rule,
         last_resort_enabled=stock_on & design.buyer_of_last_resort,
         buyback_usd_per_kg=per_product(design.buyback_usd_per_kg),

@@ -19,6 +19,7 @@ import pyomo.environ as pyo
 
 from remech import __version__
 from remech.design import Design
+from remech.evaluate import first_stage, first_stage_to_json
 from remech.instance import Instance
 from remech.model.core import CATEGORIES, OUTLAY_CATEGORIES, ledger_values
 from remech.prepare import ModelData, weighted_quantile
@@ -102,6 +103,43 @@ def shadow_prices(res: SolveResult, data: ModelData) -> dict:
             for (t, p), v in sorted(agg.items())}
 
 
+POLICY_TEXT = {
+    "rule": "rule: a target level per year chosen in advance; each year's purchases and "
+            "releases use only that year's prices and export controls",
+    "tree": "tree: decisions equal across scenarios that share their history (nodes.csv)",
+    "clairvoyant": "CLAIRVOYANT BOUND: each scenario's stockpile sees its whole future; "
+                   "no agency can follow this, it bounds what foresight would be worth",
+}
+
+
+def stock_targets(m: pyo.ConcreteModel, data: ModelData) -> dict[str, list[float]]:
+    """Policy "rule": the target level per year (t) of each stockpiled product."""
+    if not hasattr(m, "stock_target_t"):
+        return {}
+    return {data.products[p]: [round(float(m.stock_target_t[t, p].value or 0.0), 6)
+                               for t in m.T] for p in m.SP}
+
+
+def policy_report(m: pyo.ConcreteModel, data: ModelData, targets: dict,
+                  short: np.ndarray) -> dict:
+    """How the stockpile decisions were taken, and a check that under the rule nothing was
+    held back in a cut while the product ran short (the stock is drawn first)."""
+    out = {"policy": data.stock_policy, "clairvoyant_bound": data.stock_policy == "clairvoyant",
+           "meaning": POLICY_TEXT[data.stock_policy], "target_t_by_year": targets,
+           "years": data.years}
+    if not len(m.SP):
+        return out
+    held = 0.0
+    lev = _values(m.stock_level_t, short.shape)
+    if len(m.RP):
+        lev = lev + _values(m.reserve_level_t, short.shape)
+    for p in m.SP:
+        both = np.minimum(lev[:, :, p], short[:, :, p]) * data.cut[:, :, p]
+        held += float(data.probability @ both.sum(1))
+    out["expected_held_back_while_short_t"] = held
+    return out
+
+
 def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Design,
             res: SolveResult) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Build mechanism.json's content and the result tables."""
@@ -183,14 +221,20 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     for p, name in enumerate(data.products):
         if p not in m.SP:
             continue
+        capacity = float(m.stock_capacity_t[p].value or 0.0)
         stock_rows.append({
             "product": name, "built": bool(round(m.stock_build[p].value or 0)),
-            "capacity_t": round(m.stock_capacity_t[p].value or 0.0, 6),
+            "capacity_t": round(capacity, 6),
+            "max_capacity_t": float(data.stock_max_capacity_t[p]),
+            "at_max_capacity": bool(capacity >= data.stock_max_capacity_t[p] * (1 - 1e-6)
+                                    and capacity > 0),
             "expected_purchases_t": float(prob @ buy[:, :, p].sum(1)),
             "expected_releases_t": float(prob @ rel[:, :, p].sum(1))})
     stock_df = pd.DataFrame(stock_rows, columns=["product", "built", "capacity_t",
+                                                 "max_capacity_t", "at_max_capacity",
                                                  "expected_purchases_t",
                                                  "expected_releases_t"])
+    targets = stock_targets(m, data)
     sidx = pd.MultiIndex.from_product([data.scenarios, data.years, data.products],
                                       names=["scenario", "year", "product"])
     policy_df = pd.DataFrame({"purchase_t": buy.ravel(), "release_t": rel.ravel(),
@@ -286,6 +330,8 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
         "supported_projects": projects_df.loc[projects_df["supported"], "project"].tolist(),
         "projects": projects_df.to_dict(orient="records"),
         "stockpiles": stock_df.to_dict(orient="records"),
+        "stockpile_policy": policy_report(m, data, targets, short),
+        "first_stage": first_stage_to_json(first_stage(m, data)),
         "last_resort_reserve": reserve_df.to_dict(orient="records"),
         "grants_musd": float(grant.sum()),
         "burden_sharing": {"rule": data.sharing_rule},
@@ -317,6 +363,10 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     }
     tables = {"floors.csv": floors_df, "projects.csv": projects_df,
               "stockpile.csv": stock_df, "stockpile_policy.csv": policy_df,
+              "stockpile_targets.csv": pd.DataFrame(
+                  [{"product": p, "year": y, "target_t": v} for p, vals in targets.items()
+                   for y, v in zip(data.years, vals, strict=True)],
+                  columns=["product", "year", "target_t"]),
               "last_resort_reserve.csv": reserve_df,
               "contributions.csv": contrib_df, "contributions_by_scenario.csv": contrib_scen,
               "scenario_costs.csv": scen_df}
@@ -408,7 +458,10 @@ def summary(mech: dict) -> str:
         lines.append(f"grants        {mech['grants_musd']:,.1f} MUSD")
     built = [s for s in mech["stockpiles"] if s["built"]]
     lines.append("stockpiles    " + (", ".join(
-        f"{s['product']} {s['capacity_t']:,.0f} t" for s in built) if built else "none built"))
+        f"{s['product']} {s['capacity_t']:,.0f} t" for s in built) if built else "none built")
+        + (f"; policy {mech['stockpile_policy']['policy']}" if built else ""))
+    if mech["stockpile_policy"]["clairvoyant_bound"]:
+        lines.append("WARNING       " + mech["stockpile_policy"]["meaning"])
     lines.append("shortfall     " + ", ".join(
         f"{p} {v['expected_t']:,.0f} t ({v['expected_share'] * 100:.2f} %)"
         for p, v in mech["shortfall"].items()) + " expected over the horizon")

@@ -271,6 +271,8 @@ def write_instance(inst: Instance, tables: dict[str, pd.DataFrame], out: Path,
     if tmp.exists():
         shutil.rmtree(tmp)
     shutil.copytree(inst.folder, tmp)
+    if "nodes.csv" not in tables:  # the old scenario tree does not fit new scenarios
+        (tmp / "nodes.csv").unlink(missing_ok=True)
     default = inst.default_model
     for name, df in tables.items():
         df.to_csv(tmp / name, index=False)

@@ -81,6 +81,7 @@ def test_stockpile_bought_before_the_cut_and_released_in_it(tiny, holding, expec
     assert m["status"] == "optimal"
     assert run.result.objective_musd == pytest.approx(expected, **TOL)
     assert m["stockpiles"] == [{"product": "X", "built": True, "capacity_t": pytest.approx(1000),
+                                "max_capacity_t": 2000.0, "at_max_capacity": False,
                                 "expected_purchases_t": pytest.approx(1000),
                                 "expected_releases_t": pytest.approx(1000)}]
     policy = run.tables["stockpile_policy.csv"].set_index("year")

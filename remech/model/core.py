@@ -88,6 +88,7 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     price_floor.add(m, data, ledger)
     stockpile.add(m, data, ledger)
     supply.add(m, data, ledger)
+    stockpile.add_policy(m, data)
     security.add(m, data, ledger)
     _finish_costs(m, data, ledger)
     burden_sharing.add(m, data)

@@ -18,10 +18,31 @@ Costs (MUSD)
   stockpile_build (first stage): fixed_cost_musd * build + capacity_cost * capacity * 1e-3
   stockpile_operation[s]: sum_t d_t * 1e-3 * (price[s,t,p] * purchase + holding_cost * level)
                           - d_T * 1e-3 * terminal_value[s,p] * level[s,T,p]
-terminal_value[s,p] = salvage_fraction[p] * min_t price[s,t,p]: stock left at the end is
-worth at most what it could have been bought for, so that a stockpile cannot profit from
-the foresight of prices that a scenario's second stage has. Releases are valued through
-the shortfall they avoid (supply balance); their sale proceeds are not credited.
+terminal_value[s,p] = salvage_fraction[p] * price[s,T,p] (the final-year price, as
+stockpile.csv documents). Releases are valued through the shortfall they avoid (supply
+balance); their sale proceeds are not credited.
+
+Policy (design [stockpile] policy): what a second-stage decision may know.
+  "rule" (default): the first stage chooses a target level per year,
+      stock_target_t[t,p] >= 0, c_stock_target_cap[t,p]: target <= stock_capacity_t[p].
+      The second stage only executes it, with what is known in year t:
+      c_stock_rule_level[s,t,p]: level[s,t,p] = stock_target_t[t,p] in years without a cut
+          (buy up to the target at that year's price; refill after a cut; sell down when
+          the target falls);
+      purchases are 0 in cut years (availability < 1), releases only then or to sell down;
+      greedy release in a cut: either the stock (and the reserve) is drawn to zero or the
+      product has no shortfall that year, with stock_drawn[s,t,p] in {0,1} where a
+      shortfall is possible at all:
+          c_rule_drawn[s,t,p]:  level + reserve_level <= max_capacity_t[p] (1 - drawn)
+          c_rule_covered[s,t,p]: shortfall_t <= most_shortfall_t[s,t,p] drawn
+      (most_shortfall_t: demand less the supply no decision can take away)
+      so stock is never held back in a cut for a later year whose prices the scenario
+      would reveal.
+  "tree": decisions are equal across the scenarios that share a node of the instance's
+      scenario tree (nodes.csv) in that year: c_nonanticipative_*[s,t,p] x[s,t,p] =
+      x[s0(node),t,p] for purchases, releases, levels (and the reserve's).
+  "clairvoyant": each scenario's second stage sees its whole path. A bound, not a
+      mechanism: mechanism.json and the summary say so.
 
 Buyer of last resort (products with last_resort_enabled): when the market is below the
 floor, the mechanism buys supported producers' output at the floor into its own reserve
@@ -31,7 +52,12 @@ floor, the mechanism buys supported producers' output at the floor into its own 
   c_stock_limit: stock_level + reserve_level <= stock_capacity_t
 Paying the floor = the top-up (already in category topup) + the market value, here in
 category last_resort_purchase: d_t price reserve_buy 1e-3. Holding and terminal value as
-above. Buy-back revenue (release x buy-back price) and the manufacturers' premium over the
+above. Under policy "rule" the reserve buys a first-stage share reserve_share[t,p] of the
+supported output offered below the floor in year t and releases only in cuts (greedy, as
+the stockpile):
+  c_rule_take[s,t,p]: reserve_buy_t = sum_o source[o,s,t] reserve_share_support[o,t]
+  reserve_share_support[o,t] = reserve_share[t,p] x support[o], linearised exactly
+Buy-back revenue (release x buy-back price) and the manufacturers' premium over the
 market (buy-back - price) are reported after the solve, not optimised (releases are valued
 by the shortfall they avoid, as for the stockpile).
 """
@@ -61,6 +87,11 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     m.reserve_level_t = pyo.Var(m.S, m.T, m.RP, within=pyo.NonNegativeReals)
     if not stock_products:
         return
+    rule = data.stock_policy == "rule"
+    if rule:
+        m.stock_target_t = pyo.Var(m.T, m.SP, within=pyo.NonNegativeReals)
+        m.c_stock_target_cap = pyo.Constraint(
+            m.T, m.SP, rule=lambda m, t, p: m.stock_target_t[t, p] <= m.stock_capacity_t[p])
 
     m.c_stock_capacity = pyo.Constraint(
         m.SP, rule=lambda m, p: m.stock_capacity_t[p]
@@ -94,6 +125,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         return linear(terms) <= 0.0
 
     m.c_stock_limit = pyo.Constraint(m.S, m.T, m.SP, rule=limit)
+    if rule:
+        _rule_levels(m, data, level, buy, k_of)
 
     for p in stock_products:
         ledger.add_first("stockpile_build", data.stock_fixed_cost_musd[p], m.stock_build[p])
@@ -133,6 +166,7 @@ def _last_resort(m, data: ModelData, k_of: dict, balance):
         return None
     n_s, n_t = len(data.scenarios), len(data.years)
     r_of = {p: k for k, p in enumerate(products)}
+    m.reserve_source = {}  # (s, t, p) -> [(output t, support var)]: what can be offered
     level = var_array(m.reserve_level_t, n_s, n_t, len(r_of))
     buy = var_array(m.reserve_buy_t, n_s, n_t, len(r_of))
     sell = var_array(m.reserve_release_t, n_s, n_t, len(r_of))
@@ -146,7 +180,123 @@ def _last_resort(m, data: ModelData, k_of: dict, balance):
     def rule(m, s, t, p):
         idx = np.flatnonzero((data.project_product[opt.project] == p) & (source[:, s, t] > 0))
         terms = [(float(source[o, s, t]), m.support[int(o)]) for o in idx]
+        m.reserve_source[s, t, p] = terms
         return linear([(1.0, buy[s, t, r_of[p]])] + [(-c, v) for c, v in terms]) <= 0.0
 
     m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=rule)
     return level, buy, sell, r_of
+
+
+def _rule_levels(m, data: ModelData, level, buy, k_of: dict) -> None:
+    """Policy "rule": the level equals the first-stage target in years without a cut;
+    no market purchases in a cut."""
+    cut = data.cut
+    normal = [(s, t, p) for s in m.S for t in m.T for p in m.SP if not cut[s, t, p]]
+    m.c_stock_rule_level = pyo.Constraint(normal, rule=lambda m, s, t, p: linear(
+        [(1.0, level[s, t, k_of[p]]), (-1.0, m.stock_target_t[t, p])]) == 0.0)
+    for s, t, p in zip(*np.nonzero(cut), strict=True):
+        if p in k_of:
+            buy[s, t, k_of[p]].fix(0.0)
+
+
+def add_policy(m: pyo.ConcreteModel, data: ModelData) -> None:
+    """The constraints of the stockpile policy that need the supply balance's variables
+    (shortfall_t); called after remech.model.supply.add."""
+    if not len(m.SP):
+        return
+    if data.stock_policy == "rule":
+        _rule_greedy(m, data)
+    elif data.stock_policy == "tree":
+        _tree(m, data)
+
+
+def _rule_greedy(m, data: ModelData) -> None:
+    """Greedy release in a cut (stock drawn to zero or no shortfall) and, for the reserve,
+    take all output offered below the floor while there is room; releases of the reserve
+    only in cuts."""
+    cut, cap = data.cut, data.stock_max_capacity_t
+    most = _most_shortfall_t(m, data)
+    idx = [(s, t, p) for s in m.S for t in m.T for p in m.SP
+           if cut[s, t, p] and most[s, t, p] > 1e-9]
+    m.stock_drawn = pyo.Var(idx, within=pyo.Binary)
+
+    def stored(s, t, p) -> list:
+        terms = [(1.0, m.stock_level_t[s, t, p])]
+        if p in m.RP:
+            terms.append((1.0, m.reserve_level_t[s, t, p]))
+        return terms
+
+    m.c_rule_drawn = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
+        stored(s, t, p) + [(float(cap[p]), m.stock_drawn[s, t, p])]) <= float(cap[p]))
+    m.c_rule_covered = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
+        [(1.0, m.shortfall_t[s, t, p]), (-float(most[s, t, p]), m.stock_drawn[s, t, p])])
+        <= 0.0)
+    if not len(m.RP):
+        return
+    for (s, t, p), v in m.reserve_release_t.items():
+        if not cut[s, t, p]:
+            v.fix(0.0)
+    _rule_reserve_share(m, data)
+
+
+def _most_shortfall_t(m, data: ModelData) -> np.ndarray:
+    """[s, t, p] the largest shortfall possible: demand less the supply no decision can
+    take away (China's available deliveries, other supply, output of projects outside
+    the mechanism), or the whole demand where reserve purchases or reagent curtailment
+    can take supply away."""
+    outside = np.zeros(data.price_usd_per_kg.shape)
+    for p in range(len(data.products)):
+        outside[:, :, p] = data.outside_output_t[data.project_product == p].sum(0)
+    fixed = outside + data.other_supply_t[None] + data.china_supply_t[None] * \
+        data.china_availability
+    most = np.clip(data.demand_t[None] - fixed, 0.0, data.demand_t[None])
+    for p in list(m.RP) + [int(data.project_product[j]) for j in m.J_reagent]:
+        most[:, :, p] = data.demand_t[None, :, p]
+    return most
+
+
+def _rule_reserve_share(m, data: ModelData) -> None:
+    """The reserve buys a share reserve_share[t,p] (first stage) of the supported output
+    offered below the floor, reserve_buy_t[s,t,p] = sum_o source[o,s,t] share_support[o,t],
+    with share_support[o,t] = reserve_share[t,p(o)] x support[o] linearised exactly
+    (support is binary): share_support <= support, <= share, >= share + support - 1."""
+    by_year: dict[tuple[int, int], set[int]] = {}  # (t, p) -> options with an offer
+    for (_s, t, p), terms in m.reserve_source.items():
+        by_year.setdefault((t, p), set()).update(id(v) for _, v in terms)
+    option_of = {id(m.support[o]): o for o in m.support}
+    m.reserve_share = pyo.Var(m.T, m.RP, bounds=(0.0, 1.0))
+    pairs = sorted((option_of[i], t) for (t, p), ids in by_year.items() for i in ids)
+    p_of = {o: int(data.project_product[data.options.project[o]]) for o, _ in pairs}
+    m.reserve_share_support = pyo.Var(pairs, bounds=(0.0, 1.0))
+    w, share, sup = m.reserve_share_support, m.reserve_share, m.support
+    m.c_rule_share_support = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t] <= sup[o])
+    m.c_rule_share_level = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t]
+                                          <= share[t, p_of[o]])
+    m.c_rule_share_both = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t]
+                                         >= share[t, p_of[o]] + sup[o] - 1)
+
+    def take(m, s, t, p):
+        terms = [(c, w[option_of[id(v)], t]) for c, v in m.reserve_source[s, t, p]]
+        return linear([(1.0, m.reserve_buy_t[s, t, p])] + [(-c, v) for c, v in terms]) == 0.0
+
+    m.c_rule_take = pyo.Constraint(list(m.reserve_source), rule=take)
+
+
+def _tree(m, data: ModelData) -> None:
+    """Non-anticipativity on a scenario tree: scenarios in one node decide alike."""
+    node = data.scenario_node
+    pairs = []  # (s, s0, t): scenario s shares year t's node with its first member s0
+    for t in range(len(data.years)):
+        first: dict[int, int] = {}
+        for s in range(len(data.scenarios)):
+            s0 = first.setdefault(int(node[s, t]), s)
+            if s0 != s:
+                pairs.append((s, s0, t))
+    first_of = {(s, t): s0 for s, s0, t in pairs}
+    for name in ("stock_purchase_t", "stock_release_t", "stock_level_t", "reserve_buy_t",
+                 "reserve_release_t", "reserve_level_t"):
+        var = getattr(m, name)
+        products = m.SP if name.startswith("stock") else m.RP
+        idx = [(s, t, p) for s, _, t in pairs for p in products]
+        m.add_component(f"c_nonanticipative_{name}", pyo.Constraint(
+            idx, rule=lambda m, s, t, p, var=var: var[s, t, p] == var[first_of[s, t], t, p]))

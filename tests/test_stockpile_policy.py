@@ -1,0 +1,150 @@
+"""Stockpile decisions that cannot see the future (design [stockpile] policy).
+
+World (hand-computable): tiny-floor over 2030-31, product X (shortfall penalty 100 USD/kg),
+demand 1000 t/yr, China normally supplies 2000 t/yr, price 40 USD/kg in every year and
+scenario, no discounting. Two equally likely scenarios share 2030 and differ in 2031:
+'calm' (China supplies) and 'cut' (China supplies nothing in 2031). Stockpile: fixed cost
+1 MUSD, capacity 1 USD/kg, no holding cost, up to 2000 t, left-over stock worth 50 % of the
+final-year price (20 USD/kg). The project P1 (unit cost 50) never runs at 40 USD/kg.
+
+clairvoyant: buy 1000 t in 2030 only in 'cut' and release it in 2031:
+    1 + 1000 x 1e-3 + 0.5 x 1000 x 40e-3 = 22 MUSD.
+rule (and tree, whose 2030 node holds both scenarios): the 2030 purchase is the same in
+both. Buying L <= 1000 t costs per t 1e-3 (capacity) + 40e-3 (purchase) - 0.5 x 20e-3
+(worth at the end in 'calm') - 0.5 x 100e-3 (shortfall avoided in 'cut') = -19e-3 MUSD,
+so L = 1000 (beyond 1000 t: +1 + 40 - 10 - 10 > 0):
+    1 + 1 + 40 - 0.5 x 20 = 32 MUSD, against 0.5 x 1000 x 100e-3 = 50 without a stockpile.
+Value of foresight: 32 - 22 = 10 MUSD.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import design, solve, two_year_world, write
+from remech.errors import InputError
+from remech.evaluate import evaluate, first_stage, first_stage_from_json
+from remech.instance import load_instance
+from remech.run import load_files
+
+TOL = dict(rel=1e-6, abs=1e-6)
+SRC = "assumption: test data"
+
+
+def calm_and_cut(folder, tree: bool = False):
+    two_year_world(folder, prices=(40, 40))
+    write(folder, "scenarios.csv", [
+        {"scenario": "calm", "probability": 0.5, "description": "", "source": SRC},
+        {"scenario": "cut", "probability": 0.5, "description": "", "source": SRC}])
+    write(folder, "prices.csv", [{"scenario": s, "year": y, "product": "X",
+                                  "price_usd_per_kg": 40, "source": SRC}
+                                 for s in ("calm", "cut") for y in (2030, 2031)])
+    write(folder, "availability.csv", [{"scenario": "cut", "year": 2031, "product": "X",
+                                        "china_availability": 0, "source": SRC}])
+    if tree:
+        write(folder, "nodes.csv", [{"scenario": s, "year": y,
+                                     "node": "root" if y == 2030 else s, "source": SRC}
+                                    for s in ("calm", "cut") for y in (2030, 2031)])
+    return folder
+
+
+def policy(folder, name: str):
+    return design(folder, floor=False, stock=True,
+                  extra=f'[stockpile]\npolicy = "{name}"\n')
+
+
+def purchases_2030(run) -> dict[str, float]:
+    df = run.tables["stockpile_policy.csv"]
+    df = df[df["year"] == 2030].set_index("scenario")
+    return df["purchase_t"].to_dict()
+
+
+@pytest.mark.parametrize(("name", "tree", "cost", "calm", "cut"), [
+    ("rule", False, 32.0, 1000.0, 1000.0),
+    ("tree", True, 32.0, 1000.0, 1000.0),
+    ("clairvoyant", False, 22.0, 0.0, 1000.0),
+])
+def test_year_zero_decision_is_the_same_unless_clairvoyant(tiny, name, tree, cost, calm, cut):
+    calm_and_cut(tiny, tree=tree)
+    run = solve(tiny, policy(tiny, name))
+    m = run.mechanism
+    assert m["status"] == "optimal"
+    assert run.result.objective_musd == pytest.approx(cost, **TOL)
+    assert purchases_2030(run) == {"calm": pytest.approx(calm, abs=1e-6),
+                                   "cut": pytest.approx(cut, abs=1e-6)}
+    assert m["stockpile_policy"]["policy"] == name
+    assert m["stockpile_policy"]["clairvoyant_bound"] is (name == "clairvoyant")
+    assert m["shortfall"]["X"]["expected_t"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_rule_reports_its_targets_and_draws_the_stock_in_the_cut(tiny):
+    calm_and_cut(tiny)
+    run = solve(tiny, policy(tiny, "rule"))
+    sp = run.mechanism["stockpile_policy"]
+    assert sp["target_t_by_year"]["X"][0] == pytest.approx(1000)
+    assert sp["expected_held_back_while_short_t"] == pytest.approx(0.0, abs=1e-6)
+    df = run.tables["stockpile_policy.csv"].set_index(["scenario", "year"])
+    assert df.loc[("cut", 2031), "release_t"] == pytest.approx(1000)
+    assert df.loc[("calm", 2031), "level_t"] == pytest.approx(1000)
+    targets = run.tables["stockpile_targets.csv"]
+    assert targets["target_t"].tolist()[0] == pytest.approx(1000)
+
+
+def test_rule_draws_the_stock_before_running_short(tiny):
+    # Only 600 t of stock (max capacity) for a 1000 t gap: the rule releases all 600 t
+    # in the cut year; nothing is kept back. Cost: 1 + 0.6 + 0.6 x 40 - 0.5 x 0.6 x 20
+    # + 0.5 x 400 x 100e-3 = 1 + 0.6 + 24 - 6 + 20 = 39.6 MUSD.
+    calm_and_cut(tiny)
+    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
+                                   "capacity_cost_usd_per_kg": 1,
+                                   "holding_cost_usd_per_kg_yr": 0, "max_capacity_t": 600,
+                                   "salvage_fraction": 0.5, "source": SRC}])
+    run = solve(tiny, policy(tiny, "rule"))
+    assert run.result.objective_musd == pytest.approx(39.6, **TOL)
+    df = run.tables["stockpile_policy.csv"].set_index(["scenario", "year"])
+    assert df.loc[("cut", 2031), "release_t"] == pytest.approx(600)
+    assert df.loc[("cut", 2031), "level_t"] == pytest.approx(0, abs=1e-6)
+    assert run.mechanism["stockpiles"][0]["at_max_capacity"] is True
+
+
+def test_tree_whose_shared_node_disagrees_on_prices_is_rejected(tiny):
+    calm_and_cut(tiny, tree=True)
+    write(tiny, "prices.csv", [{"scenario": s, "year": y, "product": "X",
+                                "price_usd_per_kg": 45 if (s, y) == ("cut", 2030) else 40,
+                                "source": SRC}
+                               for s in ("calm", "cut") for y in (2030, 2031)])
+    with pytest.raises(InputError) as err:
+        load_instance(tiny)
+    assert str(err.value) == (
+        "nodes.csv row 4, column 'node': scenarios 'calm' and 'cut' share node 'root' in "
+        "2030 but their X prices differ (40 and 45 USD/kg); give them different nodes or "
+        "the same prices")
+
+
+def test_tree_needs_a_shared_history(tiny):
+    calm_and_cut(tiny, tree=True)
+    write(tiny, "nodes.csv", [{"scenario": s, "year": y,
+                               "node": s if y == 2030 else "late", "source": SRC}
+                              for s in ("calm", "cut") for y in (2030, 2031)])
+    with pytest.raises(InputError) as err:
+        load_instance(tiny)
+    assert str(err.value) == (
+        "nodes.csv row 5, column 'node': scenarios 'calm' and 'cut' share node 'late' in "
+        "2031 but not in 2030; a node's scenarios must share every earlier node: give them "
+        "different nodes")
+
+
+def test_tree_policy_without_a_tree_is_bad_input(tiny):
+    calm_and_cut(tiny)
+    with pytest.raises(InputError, match="has no nodes.csv"):
+        load_files(tiny, policy(tiny, "tree"))
+
+
+def test_evaluating_the_rule_on_its_own_scenarios_gives_its_cost(tiny):
+    calm_and_cut(tiny)
+    run = solve(tiny, policy(tiny, "rule"))
+    decisions = first_stage_from_json(run.mechanism["first_stage"])
+    assert decisions == first_stage(run.model, run.data)
+    m, res = evaluate(run.data, decisions)
+    assert res.status == "optimal"
+    assert res.objective_musd == pytest.approx(32.0, **TOL)
