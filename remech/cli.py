@@ -105,12 +105,15 @@ def main() -> None:
 @click.option("--vss", "with_vss", is_flag=True,
               help="Also report EV, EEV, wait-and-see (WS), VSS and EVPI (one solve per "
                    "scenario more).")
+@click.option("--foresight-gap", "with_foresight", is_flag=True,
+              help="Also solve the design with a clairvoyant stockpile (a bound) and report "
+                   "the value of foresight against the design's own policy.")
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
-          with_vss: bool) -> None:
+          with_vss: bool, with_foresight: bool) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -176,6 +179,15 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
                           SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
                                         threads=threads, seed=seed))
         run.timings_s["vss"] = time.perf_counter() - t0
+    if with_foresight and result.has_solution:
+        from remech.evaluate import cost, foresight_gap
+
+        t0 = time.perf_counter()
+        mech["foresight"] = foresight_gap(
+            run.instance, run.design, cost(run.model, result),
+            SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
+                          seed=seed))
+        run.timings_s["foresight_gap"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
     write_results(outdir, mech, tables, force, {"highs.log": log_file})

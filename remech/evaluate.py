@@ -199,3 +199,22 @@ def vss(inst: Instance, design: Design, data: ModelData, rp_objective: float,
             "ws_musd": ws, "vss_musd": eev_cost - rp_objective,
             "evpi_musd": rp_objective - ws, "all_optimal": statuses == {"optimal"},
             "wait_and_see_solves": len(names)}
+
+
+def foresight_gap(inst: Instance, design: Design, objective: float,
+                  options: SolverOptions | None = None) -> dict:
+    """The value of foresight: the design with a clairvoyant stockpile (each scenario's
+    stockpile sees its whole path: a bound, no agency can follow it) against ``objective``,
+    the optimum under the design's own (non-anticipative) policy. Both without the floor
+    tie-break; the clairvoyant optimum is a lower bound, so the gap is >= 0 up to the MIP
+    gaps of the two solves."""
+    bound_design = dataclasses.replace(design, stockpile_policy="clairvoyant")
+    data = prepare(inst, bound_design)
+    m = build_model(data)
+    res = solve(m, options or SolverOptions())
+    bound = cost(m, res)
+    return {"policy": design.stockpile_policy, "policy_musd": objective,
+            "clairvoyant_musd": bound, "status": res.status,
+            "value_of_foresight_musd": None if bound is None else objective - bound,
+            "clairvoyant_first_stage": first_stage_to_json(first_stage(m, data))
+            if res.has_solution else None}

@@ -218,6 +218,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     rel = _values(m.stock_release_t, (S, T, P))
     lev = _values(m.stock_level_t, (S, T, P))
     stock_rows = []
+    cap_dual = dict(res.target_duals.get("c_stock_capacity", []))
     for p, name in enumerate(data.products):
         if p not in m.SP:
             continue
@@ -229,11 +230,16 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
             "at_max_capacity": bool(capacity >= data.stock_max_capacity_t[p] * (1 - 1e-6)
                                     and capacity > 0),
             "expected_purchases_t": float(prob @ buy[:, :, p].sum(1)),
-            "expected_releases_t": float(prob @ rel[:, :, p].sum(1))})
+            "expected_releases_t": float(prob @ rel[:, :, p].sum(1)),
+            # MUSD saved per extra t of allowed capacity of a built stockpile (dual of
+            # c_stock_capacity with the integers fixed; 0 when below its limit)
+            "max_capacity_value_musd_per_t": -cap_dual.get(p, 0.0)
+            if m.stock_build[p].value and m.stock_build[p].value > 0.5 else None})
     stock_df = pd.DataFrame(stock_rows, columns=["product", "built", "capacity_t",
                                                  "max_capacity_t", "at_max_capacity",
                                                  "expected_purchases_t",
-                                                 "expected_releases_t"])
+                                                 "expected_releases_t",
+                                                 "max_capacity_value_musd_per_t"])
     targets = stock_targets(m, data)
     sidx = pd.MultiIndex.from_product([data.scenarios, data.years, data.products],
                                       names=["scenario", "year", "product"])
@@ -473,6 +479,13 @@ def summary(mech: dict) -> str:
         lines.append(f"VSS / EVPI    VSS {v['vss_musd']:,.1f} MUSD (EEV {v['eev_musd']:,.1f} - RP "
                      f"{v['rp_musd']:,.1f}), EVPI {v['evpi_musd']:,.1f} MUSD (RP - WS "
                      f"{v['ws_musd']:,.1f}); EV {v['ev_musd']:,.1f}")
+    if mech.get("foresight"):
+        f = mech["foresight"]
+        gap = f["value_of_foresight_musd"]
+        lines.append(f"foresight     clairvoyant bound {f['clairvoyant_musd']:,.1f} MUSD "
+                     f"({f['status']}); value of foresight {gap:,.1f} MUSD over policy "
+                     f"{f['policy']}" if gap is not None else
+                     f"foresight     clairvoyant bound not found ({f['status']})")
     lines.append(f"contributions ({mech['burden_sharing']['rule']}) " + ", ".join(
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")

@@ -169,7 +169,7 @@ def _result(h: highspy.Highs, is_mip: bool) -> SolveResult:
                        simplex_iterations=int(info.simplex_iteration_count))
 
 
-TARGET_ROWS = ("c_security", "c_target_")
+TARGET_ROWS = ("c_security", "c_target_", "c_stock_capacity")
 
 
 def _fixed_integer_duals(lp, values, smap) -> dict[str, list]:

@@ -83,7 +83,8 @@ def test_stockpile_bought_before_the_cut_and_released_in_it(tiny, holding, expec
     assert m["stockpiles"] == [{"product": "X", "built": True, "capacity_t": pytest.approx(1000),
                                 "max_capacity_t": 2000.0, "at_max_capacity": False,
                                 "expected_purchases_t": pytest.approx(1000),
-                                "expected_releases_t": pytest.approx(1000)}]
+                                "expected_releases_t": pytest.approx(1000),
+                                "max_capacity_value_musd_per_t": pytest.approx(0.0, abs=1e-9)}]
     policy = run.tables["stockpile_policy.csv"].set_index("year")
     assert policy.loc[2030, "purchase_t"] == pytest.approx(1000)
     assert policy.loc[2031, "release_t"] == pytest.approx(1000)

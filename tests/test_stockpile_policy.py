@@ -19,6 +19,8 @@ Value of foresight: 32 - 22 = 10 MUSD.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import design, solve, two_year_world, write
@@ -104,7 +106,10 @@ def test_rule_draws_the_stock_before_running_short(tiny):
     df = run.tables["stockpile_policy.csv"].set_index(["scenario", "year"])
     assert df.loc[("cut", 2031), "release_t"] == pytest.approx(600)
     assert df.loc[("cut", 2031), "level_t"] == pytest.approx(0, abs=1e-6)
-    assert run.mechanism["stockpiles"][0]["at_max_capacity"] is True
+    stock = run.mechanism["stockpiles"][0]
+    assert stock["at_max_capacity"] is True
+    # one more t of capacity: 1e-3 + 40e-3 - 0.5 x 20e-3 - 0.5 x 100e-3 = -19e-3 MUSD
+    assert stock["max_capacity_value_musd_per_t"] == pytest.approx(0.019, rel=1e-6)
 
 
 def test_tree_whose_shared_node_disagrees_on_prices_is_rejected(tiny):
@@ -148,3 +153,20 @@ def test_evaluating_the_rule_on_its_own_scenarios_gives_its_cost(tiny):
     m, res = evaluate(run.data, decisions)
     assert res.status == "optimal"
     assert res.objective_musd == pytest.approx(32.0, **TOL)
+
+
+def test_value_of_foresight_on_the_command_line(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from remech.cli import main
+
+    calm_and_cut(tiny)
+    policy(tiny, "rule")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["solve", str(tiny), "-o", str(out), "-q",
+                                  "--foresight-gap"])
+    assert r.exit_code == 0, r.output
+    assert ("foresight     clairvoyant bound 22.0 MUSD (optimal); value of foresight "
+            "10.0 MUSD over policy rule") in r.output
+    f = json.loads((out / "mechanism.json").read_text())["foresight"]
+    assert f["value_of_foresight_musd"] == pytest.approx(10.0, **TOL)
