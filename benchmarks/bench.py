@@ -3,6 +3,8 @@
     python benchmarks/bench.py                       # realistic + synthetic 50/200/500
     python benchmarks/bench.py --scenarios 50 200    # chosen synthetic sizes only
     python benchmarks/bench.py --handoff             # also time Pyomo's APPSI HiGHS route
+    python benchmarks/bench.py --policy rule clairvoyant --scenarios 500 1000
+                                                     # the stockpile policies side by side
 
 Each case runs in its own process (peak memory = that process's max RSS). Synthetic
 instances resample the realistic instance's scenarios with replacement and scale each
@@ -65,7 +67,17 @@ def synthetic(n: int, dest: Path, seed: int = 7) -> Path:
     return dest
 
 
-def run_case(instance: Path, handoff: bool, time_limit: float) -> dict:
+def design_with_policy(policy: str, dest: Path) -> Path:
+    """The default design with [stockpile] policy set (rule, tree or clairvoyant)."""
+    text = DESIGN.read_text()
+    text += f'\n[stockpile]\npolicy = "{policy}"\n'
+    path = dest / f"design-{policy}.toml"
+    path.write_text(text)
+    return path
+
+
+def run_case(instance: Path, handoff: bool, time_limit: float,
+             design: Path = DESIGN) -> dict:
     """One measured solve, in this process."""
     import highspy
 
@@ -76,14 +88,15 @@ def run_case(instance: Path, handoff: bool, time_limit: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="remech-bench-"))
     lp = work / "model.lp"
     t0 = time.perf_counter()
-    run = solve_files(instance, DESIGN, SolverOptions(time_limit_s=time_limit), lp)
+    run = solve_files(instance, design, SolverOptions(time_limit_s=time_limit), lp)
     t1 = time.perf_counter()
     write_results(work / "out", run.mechanism, run.tables, force=True)
     end_to_end = time.perf_counter() - t0
     write_s = time.perf_counter() - t1
     r, ts = run.result, run.timings_s
     out = {
-        "instance": str(instance.name), "sizes": run.data.sizes, "model": r.model_size,
+        "instance": str(instance.name), "policy": run.data.stock_policy,
+        "sizes": run.data.sizes, "model": r.model_size,
         "status": r.status, "objective_musd": r.objective_musd, "mip_gap": r.mip_gap,
         "nodes": r.nodes,
         "read_s": ts["read instance"] + ts["read design"], "prepare_s": ts["prepare data"],
@@ -115,19 +128,19 @@ def run_case(instance: Path, handoff: bool, time_limit: float) -> dict:
     out["overhead_ratio"] = end_to_end / out["highs_alone_s"]
     out["build_plus_handoff_share"] = (out["build_s"] + out["handoff_s"]) / end_to_end
     if handoff:
-        out.update(appsi_handoff(instance, time_limit))
+        out.update(appsi_handoff(instance, time_limit, design))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shutil.rmtree(work, ignore_errors=True)
     return out
 
 
-def appsi_handoff(instance: Path, time_limit: float) -> dict:
+def appsi_handoff(instance: Path, time_limit: float, design: Path) -> dict:
     """Time Pyomo's in-memory APPSI HiGHS interface on the same model, for comparison."""
     from pyomo.contrib.appsi.solvers.highs import Highs as AppsiHighs
 
     from remech.run import build, load_files
 
-    run = build(load_files(instance, DESIGN))
+    run = build(load_files(instance, design))
     solver = AppsiHighs()
     solver.config.time_limit = time_limit
     solver.config.load_solution = False
@@ -148,23 +161,36 @@ def main() -> None:
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--handoff", action="store_true")
     ap.add_argument("--time-limit", type=float, default=600.0)
+    ap.add_argument("--policy", nargs="*", default=["rule"],
+                    help="stockpile policies to run each case with (rule, tree, clairvoyant;"
+                         " tree needs instances with nodes.csv)")
+    ap.add_argument("--instance", type=Path, nargs="*", default=[],
+                    help="further instance folders to run (e.g. a generated tree)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
+    ap.add_argument("--design", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(Path(args.case), args.handoff, args.time_limit)))
+        print(json.dumps(run_case(Path(args.case), args.handoff, args.time_limit,
+                                  Path(args.design))))
         return
     tmp = Path(tempfile.mkdtemp(prefix="remech-bench-inst-"))
     cases = [] if args.no_real else [REAL]
     cases += [synthetic(n, tmp / f"synthetic-{n}") for n in args.scenarios]
+    cases += list(args.instance)
+    designs = [design_with_policy(p, tmp) for p in args.policy]
     results = []
     for inst in cases:
-        cmd = [sys.executable, __file__, "--case", str(inst), "--time-limit",
-               str(args.time_limit)] + (["--handoff"] if args.handoff else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append(res)
-        print(format_row(res), flush=True)
+        for design in designs:
+            if "tree" in design.name and not (inst / "nodes.csv").is_file():
+                continue
+            cmd = [sys.executable, __file__, "--case", str(inst), "--design", str(design),
+                   "--time-limit", str(args.time_limit)] + (
+                       ["--handoff"] if args.handoff else [])
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            results.append(res)
+            print(format_row(res), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     shutil.rmtree(tmp, ignore_errors=True)
@@ -173,7 +199,8 @@ def main() -> None:
 def format_row(r: dict) -> str:
     m = r["model"]
     parts = [
-        f"{r['instance']:<24} S={r['sizes']['scenarios']:<4} cols={m['columns']:<7} "
+        f"{r['instance']:<24} {r['policy']:<11} S={r['sizes']['scenarios']:<4} "
+        f"cols={m['columns']:<7} "
         f"rows={m['rows']:<7} nnz={m['nonzeros']:<8} int={m['integer_columns']:<4}",
         f"  status {r['status']}, objective {r['objective_musd']:.2f} MUSD, gap "
         f"{(r['mip_gap'] or 0) * 100:.3f} %, nodes {r['nodes']}, LP-relaxation gap "

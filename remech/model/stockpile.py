@@ -48,6 +48,7 @@ Buyer of last resort (products with last_resort_enabled): when the market is bel
 floor, the mechanism buys supported producers' output at the floor into its own reserve
   reserve_buy_t, reserve_release_t, reserve_level_t [s,t,p] >= 0
   c_reserve_source[s,t,p]: reserve_buy_t <= sum_{o of p, F_o > price} output_t[o,s,t] support[o]
+                           (not under policy "rule", whose c_rule_take fixes the purchases)
   c_reserve_balance[s,t,p]: reserve_level = reserve_level[t-1] + buy - release
   c_stock_limit: stock_level + reserve_level <= stock_capacity_t
 Paying the floor = the top-up (already in category topup) + the market value, here in
@@ -166,7 +167,7 @@ def _last_resort(m, data: ModelData, k_of: dict, balance):
         return None
     n_s, n_t = len(data.scenarios), len(data.years)
     r_of = {p: k for k, p in enumerate(products)}
-    m.reserve_source = {}  # (s, t, p) -> [(output t, support var)]: what can be offered
+    m.reserve_source = {}
     level = var_array(m.reserve_level_t, n_s, n_t, len(r_of))
     buy = var_array(m.reserve_buy_t, n_s, n_t, len(r_of))
     sell = var_array(m.reserve_release_t, n_s, n_t, len(r_of))
@@ -177,13 +178,17 @@ def _last_resort(m, data: ModelData, k_of: dict, balance):
              ) & ~opt.is_tariff[:, None, None]  # [o, s, t]
     source = opt.output_t * below
 
-    def rule(m, s, t, p):
-        idx = np.flatnonzero((data.project_product[opt.project] == p) & (source[:, s, t] > 0))
-        terms = [(float(source[o, s, t]), m.support[int(o)]) for o in idx]
-        m.reserve_source[s, t, p] = terms
-        return linear([(1.0, buy[s, t, r_of[p]])] + [(-c, v) for c, v in terms]) <= 0.0
-
-    m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=rule)
+    for s in range(n_s):  # (s, t, p) -> [(output t, support var)]: what can be offered
+        for t in range(n_t):
+            for p in products:
+                idx = np.flatnonzero((data.project_product[opt.project] == p)
+                                     & (source[:, s, t] > 0))
+                m.reserve_source[s, t, p] = [(float(source[o, s, t]), m.support[int(o)])
+                                             for o in idx]
+    if data.stock_policy == "rule":  # c_rule_take fixes the purchases instead
+        return level, buy, sell, r_of
+    m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=lambda m, s, t, p: linear(
+        [(1.0, buy[s, t, r_of[p]])] + [(-c, v) for c, v in m.reserve_source[s, t, p]]) <= 0.0)
     return level, buy, sell, r_of
 
 
@@ -211,9 +216,8 @@ def add_policy(m: pyo.ConcreteModel, data: ModelData) -> None:
 
 
 def _rule_greedy(m, data: ModelData) -> None:
-    """Greedy release in a cut (stock drawn to zero or no shortfall) and, for the reserve,
-    take all output offered below the floor while there is room; releases of the reserve
-    only in cuts."""
+    """Greedy release in a cut (stock and reserve drawn to zero, or no shortfall); the
+    reserve releases only in cuts and buys its first-stage share of what is offered."""
     cut, cap = data.cut, data.stock_max_capacity_t
     most = _most_shortfall_t(m, data)
     idx = [(s, t, p) for s in m.S for t in m.T for p in m.SP
