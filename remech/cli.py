@@ -348,6 +348,8 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
             b = info["blocking"][0]
             lines.append(f"{r:<12} NOT stable: {info['n_blocking']} blocking coalition(s), "
                          f"e.g. {b['coalition']} pays {b['excess']:,.2f} more than alone")
+    if result.get("nucleolus_note"):
+        lines.append(f"{'nucleolus':<12} {result['nucleolus_note']}")
     if records:
         solved = [r for r in records if not r.get("cached")]
         secs = sum(r["seconds"] for r in solved)
@@ -390,13 +392,15 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, outdir: Path | None,
          force: bool, as_json: bool, quiet: bool) -> None:
-    """Burden sharing that holds: coalition costs, Shapley value, nucleolus, least core.
+    """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
     parallel, cached) to get each coalition's stand-alone cost c(S), then reports per ally
-    the stand-alone cost, the cost under the Shapley value, nucleolus, least core and the
-    GDP, consumption and equal splits, the saving from joining, and whether each split is
-    stable (no coalition would pay less on its own) with a blocking coalition if not.
+    the stand-alone cost, the cost under the Shapley value, nucleolus (over the
+    imputations: nobody pays more than alone; none if that set is empty), prenucleolus,
+    least core and the GDP, consumption and equal splits, the saving from joining, and
+    whether each split is stable (no coalition would pay less on its own) with a blocking
+    coalition if not.
     With --costs, analyses any cost game given as a table.
 
     \b
