@@ -88,6 +88,7 @@ def check_outdir(outdir: Path | None, force: bool, *, option: str = "-o",
             relation = "is" if item == real else "contains"
             raise InputError(f"{option} {outdir}: {relation} the input {item}; write the "
                              "results to a folder that holds none of the inputs")
+    recover_leftovers(out)
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
             raise InputError(f"{option} {outdir}: exists and is not a folder; remove it or "
@@ -105,7 +106,6 @@ def check_outdir(outdir: Path | None, force: bool, *, option: str = "-o",
         raise InputError(f"{option} {outdir}: {parent} is a file, not a folder; choose a "
                          "location in a folder")
     _probe_writable(parent, option, outdir)
-    recover_leftovers(out)
 
 
 def recover_leftovers(outdir: Path) -> list[str]:
