@@ -8,6 +8,7 @@ mapped back to Pyomo variables through the writer's symbol map. The same file is
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -24,8 +25,8 @@ from remech.highs import _stdout_to_stderr, new_highs
 #: statuses a user sees; only "optimal" means HiGHS proved optimality (within mip_gap)
 STATUS_OPTIMAL = "optimal"
 STATUS_INTERRUPTED = "interrupted"
-#: seconds between two progress lines from the HiGHS callbacks
-PROGRESS_EVERY_S = 5.0
+#: seconds between two progress lines from the HiGHS callbacks (env REMECH_PROGRESS_SECONDS)
+PROGRESS_EVERY_S = float(os.environ.get("REMECH_PROGRESS_SECONDS", "5"))
 
 #: set by request_stop (a SIGINT/SIGTERM handler): HiGHS stops at its next callback
 STOP = threading.Event()
@@ -33,11 +34,15 @@ _SOLVING = threading.Event()
 
 
 def request_stop(signum=None, frame=None) -> None:
-    """Signal handler: during a HiGHS solve, ask HiGHS to stop (the incumbent is kept);
-    at any other time, raise KeyboardInterrupt."""
-    STOP.set()
+    """Signal handler: during a HiGHS solve, ask HiGHS to stop at its next callback (the
+    incumbent is kept); at any other time, raise KeyboardInterrupt."""
     if not _SOLVING.is_set():
+        STOP.set()
         raise KeyboardInterrupt
+    again = STOP.is_set()
+    STOP.set()
+    print("\n[remech] " + ("still " if again else "") + "stopping HiGHS at its next callback "
+          "(in some phases HiGHS calls none for a while)", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -192,7 +197,7 @@ def _run_interruptible(h: highspy.Highs, progress: bool) -> None:
             worker.join(0.2)
     finally:
         _SOLVING.clear()
-        if worker.is_alive():  # KeyboardInterrupt from a second signal: stop, then go on
+        if worker.is_alive():  # an exception in this thread: stop HiGHS, wait for it
             STOP.set()
             worker.join()
     if errors:
