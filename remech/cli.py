@@ -131,9 +131,10 @@ def main() -> None:
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
-              help="Folder for mechanism.json and the CSV tables (must not exist unless "
-                   "--force).")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+              help="Folder for mechanism.json and the CSV tables (new, empty, or an earlier "
+                   "remech result with --force).")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @click.option("--time-limit", type=float, default=600.0,
               show_default=True, help="HiGHS time limit in seconds.")
 @click.option("--mip-gap", type=float, default=1e-4, show_default=True,
@@ -384,7 +385,8 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
               help="Seed of the sampled Shapley value.")
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write coalition_costs.csv, allocations.csv and game.json here.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
@@ -467,7 +469,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @click.option("--mip-gap", type=float, default=1e-4, show_default=True)
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write compare.csv, compare.md and compare.json here.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
@@ -607,7 +610,8 @@ def scenarios() -> None:
 @click.option("--flooding-depth", type=click.FloatRange(0, 1, max_open=True), default=0.35,
               show_default=True, help="Price cut during flooding (share).")
 @click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
 def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
              kappa: float, long_run: str | None, start: str | None, p_controls: float,
@@ -671,7 +675,8 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
 @model_option
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Solve on the reduced set and evaluate that mechanism on the full set.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
 def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check: bool,
            force: bool) -> None:
@@ -727,7 +732,8 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
               help="Folder for the PNG fan charts (one per product).")
 @click.option("--mechanism", type=click.Path(path_type=Path),
               help="A mechanism.json whose floor levels are drawn.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists (a remech result).")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
 def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> None:
     """Fan chart per product: percentile bands of the scenario prices, history overlaid,
