@@ -331,15 +331,16 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
     lines = [f"grand coalition cost {result['grand_coalition_cost']:,.1f}; least-core epsilon "
              f"{result['least_core']['epsilon']:,.3f} "
              f"({'core EMPTY' if result['core_empty'] else 'core not empty'})"]
-    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>11}" for r in rules)
+    col = max(11, *(len(r) for r in rules))
+    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>{col}}" for r in rules)
     lines += ["", "cost under each rule", head]
     for p in players:
         lines.append(f"{p:<{width}} {result['stand_alone'][p]:>10,.1f} " + " ".join(
-            f"{result['rules'][r]['allocation'][p]:>11,.1f}" for r in rules))
+            f"{result['rules'][r]['allocation'][p]:>{col},.1f}" for r in rules))
     lines += ["", "saving from joining (alone - rule)", head]
     for p in players:
         lines.append(f"{p:<{width}} {'':>10} " + " ".join(
-            f"{result['rules'][r]['saving_vs_alone'][p]:>11,.1f}" for r in rules))
+            f"{result['rules'][r]['saving_vs_alone'][p]:>{col},.1f}" for r in rules))
     lines.append("")
     for r in rules:
         info = result["rules"][r]

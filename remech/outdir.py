@@ -68,7 +68,7 @@ def check_outdir(outdir: Path | None, force: bool, *, option: str = "-o",
     """
     if outdir is None:
         return
-    out = Path(outdir).expanduser().absolute()
+    out = Path(outdir).absolute()
     real = Path(os.path.realpath(out))
     for name, special in (("/", Path("/")), ("the home folder", Path.home()),
                           ("the current folder", Path.cwd())):

@@ -296,3 +296,17 @@ def test_ctrl_c_stops_compare_workers(tmp_path):
     assert "Traceback" not in stderr
     with pytest.raises(ProcessLookupError):  # no worker left behind
         os.killpg(cli.proc.pid, 0)
+
+
+def test_ctrl_c_stops_game_workers(tmp_path):
+    cli = Cli(["game", REAL, "--jobs", "2", "--no-cache"], new_session=True)
+    cli.wait_for(lambda t: "solving 255 coalitions" in t)
+    time.sleep(1.0)
+    os.killpg(cli.proc.pid, signal.SIGINT)
+    code, stdout, stderr = cli.finish()
+    assert code == 130
+    assert "Traceback" not in stderr
+    assert stderr.strip().endswith("[remech] interrupted; no result written (any previous "
+                                   "result is untouched)")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(cli.proc.pid, 0)
