@@ -78,7 +78,16 @@ def check_solver_options(time_limit: float | None = None, mip_gap: float | None 
 
 
 def _raise_interrupt(signum, frame) -> None:
+    quiet_pyomo()
     raise KeyboardInterrupt
+
+
+def quiet_pyomo() -> None:
+    """Pyomo logs an interrupted model construction as an error (on stdout): we are
+    leaving anyway and say so in one line."""
+    import logging
+
+    logging.getLogger("pyomo").disabled = True
 
 
 def user_errors(fn):

@@ -13,20 +13,18 @@ temp dir and the error says where.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from remech import __version__
 from remech.errors import InputError
+from remech.executor import signals_held
 
 MARKER = ".remech-result"
 
@@ -176,7 +174,7 @@ def replace_folder(outdir: Path, fill: Callable[[Path], None], force: bool,
                                  "choose another -o")
             if any(outdir.iterdir()) and not force:
                 raise FileExistsError(outdir)
-            with _signals_held():  # no Ctrl-C between the two renames
+            with signals_held():  # no Ctrl-C between the two renames
                 outdir.rename(old)
                 tmp.rename(outdir)
             shutil.rmtree(old, ignore_errors=True)
@@ -196,20 +194,6 @@ def replace_folder(outdir: Path, fill: Callable[[Path], None], force: bool,
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM (delivered on exit) in the main thread."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def rescue(fill: Callable[[Path], None], kind: str) -> Path | None:

@@ -8,6 +8,7 @@ mapped back to Pyomo variables through the writer's symbol map. The same file is
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -38,6 +39,7 @@ def request_stop(signum=None, frame=None) -> None:
     incumbent is kept); at any other time, raise KeyboardInterrupt."""
     if not _SOLVING.is_set():
         STOP.set()
+        logging.getLogger("pyomo").disabled = True  # no error log of the interrupted build
         raise KeyboardInterrupt
     again = STOP.is_set()
     STOP.set()

@@ -236,17 +236,27 @@ class Cli:
         return self.proc.returncode, stdout, "".join(self.err)
 
 
-def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path):
-    """Decided: an interrupted solve with a feasible incumbent replaces the previous result
-    (with --force) by one with status "interrupted", its gap and bound; exit 130."""
-    big = tmp_path / "big"
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """150 generated scenarios: a solve of about 40 s, the first incumbent after ~4 s."""
+    folder = tmp_path_factory.mktemp("gen") / "big"
     assert invoke("scenarios", "generate", REAL, "-n", 150, "--seed", 1, "-o",
-                  big).exit_code == 0  # a solve of about 40 s; the first incumbent after ~4 s
-    out, sys_tmp = tmp_path / "out", tmp_path / "sys-tmp"
-    sys_tmp.mkdir()
+                  folder).exit_code == 0
+    return folder
+
+
+def _previous_result(out: Path) -> None:
     out.mkdir()
     (out / ".remech-result").write_text('{"kind": "solve"}\n')
     (out / "mechanism.json").write_text('{"status": "optimal"}\n')
+
+
+def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path, big):
+    """Decided: an interrupted solve with a feasible incumbent replaces the previous result
+    (with --force) by one with status "interrupted", its gap and bound; exit 130."""
+    out, sys_tmp = tmp_path / "out", tmp_path / "sys-tmp"
+    sys_tmp.mkdir()
+    _previous_result(out)
     cli = Cli(["solve", big, "-o", out, "--force"], sys_tmp)
     cli.wait_for(lambda t: "MUSD, bound" in t and "best none yet" not in
                  t.rsplit("[remech]   HiGHS", 1)[-1])
@@ -260,8 +270,37 @@ def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path):
     mech = json.loads((out / "mechanism.json").read_text())
     assert mech["status"] == "interrupted" and mech["proved_optimal"] is False
     assert mech["mip_gap"] > 0 and mech["dual_bound_musd"] <= mech["objective_musd"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big", "out", "sys-tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sys-tmp"]
     assert list(sys_tmp.iterdir()) == []  # HiGHS log and LP work folders removed
+
+
+def test_stop_before_an_incumbent_leaves_the_previous_result(tmp_path, big, sys_tmp):
+    """The stop request (what the SIGINT handler does) arrives as HiGHS starts, before it
+    has a feasible mechanism: nothing is written, exit 130."""
+    import remech.solve as solve_module
+
+    def stop_when_solving() -> None:
+        while not solve_module._SOLVING.wait(0.01):
+            pass
+        solve_module.STOP.set()
+
+    out = tmp_path / "out"
+    _previous_result(out)
+    before = snapshot(out)
+    stopper = threading.Thread(target=stop_when_solving, daemon=True)
+    stopper.start()
+    try:
+        r = invoke("solve", big, "-o", out, "--force")
+    finally:
+        stopper.join(5)
+        solve_module.STOP.clear()
+    assert r.exit_code == 130 and r.stdout == ""
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"[remech] interrupted before HiGHS found a feasible mechanism; nothing written "
+        f"({out} untouched)")
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sys-tmp"]
+    assert list(sys_tmp.iterdir()) == []
 
 
 def test_sigterm_before_the_solve_leaves_the_previous_result(tmp_path):
