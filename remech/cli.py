@@ -1,14 +1,17 @@
 """The remech command line: wires the data layer, the model and the solver.
 
 Exit codes: 0 optimal (proved by HiGHS), 2 bad input, 3 stopped at the time limit with a
-feasible mechanism (written, with its gap), 4 infeasible, unbounded or no solution found.
+feasible mechanism (written, with its gap), 4 infeasible, unbounded or no solution found,
+130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +22,8 @@ from remech import __version__
 from remech.errors import InputError
 
 EXIT_OK, EXIT_INPUT, EXIT_TIME_LIMIT, EXIT_NO_SOLUTION = 0, 2, 3, 4
+EXIT_INTERRUPTED = 130
+MAX_THREADS = 1024
 
 
 def progress(quiet: bool):
@@ -33,17 +38,65 @@ def progress(quiet: bool):
     return report
 
 
-def check_outdir(outdir: Path | None, force: bool) -> None:
-    """Refuse to replace an existing output folder unless --force."""
-    if outdir is not None and outdir.exists() and not force:
-        raise InputError(f"{outdir}: output folder exists; pass --force to replace it or "
-                         "choose another -o")
+def check_outdir(outdir: Path | None, force: bool, *, inside_of=(), contains=()) -> None:
+    """Refuse an output folder remech must not replace (see remech.outdir)."""
+    from remech.outdir import check_outdir as check
+
+    check(outdir, force, inside_of=inside_of, contains=contains)
+
+
+def check_number(option: str, value: float | int | None, *, low: float | None = None,
+                 low_open: bool = False, high: float | None = None, unit: str = "",
+                 example: str = "") -> None:
+    """One-line InputError for a non-finite or out-of-range numeric option."""
+    if value is None:
+        return
+    fix = f"give e.g. {option} {example}" if example else "give a finite number"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{option} {value}: not a finite number; {fix}")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = f"{'above' if low_open else 'at least'} {low:g}"
+        raise InputError(f"{option} {value:g}: must be {bound}{unit}; {fix}")
+    if high is not None and value > high:
+        raise InputError(f"{option} {value:g}: more than {high:g}{unit}; {fix}")
+
+
+def check_solver_options(time_limit: float | None = None, mip_gap: float | None = None,
+                         threads: int | None = None, jobs: int | None = None) -> None:
+    from remech.executor import default_jobs, max_jobs
+
+    check_number("--time-limit", time_limit, low=0, low_open=True, unit=" seconds",
+                 example="600")
+    check_number("--mip-gap", mip_gap, low=0, high=1, unit=" (a relative gap)",
+                 example="1e-4")
+    check_number("--threads", threads, low=0, high=MAX_THREADS,
+                 unit=f" threads (this machine has {default_jobs()} cores)",
+                 example=f"{default_jobs()} or 0 for HiGHS to choose")
+    check_number("--jobs", jobs, low=1, high=max_jobs(),
+                 unit=f" processes (this machine has {default_jobs()} cores)",
+                 example=str(default_jobs()))
+
+
+def _raise_interrupt(signum, frame) -> None:
+    quiet_pyomo()
+    raise KeyboardInterrupt
+
+
+def quiet_pyomo() -> None:
+    """Pyomo logs an interrupted model construction as an error (on stdout): we are
+    leaving anyway and say so in one line."""
+    import logging
+
+    logging.getLogger("pyomo").disabled = True
 
 
 def user_errors(fn):
-    """Turn InputError into one red line and exit code 2; --debug shows the traceback."""
+    """Turn InputError into one red line and exit code 2; --debug shows the traceback.
+    Ctrl-C and SIGTERM end the command with one line and exit code 130."""
     @functools.wraps(fn)
     def wrapper(*args, debug: bool = False, **kwargs):
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
@@ -51,6 +104,14 @@ def user_errors(fn):
                 raise
             click.secho(f"error: {exc}", err=True, fg="red")
             sys.exit(EXIT_INPUT)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("\n[remech] interrupted; no result written (any previous result is "
+                       "untouched)", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return click.option("--debug", is_flag=True, help="Show Python tracebacks.")(wrapper)
 
 
@@ -79,14 +140,15 @@ def main() -> None:
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
-              help="Folder for mechanism.json and the CSV tables (must not exist unless "
-                   "--force).")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              help="Folder for mechanism.json and the CSV tables (new, empty, or an earlier "
+                   "remech result with --force).")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
+@click.option("--time-limit", type=float, default=600.0,
               show_default=True, help="HiGHS time limit in seconds.")
-@click.option("--mip-gap", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True,
               help="Relative MIP gap at which HiGHS stops and calls the result optimal.")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--threads", type=int, default=0, show_default=True,
               help="HiGHS threads (0: HiGHS chooses).")
 @click.option("--seed", type=int, default=0, show_default=True, help="HiGHS random seed.")
 @click.option("--write-model", type=click.Path(path_type=Path),
@@ -94,7 +156,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print mechanism.json on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.option("--log", "show_log", is_flag=True, help="Show the HiGHS log on stderr.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+@click.option("--jobs", "-j", type=int, default=None,
               help="Burden-sharing rule 'core' only: parallel processes for the coalition "
                    "solves (default: the number of cores).")
 @click.option("--scheduler", help="Burden-sharing rule 'core' only: a dask.distributed "
@@ -126,20 +188,50 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
     """
+    import shutil
     import tempfile
 
-    from remech.results import summary, write_results
-    from remech.run import solve_files
-    from remech.solve import SolverOptions
+    from remech.run import load_files
+    from remech.solve import STOP, request_stop
 
-    check_outdir(outdir, force)
+    check_solver_options(time_limit, mip_gap, threads, jobs)
     if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
+    inputs = [p for p in (model_path, write_model) if p is not None]
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs)
     report = progress(quiet)
-    log_file = Path(tempfile.mkdtemp(prefix="remech-log-")) / "highs.log"
+    STOP.clear()
+    previous = signal.signal(signal.SIGINT, request_stop), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, request_stop)
+    log_dir = Path(tempfile.mkdtemp(prefix="remech-log-"))
+    try:
+        run = load_files(instance, model_path, report)
+        check_outdir(outdir, force, inside_of=[run.instance.folder],
+                     contains=[run.design.path, *inputs])
+        _solve_and_write(run, outdir, force, log_dir / "highs.log", time_limit, mip_gap,
+                         threads, seed, write_model, as_json, quiet, show_log, jobs,
+                         scheduler, cache_dir, with_vss, with_foresight)
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        shutil.rmtree(log_dir, ignore_errors=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit: float,
+                     mip_gap: float, threads: int, seed: int, write_model: Path | None,
+                     as_json: bool, quiet: bool, show_log: bool, jobs: int | None,
+                     scheduler: str | None, cache_dir: Path | None, with_vss: bool,
+                     with_foresight: bool = False) -> None:
+    from remech.results import summary, write_results
+    from remech.run import solve_run
+    from remech.solve import STATUS_INTERRUPTED, STOP, SolverOptions
+
+    report = progress(quiet)
     opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
-                         seed=seed, log_file=log_file, log_to_console=show_log)
+                         seed=seed, log_file=log_file, log_to_console=show_log,
+                         progress=not quiet)
     from remech.stability import DEFAULT_CACHE, GameOptions
 
     game_opts = GameOptions(jobs=jobs, scheduler=scheduler,
@@ -156,8 +248,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         bars[0].update(1)
 
     try:
-        run = solve_files(instance, model_path, opts, write_model, report=report,
-                          game=game_opts, on_coalition=on_coalition)
+        run = solve_run(run, opts, write_model, report=report, game=game_opts,
+                        on_coalition=on_coalition)
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
@@ -171,7 +263,12 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         click.echo(f"[remech]   hand-off {t['write_lp'] + t['read_lp']:.2f} s (write LP "
                    f"{t['write_lp']:.2f}, HiGHS read {t['read_lp']:.2f}), HiGHS solve "
                    f"{t['solve']:.2f} s, load solution {t['load_solution']:.2f} s", err=True)
-    if with_vss and result.has_solution:
+    stopped = STOP.is_set()
+    if stopped and not result.has_solution:
+        click.echo(f"[remech] interrupted before HiGHS found a feasible mechanism; nothing "
+                   f"written ({outdir} untouched)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if with_vss and result.has_solution and not stopped:
         from remech.evaluate import cost, vss
 
         t0 = time.perf_counter()
@@ -179,7 +276,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
                           SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
                                         threads=threads, seed=seed))
         run.timings_s["vss"] = time.perf_counter() - t0
-    if with_foresight and result.has_solution:
+    if with_foresight and result.has_solution and not stopped:
         from remech.evaluate import cost, foresight_gap
 
         t0 = time.perf_counter()
@@ -199,6 +296,11 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         click.echo(summary(mech))
         click.echo(f"results       {outdir}/ (mechanism.json, {len(tables)} CSV tables, "
                    "highs.log)")
+    if stopped:
+        if result.status == STATUS_INTERRUPTED:
+            click.echo(f"[remech] interrupted: the best mechanism found so far is written to "
+                       f"{outdir}/ with status interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if result.status == "optimal":
         sys.exit(EXIT_OK)
     sys.exit(EXIT_TIME_LIMIT if result.has_solution else EXIT_NO_SOLUTION)
@@ -251,15 +353,16 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
     lines = [f"grand coalition cost {result['grand_coalition_cost']:,.1f}; least-core epsilon "
              f"{result['least_core']['epsilon']:,.3f} "
              f"({'core EMPTY' if result['core_empty'] else 'core not empty'})"]
-    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>11}" for r in rules)
+    col = max(11, *(len(r) for r in rules))
+    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>{col}}" for r in rules)
     lines += ["", "cost under each rule", head]
     for p in players:
         lines.append(f"{p:<{width}} {result['stand_alone'][p]:>10,.1f} " + " ".join(
-            f"{result['rules'][r]['allocation'][p]:>11,.1f}" for r in rules))
+            f"{result['rules'][r]['allocation'][p]:>{col},.1f}" for r in rules))
     lines += ["", "saving from joining (alone - rule)", head]
     for p in players:
         lines.append(f"{p:<{width}} {'':>10} " + " ".join(
-            f"{result['rules'][r]['saving_vs_alone'][p]:>11,.1f}" for r in rules))
+            f"{result['rules'][r]['saving_vs_alone'][p]:>{col},.1f}" for r in rules))
     lines.append("")
     for r in rules:
         info = result["rules"][r]
@@ -269,6 +372,8 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
             b = info["blocking"][0]
             lines.append(f"{r:<12} NOT stable: {info['n_blocking']} blocking coalition(s), "
                          f"e.g. {b['coalition']} pays {b['excess']:,.2f} more than alone")
+    if result.get("nucleolus_note"):
+        lines.append(f"{'nucleolus':<12} {result['nucleolus_note']}")
     if records:
         solved = [r for r in records if not r.get("cached")]
         secs = sum(r["seconds"] for r in solved)
@@ -286,16 +391,16 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
 @click.option("--costs", "costs_csv", type=click.Path(path_type=Path),
               help="Analyse this cost game instead: CSV with columns coalition,cost "
                    "(members joined by '+', one row per non-empty coalition).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+@click.option("--jobs", "-j", type=int, default=None,
               help="Parallel solver processes (default: the number of cores).")
 @click.option("--scheduler", help="Address of a dask.distributed scheduler "
                                   "(e.g. tcp://10.0.0.5:8786) to run the solves on.")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
               help="Cache folder for coalition results (default ~/.cache/remech).")
 @click.option("--no-cache", is_flag=True, help="Solve every coalition again.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=300.0,
+@click.option("--time-limit", type=float, default=300.0,
               show_default=True, help="HiGHS time limit per coalition, seconds.")
-@click.option("--mip-gap", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True)
 @click.option("--samples", type=click.IntRange(min=0), default=0,
               help="Also estimate the Shapley value from this many random orders "
                    "(with a 95 %% confidence interval); automatic beyond 20 players.")
@@ -303,7 +408,8 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
               help="Seed of the sampled Shapley value.")
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write coalition_costs.csv, allocations.csv and game.json here.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
@@ -311,13 +417,15 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, outdir: Path | None,
          force: bool, as_json: bool, quiet: bool) -> None:
-    """Burden sharing that holds: coalition costs, Shapley value, nucleolus, least core.
+    """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
     parallel, cached) to get each coalition's stand-alone cost c(S), then reports per ally
-    the stand-alone cost, the cost under the Shapley value, nucleolus, least core and the
-    GDP, consumption and equal splits, the saving from joining, and whether each split is
-    stable (no coalition would pay less on its own) with a blocking coalition if not.
+    the stand-alone cost, the cost under the Shapley value, nucleolus (over the
+    imputations: nobody pays more than alone; none if that set is empty), prenucleolus,
+    least core and the GDP, consumption and equal splits, the saving from joining, and
+    whether each split is stable (no coalition would pay less on its own) with a blocking
+    coalition if not.
     With --costs, analyses any cost game given as a table.
 
     \b
@@ -327,7 +435,9 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     """
     from remech.game import CostGame, allocation_table, analyse
 
-    check_outdir(outdir, force)
+    check_solver_options(time_limit, mip_gap, jobs=jobs)
+    inputs = [p for p in (costs_csv, model_path) if p is not None]
+    check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs)
     records = None
     weights = {}
     if costs_csv is not None:
@@ -341,6 +451,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
         from remech.stability import DEFAULT_CACHE, coalition_game, reference_weights
 
         run = load_files(instance, model_path)
+        check_outdir(outdir, force, inside_of=[run.instance.folder],
+                     contains=[run.design.path])
         n = len(run.instance.members)
         cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
         with click.progressbar(length=(1 << n) - 1, label=f"solving {(1 << n) - 1} coalitions",
@@ -359,7 +471,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 
         write_results(outdir, result, {"coalition_costs.csv": cost_game.to_frame(),
                                        "allocations.csv": allocation_table(result)}, force,
-                      json_name="game.json")
+                      json_name="game.json", kind="game")
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -373,14 +485,15 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                    "the instance's default design (models/).")
 @click.option("--baseline", default="no-mechanism", show_default=True,
               help="Design the others are measured against.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+@click.option("--jobs", "-j", type=int, default=None,
               help="Parallel solver processes (default: the number of cores).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=600.0,
+@click.option("--time-limit", type=float, default=600.0,
               show_default=True, help="HiGHS time limit per design, seconds.")
-@click.option("--mip-gap", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True)
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write compare.csv, compare.md and compare.json here.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
@@ -404,7 +517,8 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     from remech.executor import map_tasks
     from remech.instance import load_instance
 
-    check_outdir(outdir, force)
+    check_solver_options(time_limit, mip_gap, jobs=jobs)
+    check_outdir(outdir, force, inside_of=[instance], contains=models)
     inst = load_instance(instance)
     if not models:
         if inst.default_model is None:
@@ -415,6 +529,7 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
         if not Path(path).is_file():
             raise InputError(f"{path}: design file not found; pass --model with a file from "
                              "models/")
+    check_outdir(outdir, force, inside_of=[inst.folder], contains=models)
     tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
     t0 = time.perf_counter()
     with click.progressbar(length=len(tasks), label=f"solving {len(tasks)} designs",
@@ -428,8 +543,8 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
 
         md = table(rows).to_markdown() if _has_tabulate() else table(rows).to_string()
         write_results(outdir, {"designs": rows, "wall_seconds": wall},
-                      {"compare.csv": flat(rows)}, force, json_name="compare.json")
-        (outdir / "compare.md").write_text(md + "\n")
+                      {"compare.csv": flat(rows)}, force, json_name="compare.json",
+                      kind="compare", texts={"compare.md": md + "\n"})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -453,16 +568,30 @@ def pd_options():
     return pd.option_context("display.max_colwidth", 60, "display.width", 250)
 
 
-def _per_product(text: str | None, option: str) -> dict[str, float]:
-    """Parse 'NDPR=80,DY=300' into {'NDPR': 80.0, 'DY': 300.0}."""
+def _per_product(text: str | None, option: str, products: list[str]) -> dict[str, float]:
+    """Parse 'NDPR=80,DY=300' into {'NDPR': 80.0, 'DY': 300.0}: known products, positive
+    finite prices in USD/kg."""
     out: dict[str, float] = {}
     for part in filter(None, (text or "").split(",")):
-        name, _, value = part.partition("=")
+        name, sep, value = part.partition("=")
+        name = name.strip()
         try:
-            out[name.strip()] = float(value)
+            number = float(value) if sep else None
         except ValueError:
+            number = None
+        if number is None:
             raise InputError(f"{option} {text}: '{part}' is not PRODUCT=number; write e.g. "
-                             "NDPR=80,DY=300") from None
+                             f"{products[0]}=80")
+        if name not in products:
+            raise InputError(f"{option} {text}: unknown product '{name}'; use one of "
+                             f"{', '.join(products)}")
+        if not math.isfinite(number) or number <= 0:
+            raise InputError(f"{option} {text}: {name} price {value.strip()} is not a "
+                             f"positive finite number; give a price in USD/kg, e.g. "
+                             f"{name}=80")
+        if name in out:
+            raise InputError(f"{option} {text}: {name} given twice; give each product once")
+        out[name] = number
     return out
 
 
@@ -504,7 +633,8 @@ def scenarios() -> None:
 @click.option("--flooding-depth", type=click.FloatRange(0, 1, max_open=True), default=0.35,
               show_default=True, help="Price cut during flooding (share).")
 @click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
 def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
              kappa: float, long_run: str | None, start: str | None, p_controls: float,
@@ -531,12 +661,17 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
         generate as make,
     )
 
+    for option, value in (("--mean-reversion", kappa), ("--p-controls", p_controls),
+                          ("--p-flooding", p_flooding), ("--flooding-depth", flooding_depth)):
+        check_number(option, value, low=0, high=1, unit=" (a share)", example="0.3")
+    check_outdir(outdir, force, inside_of=[instance])
     inst = load_instance(instance)
+    check_outdir(outdir, force, inside_of=[inst.folder])
     products = inst.products["product"].tolist()
     settings = GeneratorSettings(
         n=n, seed=seed, block=block, kappa=kappa,
-        long_run_usd_per_kg=_per_product(long_run, "--long-run"),
-        start_usd_per_kg=_per_product(start, "--start"), p_controls=p_controls,
+        long_run_usd_per_kg=_per_product(long_run, "--long-run", products),
+        start_usd_per_kg=_per_product(start, "--start", products), p_controls=p_controls,
         p_flooding=p_flooding, flooding_depth=flooding_depth, flooding_years=flooding_years,
         stress=tuple(x.strip() for x in stress.split(",") if x.strip()))
     sset = make(products, inst.years, settings, first_new_capacity(inst))
@@ -563,7 +698,8 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
 @model_option
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Solve on the reduced set and evaluate that mechanism on the full set.")
-@click.option("--force", is_flag=True, help="Replace OUTDIR if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
 def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check: bool,
            force: bool) -> None:
@@ -580,7 +716,9 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     from remech.scenarios import china_multiple, scenario_set, to_tables, write_instance
     from remech.scenarios import reduce as cut
 
+    check_outdir(outdir, force, inside_of=[instance])
     inst = load_instance(instance)
+    check_outdir(outdir, force, inside_of=[inst.folder])
     t0 = time.perf_counter()
     full = scenario_set(inst)
     small, distance = cut(full, k)
@@ -617,13 +755,18 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
               help="Folder for the PNG fan charts (one per product).")
 @click.option("--mechanism", type=click.Path(path_type=Path),
               help="A mechanism.json whose floor levels are drawn.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
-def plot(instance: Path, outdir: Path, mechanism: Path | None) -> None:
+def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> None:
     """Fan chart per product: percentile bands of the scenario prices, history overlaid,
     and the floors of a solved mechanism if given."""
     from remech.instance import load_instance
+    from remech.outdir import replace_folder
     from remech.plots import fan_charts
 
+    inputs = [mechanism] if mechanism is not None else []
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs)
     inst = load_instance(instance)
     floors = {}
     if mechanism is not None:
@@ -631,8 +774,11 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None) -> None:
             raise InputError(f"{mechanism}: file not found; give the mechanism.json written "
                              "by remech solve")
         floors = json.loads(mechanism.read_text()).get("floors_usd_per_kg", {})
-    for path in fan_charts(inst, outdir, floors):
-        click.echo(f"wrote {path}")
+    names: list[str] = []
+    replace_folder(outdir, lambda folder: names.extend(
+        p.name for p in fan_charts(inst, folder, floors)), force, "plot")
+    for name in names:
+        click.echo(f"wrote {outdir / name}")
 
 
 if __name__ == "__main__":  # pragma: no cover

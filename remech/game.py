@@ -5,9 +5,13 @@ would pay running the mechanism alone). An allocation x splits c(N) among the pl
 S *blocks* x if x(S) > c(S): its members pay more inside the deal than on their own.
 The core is the set of allocations no coalition blocks. The excess of S at x is
 e(S, x) = x(S) - c(S); the least core minimises the largest excess over proper
-coalitions (its epsilon is <= 0 exactly when the core is non-empty); the nucleolus
-minimises the excesses lexicographically, largest first (Schmeidler 1969), computed here
-by the sequence of LPs of Maschler, Peleg and Shapley (1979) with HiGHS.
+coalitions (its epsilon is <= 0 exactly when the core is non-empty). The nucleolus
+minimises the excesses lexicographically, largest first, over the imputations: the
+allocations of c(N) in which nobody pays more than its stand-alone cost, x_i <= c({i})
+(Schmeidler 1969). The prenucleolus does the same over all allocations of c(N), without
+that individual rationality. The two coincide when the core is not empty; the nucleolus
+does not exist when the imputation set is empty (stand-alone costs sum to less than c(N)).
+Both are computed by the sequence of LPs of Maschler, Peleg and Shapley (1979) with HiGHS.
 
 Works on any cost game (``CostGame.from_csv``), not only on ones remech computed.
 This module knows nothing of Pyomo.
@@ -16,6 +20,7 @@ This module knows nothing of Pyomo.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from remech.errors import InputError
 from remech.highs import new_highs
 
 TOL = 1e-7
+PLAYER = re.compile(r"[A-Za-z0-9_.\-]+")
 MAX_EXACT_SHAPLEY = 20
 
 
@@ -70,20 +76,40 @@ class CostGame:
         if not path.is_file():
             raise InputError(f"{path}: file not found; give a CSV with columns "
                              "coalition,cost")
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        df.columns = [c.strip() for c in df.columns]
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path.name}: empty file; give a header coalition,cost and one "
+                             "row per non-empty coalition") from None
+        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else \
+                str(exc).strip().splitlines()[-1]
+            raise InputError(f"{path.name}: cannot read it as CSV ({reason}); give a CSV "
+                             "with columns coalition,cost") from None
+        df.columns = [str(c).strip() for c in df.columns]
         for col in ("coalition", "cost"):
             if col not in df.columns:
                 raise InputError(f"{path.name}: missing column '{col}'; the header must be "
                                  "coalition,cost")
+        if df.empty:
+            raise InputError(f"{path.name}: no rows under the header; give one row per "
+                             "non-empty coalition, e.g. US+JP,120.5")
         rows: dict[frozenset, float] = {}
         players: list[str] = []
         for i, (coal, cost) in enumerate(zip(df["coalition"], df["cost"], strict=True)):
             row = i + 2
-            names = [p.strip() for p in coal.split("+") if p.strip()]
-            if not names:
+            names = [p.strip() for p in coal.split("+")]
+            if not coal.strip():
                 raise InputError(f"{path.name} row {row}, column 'coalition': empty coalition;"
                                  " list the members joined by '+', e.g. US+JP")
+            bad = next((p for p in names if not PLAYER.fullmatch(p)), None)
+            if bad is not None:
+                raise InputError(f"{path.name} row {row}, column 'coalition': '{coal}' is not "
+                                 "members joined by '+' (member names are letters, digits, "
+                                 "'_', '-' or '.'); write e.g. US+JP")
+            if len(set(names)) != len(names):
+                raise InputError(f"{path.name} row {row}, column 'coalition': '{coal}' lists "
+                                 "a member twice; list each member once")
             try:
                 value = float(cost)
             except ValueError:
@@ -166,14 +192,16 @@ def _incidence(n: int, masks) -> np.ndarray:
     return np.array([[m >> i & 1 for i in range(n)] for m in masks], dtype=float)
 
 
-def _excess_lp(game: CostGame, active: list[int], fixed: dict[int, float]):
+def _excess_lp(game: CostGame, active: list[int], fixed: dict[int, float],
+               upper: np.ndarray | None = None):
     """min eps s.t. x(S) - eps <= c(S) (S active), x(S) = c(S) + e_S (S fixed),
-    x(N) = c(N). Returns (eps, x, row duals of the active rows)."""
+    x(N) = c(N), x <= upper (if given). Returns (eps, x, row duals of the active rows)."""
     n = game.n
     h = new_highs()
     h.setOptionValue("output_flag", False)
     inf = highspy.kHighsInf
-    h.addVars(n + 1, [-inf] * (n + 1), [inf] * (n + 1))
+    ub = [inf] * n if upper is None else [float(u) for u in upper]
+    h.addVars(n + 1, [-inf] * (n + 1), ub + [inf])
     h.changeColCost(n, 1.0)
     for m in active:
         idx = [i for i in range(n) if m >> i & 1] + [n]
@@ -202,29 +230,60 @@ def least_core(game: CostGame) -> tuple[float, np.ndarray]:
     return float(eps), x
 
 
-def nucleolus(game: CostGame) -> np.ndarray:
-    """Nucleolus by the sequence of LPs: each LP minimises the largest excess among the
-    coalitions not yet fixed; coalitions with a positive dual are tight in every optimal
-    solution (complementary slackness) and are fixed at that excess; stop when the fixed
-    coalitions determine x."""
+def stand_alone(game: CostGame) -> np.ndarray:
+    return np.array([game.cost[1 << i] for i in range(game.n)], dtype=float)
+
+
+def imputations_empty(game: CostGame) -> bool:
+    """No allocation of c(N) gives every player at most its stand-alone cost:
+    sum_i c({i}) < c(N)."""
+    alone = stand_alone(game)
+    scale = TOL * max(1.0, abs(float(game.cost[game.grand])), float(np.abs(alone).sum()))
+    return float(alone.sum()) < float(game.cost[game.grand]) - scale
+
+
+def _lexicographic(game: CostGame, upper: np.ndarray | None) -> np.ndarray:
+    """Minimise the excesses lexicographically (sequence of LPs): each LP minimises the
+    largest excess among the coalitions not yet fixed; coalitions with a positive dual are
+    tight in every optimal solution (complementary slackness) and are fixed at that
+    excess; stop when the fixed coalitions determine x or none is left."""
     n = game.n
     if n == 1:
         return game.cost[[1]].astype(float)
     active = list(range(1, game.grand))
     fixed: dict[int, float] = {}
     while True:
-        eps, x, dual = _excess_lp(game, active, fixed)
+        eps, x, dual = _excess_lp(game, active, fixed, upper)
         tight = [m for m, y in zip(active, dual, strict=True) if abs(y) > TOL]
         if not tight:  # numerically degenerate: fall back on tightness at this solution
             tight = [m for m in active
                      if abs(sum(x[i] for i in range(n) if m >> i & 1) - game.cost[m] - eps)
                      <= 1e-9 * max(1.0, abs(eps))]
+        if not tight:  # nothing to fix: x is as good as it gets
+            return x
         for m in tight:
             fixed[m] = eps
         active = [m for m in active if m not in fixed]
         basis = _incidence(n, list(fixed) + [game.grand])
         if np.linalg.matrix_rank(basis) >= n or not active:
             return x
+
+
+def prenucleolus(game: CostGame) -> np.ndarray:
+    """Prenucleolus: the lexicographic minimum of the excesses over all allocations of
+    c(N) (no individual rationality; Sobolev 1975)."""
+    return _lexicographic(game, None)
+
+
+def nucleolus(game: CostGame) -> np.ndarray | None:
+    """Nucleolus (Schmeidler 1969): the lexicographic minimum of the excesses over the
+    imputations (x(N) = c(N), x_i <= c({i})); None when there is no imputation."""
+    if imputations_empty(game):
+        return None
+    alone = stand_alone(game)
+    # a hair of slack so that a one-point imputation set stays feasible in floating point
+    slack = TOL * max(1.0, float(np.abs(alone).max()))
+    return _lexicographic(game, alone + slack)
 
 
 def blocking(game: CostGame, x: np.ndarray, tol: float = 1e-6) -> list[tuple[int, float]]:
@@ -280,6 +339,7 @@ def analyse(game: CostGame, weights: dict[str, np.ndarray] | None = None,
     players = game.players
     eps, lc_x = least_core(game)
     nuc = nucleolus(game)
+    pre = prenucleolus(game)
     out: dict = {"players": players, "grand_coalition_cost": float(game.cost[game.grand])}
     rules: dict[str, np.ndarray] = {}
     if n <= MAX_EXACT_SHAPLEY:
@@ -291,15 +351,26 @@ def analyse(game: CostGame, weights: dict[str, np.ndarray] | None = None,
                                                               strict=True)),
                                   "samples": samples or 2000, "seed": seed}
         rules.setdefault("shapley", mean)
-    rules["nucleolus"] = nuc
+    if nuc is not None:
+        rules["nucleolus"] = nuc
+    rules["prenucleolus"] = pre
     rules["least_core"] = lc_x
     rules["equal"] = proportional(game, np.ones(n))
     for name, w in (weights or {}).items():
         rules[name] = proportional(game, w)
-    stand_alone = np.array([game.cost[1 << i] for i in range(n)])
-    out["stand_alone"] = dict(zip(players, stand_alone.tolist(), strict=True))
+    alone = stand_alone(game)
+    out["stand_alone"] = dict(zip(players, alone.tolist(), strict=True))
     out["shapley"] = dict(zip(players, rules["shapley"].tolist(), strict=True))
-    out["nucleolus"] = dict(zip(players, nuc.tolist(), strict=True))
+    if nuc is None:
+        out["nucleolus"] = None
+        out["nucleolus_note"] = (
+            f"no nucleolus: the imputation set is empty (stand-alone costs sum to "
+            f"{alone.sum():,.6g} < grand coalition cost {game.cost[game.grand]:,.6g}), so no "
+            "split of the grand coalition's cost has every player pay at most its "
+            "stand-alone cost")
+    else:
+        out["nucleolus"] = dict(zip(players, nuc.tolist(), strict=True))
+    out["prenucleolus"] = dict(zip(players, pre.tolist(), strict=True))
     out["least_core"] = {"epsilon": eps,
                          "allocation": dict(zip(players, lc_x.tolist(), strict=True))}
     out["core_empty"] = bool(eps > TOL * max(1.0, abs(float(game.cost[game.grand]))))
@@ -308,7 +379,7 @@ def analyse(game: CostGame, weights: dict[str, np.ndarray] | None = None,
         blocks = blocking(game, x)
         out["rules"][name] = {
             "allocation": dict(zip(players, x.tolist(), strict=True)),
-            "saving_vs_alone": dict(zip(players, (stand_alone - x).tolist(), strict=True)),
+            "saving_vs_alone": dict(zip(players, (alone - x).tolist(), strict=True)),
             "stable": not blocks,
             "blocking": [{"coalition": game.label(m), "excess": e} for m, e in blocks[:5]],
             "n_blocking": len(blocks),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -381,32 +380,24 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
 
 def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], force: bool,
                   extra_files: dict[str, Path] | None = None,
-                  json_name: str = "mechanism.json") -> None:
-    """Write everything to a temporary sibling folder, then rename it to ``outdir``."""
-    outdir = Path(outdir)
-    tmp = outdir.with_name(f".{outdir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        (tmp / json_name).write_text(json.dumps(_clean(mech), indent=2) + "\n")
+                  json_name: str = "mechanism.json", kind: str = "solve",
+                  texts: dict[str, str] | None = None) -> None:
+    """Write everything to a temporary sibling folder, then swap it into ``outdir``
+    (remech.outdir.replace_folder: marker file, previous result kept until the swap,
+    fallback folder on a write error)."""
+    from remech.outdir import replace_folder
+
+    def fill(folder: Path) -> None:
+        (folder / json_name).write_text(json.dumps(_clean(mech), indent=2) + "\n")
         for name, df in tables.items():
-            df.to_csv(tmp / name, index=False)
+            df.to_csv(folder / name, index=False)
+        for name, text in (texts or {}).items():
+            (folder / name).write_text(text)
         for name, path in (extra_files or {}).items():
             if Path(path).exists():
-                shutil.copyfile(path, tmp / name)
-        old = None
-        if outdir.exists():
-            if not force:
-                raise FileExistsError(outdir)
-            old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
-            outdir.rename(old)
-        tmp.rename(outdir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copyfile(path, folder / name)
+
+    replace_folder(Path(outdir), fill, force, kind)
 
 
 def summary(mech: dict) -> str:
@@ -417,8 +408,10 @@ def summary(mech: dict) -> str:
     if mech["status"] == "optimal":
         lines.append(f"status        optimal (proved by HiGHS; relative gap {gap_text})")
     else:
+        bound = mech.get("dual_bound_musd")
+        bound_text = f"{bound:,.1f} MUSD" if bound is not None else "n/a"
         lines.append(f"status        {mech['status']} (HiGHS: {mech['highs_status']}; "
-                     f"gap {gap_text}, bound {mech.get('dual_bound_musd')})")
+                     f"gap {gap_text}, bound {bound_text})")
     if "costs" not in mech:
         if mech.get("conflict"):
             lines.append("conflicting   " + "; ".join(mech["conflict"]))

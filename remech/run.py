@@ -21,7 +21,7 @@ from remech.instance import Instance, load_instance
 from remech.model import build_model
 from remech.prepare import ModelData, prepare
 from remech.results import collect
-from remech.solve import SolveResult, SolverOptions, solve
+from remech.solve import STATUS_INTERRUPTED, SolveResult, SolverOptions, solve
 from remech.stability import GameOptions, apply_core_split
 
 
@@ -76,13 +76,25 @@ def solve_files(instance: str | Path, model: str | Path | None = None,
     With burden-sharing rule 'core', also solves every coalition (``game`` says how) and
     replaces the contributions by the core-stable split.
     """
-    run = build(load_files(instance, model, report), report)
+    return solve_run(load_files(instance, model, report), options, write_model, report, game,
+                     on_coalition)
+
+
+def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path | None = None,
+              report=None, game: GameOptions | None = None, on_coalition=None) -> Run:
+    """Build, solve and collect a loaded run (see solve_files)."""
+    run = build(run, report)
     run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model,
                         options or SolverOptions(), write_model, report=report)
     run.mechanism, run.tables = _timed(run.timings_s, "collect results", collect, run.model,
                                        run.data, run.instance, run.design, run.result,
                                        report=report)
     if run.design.sharing_rule == "core" and run.result.has_solution:
-        _timed(run.timings_s, "coalition costs + core split", apply_core_split, run,
-               game or GameOptions(), on_coalition, report=report)
+        if run.result.status == STATUS_INTERRUPTED:
+            run.mechanism["burden_sharing"]["note"] = (
+                "solve interrupted: the core split was not computed; contributions are the "
+                "MIP's, free within the budget caps")
+        else:
+            _timed(run.timings_s, "coalition costs + core split", apply_core_split, run,
+                   game or GameOptions(), on_coalition, report=report)
     return run

@@ -263,36 +263,39 @@ def scenario_set(inst: Instance) -> ScenarioSet:
 def write_instance(inst: Instance, tables: dict[str, pd.DataFrame], out: Path,
                    force: bool) -> None:
     """Copy the instance folder to ``out`` with new scenario tables (temp + rename)."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise InputError(f"{out}: output folder exists; pass --force to replace it or "
-                         "choose another -o")
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(inst.folder, tmp)
-    if "nodes.csv" not in tables:  # the old scenario tree does not fit new scenarios
-        (tmp / "nodes.csv").unlink(missing_ok=True)
-    default = inst.default_model
-    for name, df in tables.items():
-        df.to_csv(tmp / name, index=False)
-    if default is not None:  # keep the default design reachable from the new folder
-        root = (tmp / "instance.toml").read_text()
-        import os
+    from remech.outdir import replace_folder
 
-        rel = os.path.relpath(default, out.resolve())
-        lines = [f'default_model = "{rel}"' if ln.strip().startswith("default_model") else ln
-                 for ln in root.splitlines()]
-        (tmp / "instance.toml").write_text("\n".join(lines) + "\n")
-    # cite the history's sources: add the keys the new rows use if the instance lacks them
-    ours = pd.read_csv(DATA / "sources.csv", dtype=str, keep_default_na=False)
-    theirs = pd.read_csv(tmp / "sources.csv", dtype=str, keep_default_na=False)
-    missing = ours[~ours["key"].isin(theirs["key"])]
-    if len(missing):
-        pd.concat([theirs, missing]).to_csv(tmp / "sources.csv", index=False)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    out = Path(out)
+    default = inst.default_model
+
+    def fill(tmp: Path) -> None:
+        for src in inst.folder.iterdir():  # the instance's own files, not remech's marker
+            if src.name.startswith(".remech-") or src.is_symlink():
+                continue
+            if src.is_dir():
+                shutil.copytree(src, tmp / src.name)
+            else:
+                shutil.copy2(src, tmp / src.name)
+        if "nodes.csv" not in tables:  # the old scenario tree does not fit new scenarios
+            (tmp / "nodes.csv").unlink(missing_ok=True)
+        for name, df in tables.items():
+            df.to_csv(tmp / name, index=False)
+        if default is not None:  # keep the default design reachable from the new folder
+            import os
+
+            root = (tmp / "instance.toml").read_text()
+            rel = os.path.relpath(default, out.resolve())
+            lines = [f'default_model = "{rel}"' if ln.strip().startswith("default_model")
+                     else ln for ln in root.splitlines()]
+            (tmp / "instance.toml").write_text("\n".join(lines) + "\n")
+        # cite the history's sources: add the keys the new rows use if the instance lacks them
+        ours = pd.read_csv(DATA / "sources.csv", dtype=str, keep_default_na=False)
+        theirs = pd.read_csv(tmp / "sources.csv", dtype=str, keep_default_na=False)
+        missing = ours[~ours["key"].isin(theirs["key"])]
+        if len(missing):
+            pd.concat([theirs, missing]).to_csv(tmp / "sources.csv", index=False)
+
+    replace_folder(out, fill, force, "instance")
 
 
 def features(sset: ScenarioSet) -> np.ndarray:

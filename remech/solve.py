@@ -8,8 +8,12 @@ mapped back to Pyomo variables through the writer's symbol map. The same file is
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,26 @@ from remech.highs import _stdout_to_stderr, new_highs
 
 #: statuses a user sees; only "optimal" means HiGHS proved optimality (within mip_gap)
 STATUS_OPTIMAL = "optimal"
+STATUS_INTERRUPTED = "interrupted"
+#: seconds between two progress lines from the HiGHS callbacks (env REMECH_PROGRESS_SECONDS)
+PROGRESS_EVERY_S = float(os.environ.get("REMECH_PROGRESS_SECONDS", "5"))
+
+#: set by request_stop (a SIGINT/SIGTERM handler): HiGHS stops at its next callback
+STOP = threading.Event()
+_SOLVING = threading.Event()
+
+
+def request_stop(signum=None, frame=None) -> None:
+    """Signal handler: during a HiGHS solve, ask HiGHS to stop at its next callback (the
+    incumbent is kept); at any other time, raise KeyboardInterrupt."""
+    if not _SOLVING.is_set():
+        STOP.set()
+        logging.getLogger("pyomo").disabled = True  # no error log of the interrupted build
+        raise KeyboardInterrupt
+    again = STOP.is_set()
+    STOP.set()
+    print("\n[remech] " + ("still " if again else "") + "stopping HiGHS at its next callback "
+          "(in some phases HiGHS calls none for a while)", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -31,11 +55,14 @@ class SolverOptions:
     seed: int = 0
     log_file: Path | None = None
     log_to_console: bool = False
+    #: print best solution, bound and gap on stderr every PROGRESS_EVERY_S seconds
+    progress: bool = False
 
 
 @dataclass
 class SolveResult:
-    status: str  # optimal | time_limit | infeasible | unbounded | no_solution | error
+    status: str  # optimal | time_limit | interrupted | infeasible | unbounded | no_solution
+    #            | error
     highs_status: str
     has_solution: bool
     objective_musd: float | None
@@ -99,7 +126,7 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
                 # HiGHS refuses a thread count other than the one its global scheduler was
                 # started with in this process (e.g. by an earlier solve): restart it
                 highspy.Highs.resetGlobalScheduler(True)
-            h.run()
+            _run_interruptible(h, opts.progress)
         timings["solve"] = time.perf_counter() - t0
 
         result = _result(h, n_int > 0)
@@ -115,7 +142,7 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
                 var = by_symbol[name]
                 if not var.fixed:
                     var.set_value(value, skip_validation=True)
-            if n_int:
+            if n_int and not STOP.is_set():
                 result.target_duals = _fixed_integer_duals(lp, values, smap)
         elif result.status == "infeasible":
             result.conflict = _explain_infeasibility(h, lp, smap)
@@ -123,6 +150,60 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_interruptible(h: highspy.Highs, progress: bool) -> None:
+    """h.run() in a worker thread, so that the main thread keeps handling signals; HiGHS's
+    interrupt callbacks stop the solve once STOP is set (request_stop), and, with
+    ``progress``, the MIP callback prints the best solution, bound and gap."""
+    last = [time.monotonic(), "\n"]  # the first line ends the "hand-off + solve ..." line
+
+    def interrupt(event) -> None:
+        if STOP.is_set():
+            event.interrupt()
+
+    def report(event) -> None:
+        interrupt(event)
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_S:
+            return
+        last[0] = now
+        out = event.data_out
+        best = out.mip_primal_bound
+        gap = out.mip_gap
+        best_text = f"{best:,.1f} MUSD" if abs(best) < 1e30 else "none yet"
+        gap_text = f"{gap * 100:.2f} %" if abs(best) < 1e30 and gap < 1e30 else "n/a"
+        print(f"{last[1]}[remech]   HiGHS {out.running_time:.0f} s: best {best_text}, bound "
+              f"{out.mip_dual_bound:,.1f} MUSD, gap {gap_text}, {out.mip_node_count} nodes",
+              file=sys.stderr, flush=True)
+        last[1] = ""
+
+    h.cbSimplexInterrupt += interrupt
+    h.cbIpmInterrupt += interrupt
+    h.cbMipInterrupt += report if progress else interrupt
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            h.run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=target, name="highs", daemon=True)
+    _SOLVING.set()
+    try:
+        if STOP.is_set():  # a signal arrived before the solve started
+            raise KeyboardInterrupt
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    finally:
+        _SOLVING.clear()
+        if worker.is_alive():  # an exception in this thread: stop HiGHS, wait for it
+            STOP.set()
+            worker.join()
+    if errors:
+        raise errors[0]
 
 
 def _export_model(h: highspy.Highs, lp_path: Path, target: Path) -> None:
@@ -150,11 +231,13 @@ def _result(h: highspy.Highs, is_mip: bool) -> SolveResult:
         status = "infeasible"
     elif ms in (MS.kUnbounded, MS.kUnboundedOrInfeasible):
         status = "unbounded" if ms == MS.kUnbounded else "infeasible_or_unbounded"
-    elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kSolutionLimit, MS.kInterrupt):
+    elif ms == MS.kInterrupt:
+        status = STATUS_INTERRUPTED if feasible else "no_solution"
+    elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kSolutionLimit):
         status = "time_limit" if feasible else "no_solution"
     else:
         status = "error"
-    has_solution = feasible and status in (STATUS_OPTIMAL, "time_limit")
+    has_solution = feasible and status in (STATUS_OPTIMAL, "time_limit", STATUS_INTERRUPTED)
     obj = info.objective_function_value if has_solution else None
     if is_mip:
         bound = info.mip_dual_bound

@@ -180,10 +180,14 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     reference = d.sharing_share * (total - own_loss.sum()) + own_loss
     split = core_split(game, reference, own_loss, d.budget_cap_musd)
     contrib = split["contribution"]
+    consumer = np.array([mech["contributions"][a]["consumer_cost_musd"] for a in d.members])
+    revenue = np.array([mech["contributions"][a]["tariff_revenue_musd"] for a in d.members])
+    net = contrib + consumer - revenue  # as in results.collect, with the new contributions
     for i, a in enumerate(d.members):
         mech["contributions"][a]["contribution_musd"] = float(contrib[i])
         mech["contributions"][a]["share"] = float(contrib[i] / contrib.sum()) \
             if contrib.sum() else 0.0
+        mech["contributions"][a]["net_cost_musd"] = float(net[i])
     solved = [r for r in records if not r.get("cached")]
     mech["burden_sharing"] = {
         "rule": "core", "reference": run.design.sharing_reference,
@@ -203,7 +207,9 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     shares = contrib / contrib.sum() if contrib.sum() else np.zeros_like(contrib)
     run.tables["contributions.csv"] = pd.DataFrame({
         "ally": d.members, "share": shares, "contribution_musd": contrib,
-        "budget_cap_musd": d.budget_cap_musd, "own_shortfall_loss_musd": own_loss,
+        "budget_cap_musd": d.budget_cap_musd, "consumer_cost_musd": consumer,
+        "tariff_revenue_musd": revenue, "net_cost_musd": net,
+        "own_shortfall_loss_musd": own_loss,
         "total_cost_musd": split["total_cost"], "stand_alone_musd": split["stand_alone"],
         "saving_musd": split["saving"]})
     outlay = run.tables["scenario_costs.csv"]["outlay_musd"].to_numpy()

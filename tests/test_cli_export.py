@@ -51,16 +51,17 @@ def test_solve_prints_summary_and_writes_results(tiny, tmp_path):
 
 def test_existing_outdir_needs_force(tiny, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    assert invoke("solve", tiny, "-o", out, "-q").exit_code == 0
+    (out / "note.txt").write_text("old result")
     result = invoke("solve", tiny, "-o", out)
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"error: {out}: output folder exists; pass --force to "
                                      "replace it or choose another -o")
-    assert (out / "keep.txt").exists()
+    assert (out / "note.txt").exists()
     result = invoke("solve", tiny, "-o", out, "--force", "-q")
     assert result.exit_code == 0
-    assert not (out / "keep.txt").exists() and (out / "mechanism.json").exists()
+    assert not (out / "note.txt").exists() and (out / "mechanism.json").exists()
+    assert json.loads((out / ".remech-result").read_text())["kind"] == "solve"
 
 
 def test_json_output_is_the_mechanism(tiny, tmp_path):

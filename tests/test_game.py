@@ -14,9 +14,11 @@ from remech.game import (
     analyse,
     blocking,
     closest_stable,
+    imputations_empty,
     in_core,
     least_core,
     nucleolus,
+    prenucleolus,
     shapley,
     shapley_sampled,
 )
@@ -147,17 +149,74 @@ def test_nucleolus_and_least_core_properties(seed):
     rng = np.random.default_rng(100 + seed)
     game = random_game(3 + seed % 3, rng, concave=seed % 2 == 0)
     eps, x_lc = least_core(game)
+    pre = prenucleolus(game)
     nuc = nucleolus(game)
-    assert nuc.sum() == pytest.approx(game.cost[game.grand])
+    assert pre.sum() == pytest.approx(game.cost[game.grand])
     core_nonempty = eps <= 1e-7
-    assert core_nonempty == in_core(game, nuc)  # nucleolus in the core iff it is not empty
+    assert core_nonempty == in_core(game, pre)  # prenucleolus in the core iff it is not empty
     if seed % 2 == 0:
         assert core_nonempty  # concave games have a core
-    # the nucleolus is in the least core: its largest excess is epsilon
+    # the prenucleolus is in the least core: its largest excess is epsilon
     masks = range(1, game.grand)
-    worst = max(sum(nuc[i] for i in range(game.n) if m >> i & 1) - game.cost[m]
-                for m in masks)
-    assert worst == pytest.approx(eps, abs=1e-6)
+
+    def worst(x):
+        return max(sum(x[i] for i in range(game.n) if m >> i & 1) - game.cost[m]
+                   for m in masks)
+
+    assert worst(pre) == pytest.approx(eps, abs=1e-6)
+    assert nuc is not None  # these games have imputations
+    alone = np.array([game.cost[1 << i] for i in range(game.n)])
+    assert nuc.sum() == pytest.approx(game.cost[game.grand])
+    assert np.all(nuc <= alone + 1e-6)  # an imputation: nobody pays more than alone
+    assert worst(nuc) >= eps - 1e-6
+    if core_nonempty:  # the core lies in the imputation set: the two coincide
+        assert nuc == pytest.approx(pre, abs=1e-6)
+
+
+def test_nucleolus_differs_from_prenucleolus_when_the_core_is_empty():
+    """A 3-player game with an empty core, constructed for this test, where the
+    prenucleolus is not individually rational, so the nucleolus (Schmeidler 1969: over the
+    imputations) and the prenucleolus (Sobolev 1975: over all allocations of c(N)) differ.
+    They coincide whenever the core is non-empty (Maschler, Peleg and Shapley 1979).
+
+    Value game v: v(i) = 0, v(12) = v(13) = 1, v(23) = 3, v(N) = 1; cost game c = -v.
+    Core empty: x2 + x3 >= 3 > v(N) (value terms). By hand, in value terms with excess
+    e(S) = v(S) - x(S):
+
+    Prenucleolus: e(23) + e(12) + e(13) = 5 - 2 x(N) = 3, so the largest excess is at
+    least 1, reached only with e(23) = e(12) = e(13) = 1 (then e(1) = -x1 = 1 too):
+    x = (-1, 1, 1). Player 1 gets less than v(1) = 0 alone.
+
+    Nucleolus (x_i >= 0): e(23) = 3 - x2 - x3 = 2 + x1 is smallest, 2, at x1 = 0; then
+    x2 + x3 = 1 and the next largest excess max(e(12), e(13)) = max(x3, x2) is smallest,
+    1/2, at x2 = x3 = 1/2: x = (0, 1/2, 1/2). In cost terms both change sign.
+    """
+    v = {"1": 0, "2": 0, "3": 0, "12": 1, "13": 1, "23": 3, "123": 1}
+    game = value_game(["1", "2", "3"], lambda S: float(v["".join(sorted(S))]))
+    assert least_core(game)[0] > 0  # core empty
+    assert -prenucleolus(game) == pytest.approx([-1, 1, 1], abs=1e-7)
+    assert -nucleolus(game) == pytest.approx([0, 0.5, 0.5], abs=1e-7)
+    result = analyse(game)
+    assert result["prenucleolus"] == pytest.approx({"1": 1, "2": -1, "3": -1}, abs=1e-7)
+    assert result["nucleolus"] == pytest.approx({"1": 0, "2": -0.5, "3": -0.5}, abs=1e-7)
+    assert set(result["rules"]) >= {"nucleolus", "prenucleolus"}
+
+
+def test_no_nucleolus_when_the_imputation_set_is_empty():
+    """Stand-alone costs 1 + 1 < c(AB) = 3: no split of 3 has both pay at most 1, so the
+    imputation set and the nucleolus are empty; the prenucleolus is (1.5, 1.5)."""
+    game = CostGame.from_costs(["A", "B"], {frozenset("A"): 1.0, frozenset("B"): 1.0,
+                                            frozenset("AB"): 3.0})
+    assert imputations_empty(game)
+    assert nucleolus(game) is None
+    assert prenucleolus(game) == pytest.approx([1.5, 1.5])
+    result = analyse(game)
+    assert result["nucleolus"] is None
+    assert result["nucleolus_note"] == (
+        "no nucleolus: the imputation set is empty (stand-alone costs sum to 2 < grand "
+        "coalition cost 3), so no split of the grand coalition's cost has every player pay "
+        "at most its stand-alone cost")
+    assert "nucleolus" not in result["rules"] and "prenucleolus" in result["rules"]
 
 
 def test_sampled_shapley_covers_the_exact_value():

@@ -87,6 +87,14 @@ def test_core_rule_keeps_the_reference_split_when_it_is_stable(duo):
     assert bs["saving_musd"] == pytest.approx({"US": 2.5, "EU": 17.5}, abs=1e-4)
     assert run.tables["contributions.csv"]["saving_musd"].tolist() == pytest.approx(
         [2.5, 17.5], abs=1e-4)
+    # net cost follows the core split (no tariff here: net cost = contribution), in
+    # mechanism.json and in contributions.csv
+    assert c["US"]["net_cost_musd"] == pytest.approx(7.5, abs=1e-4)
+    assert c["EU"]["net_cost_musd"] == pytest.approx(2.5, abs=1e-4)
+    table = run.tables["contributions.csv"]
+    assert table["net_cost_musd"].tolist() == pytest.approx([7.5, 2.5], abs=1e-4)
+    assert (table["net_cost_musd"] == table["contribution_musd"] + table["consumer_cost_musd"]
+            - table["tariff_revenue_musd"]).all()
 
 
 def test_core_rule_respects_budget_caps(duo):
