@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import REAL
+from conftest import REAL, ROOT
 from remech.cli import main
 
 
@@ -238,10 +238,18 @@ class Cli:
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory) -> Path:
-    """150 generated scenarios: a solve of about 40 s, the first incumbent after ~4 s."""
+    """150 generated scenarios with the default design and a clairvoyant stockpile (the
+    hard variant: a solve of about 40 s, the first incumbent after ~4 s; the design's
+    default, the non-anticipative rule, closes in about a second)."""
     folder = tmp_path_factory.mktemp("gen") / "big"
     assert invoke("scenarios", "generate", REAL, "-n", 150, "--seed", 1, "-o",
                   folder).exit_code == 0
+    design = (ROOT / "models" / "floor-stockpile-grants.toml").read_text()
+    (folder / "hard.toml").write_text(design + '\n[stockpile]\npolicy = "clairvoyant"\n')
+    toml = (folder / "instance.toml").read_text().splitlines()
+    (folder / "instance.toml").write_text("\n".join(
+        'default_model = "hard.toml"' if ln.startswith("default_model") else ln
+        for ln in toml) + "\n")
     return folder
 
 
