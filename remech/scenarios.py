@@ -144,13 +144,17 @@ def stress_tests(products: list[str], years: list[int], start: np.ndarray,
     }
 
 
-def generate(products: list[str], years: list[int], settings: GeneratorSettings,
-             first_new_capacity: dict[str, int] | None = None) -> ScenarioSet:
-    """N equally likely bootstrap paths with overlays, plus the named stress tests."""
-    rng = np.random.default_rng(settings.seed)
+@dataclass
+class _Calibration:
+    returns: pd.DataFrame  # the history's joint annual log returns (years x products)
+    draws: np.ndarray  # [years, p] the same, de-meaned: what the bootstrap draws from
+    start: np.ndarray  # [p] USD/kg
+    long_run: np.ndarray  # [p] USD/kg
+
+
+def _calibrate(products: list[str], settings: GeneratorSettings) -> _Calibration:
     ret = history_returns(products)
     hist = load_history()
-    n_t, n = len(years), settings.n
     last = {p: float(hist[p].dropna().iloc[-1]) if p in hist else
             float(hist[PROXY[p]].dropna().iloc[-1]) for p in products}
     start = np.array([settings.start_usd_per_kg.get(p, last[p]) for p in products])
@@ -160,48 +164,90 @@ def generate(products: list[str], years: list[int], settings: GeneratorSettings,
                          for p in products])
     r = ret.to_numpy()
     r = r - r.mean(axis=0)  # de-meaned: the long-run level, not 2011's spike, sets the drift
-    n_r = len(r)
-    n_blocks = -(-n_t // settings.block)
-    starts = rng.integers(n_r, size=(n, n_blocks))
-    idx = (starts[:, :, None] + np.arange(settings.block)) % n_r  # [n, blocks, block]
-    draws = r[idx.reshape(n, n_blocks * settings.block)[:, :n_t]]  # [n, t, p]
-    price = _paths(draws, start, long_run, settings.kappa)
-    flow = np.ones_like(price)
-    desc = ["bootstrap of history"] * n
+    return _Calibration(ret, r, start, long_run)
 
-    controls = rng.random(n) < settings.p_controls
-    c_start = rng.integers(n_t, size=n)
-    c_len = rng.integers(1, settings.controls_max_years + 1, size=n)
-    c_sev = rng.random(n)
+
+def _bootstrap(rng: np.random.Generator, r: np.ndarray, n: int, n_t: int,
+               block: int) -> np.ndarray:
+    """Circular block bootstrap: n paths of n_t joint annual returns, [n, n_t, p]."""
+    n_r = len(r)
+    n_blocks = -(-n_t // block)
+    starts = rng.integers(n_r, size=(n, n_blocks))
+    idx = (starts[:, :, None] + np.arange(block)) % n_r  # [n, blocks, block]
+    return r[idx.reshape(n, n_blocks * block)[:, :n_t]]  # [n, t, p]
+
+
+@dataclass
+class _Overlays:
+    """Drawn overlays per path: an export-control episode (on, first year index, length,
+    severity) and strategic flooding (on)."""
+    controls: np.ndarray  # [s] bool
+    start: np.ndarray  # [s] year index
+    length: np.ndarray  # [s] years
+    severity: np.ndarray  # [s] in [0, 1)
+    flooding: np.ndarray  # [s] bool
+
+    def take(self, idx: np.ndarray) -> _Overlays:
+        return _Overlays(*(getattr(self, f.name)[idx] for f in dataclasses.fields(self)))
+
+
+def _apply_overlays(price: np.ndarray, flow: np.ndarray, desc: list[str], ov: _Overlays,
+                    years: list[int], products: list[str], settings: GeneratorSettings,
+                    first_new_capacity: dict[str, int] | None) -> None:
+    """Export controls, then strategic flooding, in place on price, flow and desc."""
+    n_t = len(years)
     mild = np.array([AVAIL_MILD.get(p, 1.0) for p in products])
     severe = np.array([AVAIL_SEVERE.get(p, 1.0) for p in products])
     premium = np.array([PREMIUM_SEVERE.get(p, 1.0) for p in products])
-    for k in np.flatnonzero(controls):
-        span = slice(c_start[k], min(n_t, c_start[k] + c_len[k]))
-        ratio = mild + c_sev[k] * (severe - mild)
+    for k in np.flatnonzero(ov.controls):
+        span = slice(ov.start[k], min(n_t, ov.start[k] + ov.length[k]))
+        ratio = mild + ov.severity[k] * (severe - mild)
         flow[k, span] = ratio
-        price[k, span] *= 1 + (premium - 1) * c_sev[k]
+        price[k, span] *= 1 + (premium - 1) * ov.severity[k]
         desc[k] += f"; export controls {years[span.start]}-{years[span.stop - 1]}"
-
-    flooding = rng.random(n) < settings.p_flooding
     for i, p in enumerate(products):
         year = (first_new_capacity or {}).get(p)
         if year is None or not years[0] <= year <= years[-1]:
             continue
         t0 = years.index(year)
         span = slice(t0, min(n_t, t0 + settings.flooding_years))
-        price[flooding, span, i] *= 1 - settings.flooding_depth
-    for k in np.flatnonzero(flooding):
+        price[ov.flooding, span, i] *= 1 - settings.flooding_depth
+    for k in np.flatnonzero(ov.flooding):
         desc[k] += "; strategic flooding when allied capacity comes online"
+
+
+def _stress_chosen(settings: GeneratorSettings, names: list[str]) -> list[str]:
+    chosen = list(names) if "all" in settings.stress else list(settings.stress)
+    for name in chosen:
+        if name not in names:
+            raise InputError(f"--stress {name}: unknown stress test; use one of: "
+                             f"{', '.join(names)}, all")
+    return chosen
+
+
+def generate(products: list[str], years: list[int], settings: GeneratorSettings,
+             first_new_capacity: dict[str, int] | None = None) -> ScenarioSet:
+    """N equally likely bootstrap paths with overlays, plus the named stress tests."""
+    rng = np.random.default_rng(settings.seed)
+    cal = _calibrate(products, settings)
+    n_t, n = len(years), settings.n
+    draws = _bootstrap(rng, cal.draws, n, n_t, settings.block)
+    price = _paths(draws, cal.start, cal.long_run, settings.kappa)
+    flow = np.ones_like(price)
+    desc = ["bootstrap of history"] * n
+    controls = rng.random(n) < settings.p_controls
+    c_start = rng.integers(n_t, size=n)
+    c_len = rng.integers(1, settings.controls_max_years + 1, size=n)
+    c_sev = rng.random(n)
+    flooding = rng.random(n) < settings.p_flooding
+    _apply_overlays(price, flow, desc, _Overlays(controls, c_start, c_len, c_sev, flooding),
+                    years, products, settings, first_new_capacity)
 
     names = [f"gen{k + 1:05d}" for k in range(n)]
     prob = np.full(n, 1.0 / n) if n else np.zeros(0)
-    stress = stress_tests(products, years, start, long_run, settings.kappa, ret)
-    chosen = list(stress) if "all" in settings.stress else list(settings.stress)
-    for name in chosen:
-        if name not in stress:
-            raise InputError(f"--stress {name}: unknown stress test; use one of: "
-                             f"{', '.join(stress)}, all")
+    stress = stress_tests(products, years, cal.start, cal.long_run, settings.kappa,
+                          cal.returns)
+    chosen = _stress_chosen(settings, list(stress))
     if chosen:
         extra = np.array([stress[s][0] for s in chosen])
         price = np.concatenate([price, extra]) if n else extra
