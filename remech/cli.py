@@ -612,6 +612,10 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
                f"Kantorovich distance {distance:.4f} (standardised log-price and "
                f"availability paths); written to {outdir}/")
+    if inst.nodes is not None and len(inst.nodes):
+        click.echo(f"{instance} is a scenario tree; the kept scenarios do not form one, so "
+                   f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
+                   "need one)")
     if check:
         from remech.evaluate import cost, evaluate, first_stage
         from remech.run import load_files, solve_files
