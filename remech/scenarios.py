@@ -27,7 +27,11 @@ Overlays (each path independently):
   capacity of a product comes online (projects.csv), Chinese price suppression lowers that
   product's price by ``flooding_depth`` for ``flooding_years`` years.
 
-Named stress tests replay history from the first year (``STRESS``).
+Named stress tests replay history from the first year (``stress_tests``).
+
+Scenario trees (``generate_tree``, ``remech scenarios generate --tree 2028:5,2031:4``): the
+same recursion and overlays generated node by node; scenarios share a node's path until
+their next branching year, and ``nodes.csv`` records the node of every scenario and year.
 """
 
 from __future__ import annotations
