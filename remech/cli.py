@@ -633,19 +633,24 @@ def scenarios() -> None:
 @click.option("--flooding-depth", type=click.FloatRange(0, 1, max_open=True), default=0.35,
               show_default=True, help="Price cut during flooding (share).")
 @click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--tree", "tree", default=None, metavar="SPEC",
+              help="A scenario tree instead of N independent paths: branching years and "
+                   "children per node, e.g. 2028:5,2031:4 (one shared path until 2028, 20 "
+                   "leaves); writes nodes.csv. Not with -n or --stress.")
 @click.option("--force", is_flag=True,
               help="Replace OUTDIR if it is an earlier remech result.")
 @user_errors
 def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
              kappa: float, long_run: str | None, start: str | None, p_controls: float,
              p_flooding: float, flooding_depth: float, flooding_years: int,
-             force: bool) -> None:
+             tree: str | None, force: bool) -> None:
     """Generate N price paths (and export-control paths) for INSTANCE from history.
 
     Block bootstrap of the joint annual log returns of USGS/Argus oxide prices 2011-2025
     with mean reversion, export-control and strategic-flooding overlays, and named stress
     tests; reproducible with --seed. Writes a new instance folder that remech solve uses
-    directly, and prints the calibration against history.
+    directly, and prints the calibration against history. With --tree, the paths form a
+    scenario tree (nodes.csv) for designs with [stockpile] policy = "tree".
     """
     from remech.instance import load_instance
     from remech.scenarios import (
@@ -653,12 +658,18 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
         china_multiple,
         first_new_capacity,
         history_statistics,
+        nodes_table,
+        parse_tree,
         statistics,
         to_tables,
+        tree_spec,
         write_instance,
     )
     from remech.scenarios import (
         generate as make,
+    )
+    from remech.scenarios import (
+        generate_tree as make_tree,
     )
 
     for option, value in (("--mean-reversion", kappa), ("--p-controls", p_controls),
@@ -674,15 +685,34 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
         start_usd_per_kg=_per_product(start, "--start", products), p_controls=p_controls,
         p_flooding=p_flooding, flooding_depth=flooding_depth, flooding_years=flooding_years,
         stress=tuple(x.strip() for x in stress.split(",") if x.strip()))
-    sset = make(products, inst.years, settings, first_new_capacity(inst))
-    if not sset.names:
-        raise InputError("-n 0 and no --stress: nothing to generate; give -n or --stress")
-    source = (f"derived: remech scenarios generate (seed {seed}, n {n}, block {block}, "
-              f"mean reversion {kappa}) from oxide price history [S1][S2][S3][S4][S5]; "
-              "overlays [S87][S88][S91]; assumption: overlay probabilities")
-    write_instance(inst, to_tables(sset, china_multiple(inst), source), outdir, force)
+    if tree is None:
+        sset = make(products, inst.years, settings, first_new_capacity(inst))
+        if not sset.names:
+            raise InputError("-n 0 and no --stress: nothing to generate; give -n or --stress")
+        source = (f"derived: remech scenarios generate (seed {seed}, n {n}, block {block}, "
+                  f"mean reversion {kappa}) from oxide price history [S1][S2][S3][S4][S5]; "
+                  "overlays [S87][S88][S91]; assumption: overlay probabilities")
+        tables = to_tables(sset, china_multiple(inst), source)
+        shape = ""
+    else:
+        branchings = parse_tree(tree, inst.years)
+        spec = tree_spec(branchings)
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("n") is not click.core.ParameterSource.DEFAULT:
+            raise InputError(f"-n {n}: with --tree {spec} the number of scenarios is the "
+                             "product of the factors; drop -n")
+        sset, node = make_tree(products, inst.years, settings, branchings,
+                               first_new_capacity(inst))
+        source = (f"derived: remech scenarios generate (seed {seed}, tree {spec}, block "
+                  f"{block}, mean reversion {kappa}) from oxide price history "
+                  "[S1][S2][S3][S4][S5]; overlays [S87][S88][S91]; assumption: overlay "
+                  "probabilities, equally likely branches")
+        tables = to_tables(sset, china_multiple(inst), source)
+        tables["nodes.csv"] = nodes_table(sset, node, source)
+        shape = f"; scenario tree {spec}: {len(set(node.ravel()))} nodes in nodes.csv"
+    write_instance(inst, tables, outdir, force)
     hist, gen = history_statistics(products), statistics(sset)
-    click.echo(f"wrote {len(sset.names)} scenarios to {outdir}/ (seed {seed})")
+    click.echo(f"wrote {len(sset.names)} scenarios to {outdir}/ (seed {seed}){shape}")
     click.echo("annual log-return std  " + ", ".join(
         f"{p} {gen['std'][p]:.3f} (history {hist['std'][p]:.3f})" for p in products))
     click.echo("return correlation     " + ", ".join(
@@ -732,6 +762,10 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
                f"Kantorovich distance {distance:.4f} (standardised log-price and "
                f"availability paths); written to {outdir}/")
+    if inst.nodes is not None and len(inst.nodes):
+        click.echo(f"{instance} is a scenario tree; the kept scenarios do not form one, so "
+                   f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
+                   "need one)")
     if check:
         from remech.evaluate import cost, evaluate, first_stage
         from remech.run import load_files, solve_files

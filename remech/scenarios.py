@@ -27,7 +27,11 @@ Overlays (each path independently):
   capacity of a product comes online (projects.csv), Chinese price suppression lowers that
   product's price by ``flooding_depth`` for ``flooding_years`` years.
 
-Named stress tests replay history from the first year (``STRESS``).
+Named stress tests replay history from the first year (``stress_tests``).
+
+Scenario trees (``generate_tree``, ``remech scenarios generate --tree 2028:5,2031:4``): the
+same recursion and overlays generated node by node; scenarios share a node's path until
+their next branching year, and ``nodes.csv`` records the node of every scenario and year.
 """
 
 from __future__ import annotations
@@ -102,15 +106,22 @@ class ScenarioSet:
     products: list[str]
 
 
-def _paths(draws: np.ndarray, start: np.ndarray, long_run: np.ndarray,
-           kappa: float) -> np.ndarray:
-    """Log-price recursion with mean reversion; draws [s, t, p] -> prices [s, t, p]."""
-    level = np.broadcast_to(np.log(start), draws[:, 0].shape).copy()
+def _log_paths(draws: np.ndarray, log_start: np.ndarray, long_run: np.ndarray,
+               kappa: float) -> np.ndarray:
+    """Log-price recursion with mean reversion; draws [s, t, p] and log start prices [p] or
+    [s, p] -> log prices [s, t, p]."""
+    level = np.broadcast_to(log_start, draws[:, 0].shape).copy()
     out = np.empty_like(draws)
     for t in range(draws.shape[1]):
         level = level + draws[:, t] - kappa * (level - np.log(long_run))
         out[:, t] = level
-    return np.exp(out)
+    return out
+
+
+def _paths(draws: np.ndarray, start: np.ndarray, long_run: np.ndarray,
+           kappa: float) -> np.ndarray:
+    """Log-price recursion with mean reversion; draws [s, t, p] -> prices [s, t, p]."""
+    return np.exp(_log_paths(draws, np.log(start), long_run, kappa))
 
 
 def stress_tests(products: list[str], years: list[int], start: np.ndarray,
@@ -144,13 +155,17 @@ def stress_tests(products: list[str], years: list[int], start: np.ndarray,
     }
 
 
-def generate(products: list[str], years: list[int], settings: GeneratorSettings,
-             first_new_capacity: dict[str, int] | None = None) -> ScenarioSet:
-    """N equally likely bootstrap paths with overlays, plus the named stress tests."""
-    rng = np.random.default_rng(settings.seed)
+@dataclass
+class _Calibration:
+    returns: pd.DataFrame  # the history's joint annual log returns (years x products)
+    draws: np.ndarray  # [years, p] the same, de-meaned: what the bootstrap draws from
+    start: np.ndarray  # [p] USD/kg
+    long_run: np.ndarray  # [p] USD/kg
+
+
+def _calibrate(products: list[str], settings: GeneratorSettings) -> _Calibration:
     ret = history_returns(products)
     hist = load_history()
-    n_t, n = len(years), settings.n
     last = {p: float(hist[p].dropna().iloc[-1]) if p in hist else
             float(hist[PROXY[p]].dropna().iloc[-1]) for p in products}
     start = np.array([settings.start_usd_per_kg.get(p, last[p]) for p in products])
@@ -160,48 +175,90 @@ def generate(products: list[str], years: list[int], settings: GeneratorSettings,
                          for p in products])
     r = ret.to_numpy()
     r = r - r.mean(axis=0)  # de-meaned: the long-run level, not 2011's spike, sets the drift
-    n_r = len(r)
-    n_blocks = -(-n_t // settings.block)
-    starts = rng.integers(n_r, size=(n, n_blocks))
-    idx = (starts[:, :, None] + np.arange(settings.block)) % n_r  # [n, blocks, block]
-    draws = r[idx.reshape(n, n_blocks * settings.block)[:, :n_t]]  # [n, t, p]
-    price = _paths(draws, start, long_run, settings.kappa)
-    flow = np.ones_like(price)
-    desc = ["bootstrap of history"] * n
+    return _Calibration(ret, r, start, long_run)
 
-    controls = rng.random(n) < settings.p_controls
-    c_start = rng.integers(n_t, size=n)
-    c_len = rng.integers(1, settings.controls_max_years + 1, size=n)
-    c_sev = rng.random(n)
+
+def _bootstrap(rng: np.random.Generator, r: np.ndarray, n: int, n_t: int,
+               block: int) -> np.ndarray:
+    """Circular block bootstrap: n paths of n_t joint annual returns, [n, n_t, p]."""
+    n_r = len(r)
+    n_blocks = -(-n_t // block)
+    starts = rng.integers(n_r, size=(n, n_blocks))
+    idx = (starts[:, :, None] + np.arange(block)) % n_r  # [n, blocks, block]
+    return r[idx.reshape(n, n_blocks * block)[:, :n_t]]  # [n, t, p]
+
+
+@dataclass
+class _Overlays:
+    """Drawn overlays per path: an export-control episode (on, first year index, length,
+    severity) and strategic flooding (on)."""
+    controls: np.ndarray  # [s] bool
+    start: np.ndarray  # [s] year index
+    length: np.ndarray  # [s] years
+    severity: np.ndarray  # [s] in [0, 1)
+    flooding: np.ndarray  # [s] bool
+
+    def take(self, idx: np.ndarray) -> _Overlays:
+        return _Overlays(*(getattr(self, f.name)[idx] for f in dataclasses.fields(self)))
+
+
+def _apply_overlays(price: np.ndarray, flow: np.ndarray, desc: list[str], ov: _Overlays,
+                    years: list[int], products: list[str], settings: GeneratorSettings,
+                    first_new_capacity: dict[str, int] | None) -> None:
+    """Export controls, then strategic flooding, in place on price, flow and desc."""
+    n_t = len(years)
     mild = np.array([AVAIL_MILD.get(p, 1.0) for p in products])
     severe = np.array([AVAIL_SEVERE.get(p, 1.0) for p in products])
     premium = np.array([PREMIUM_SEVERE.get(p, 1.0) for p in products])
-    for k in np.flatnonzero(controls):
-        span = slice(c_start[k], min(n_t, c_start[k] + c_len[k]))
-        ratio = mild + c_sev[k] * (severe - mild)
+    for k in np.flatnonzero(ov.controls):
+        span = slice(ov.start[k], min(n_t, ov.start[k] + ov.length[k]))
+        ratio = mild + ov.severity[k] * (severe - mild)
         flow[k, span] = ratio
-        price[k, span] *= 1 + (premium - 1) * c_sev[k]
+        price[k, span] *= 1 + (premium - 1) * ov.severity[k]
         desc[k] += f"; export controls {years[span.start]}-{years[span.stop - 1]}"
-
-    flooding = rng.random(n) < settings.p_flooding
     for i, p in enumerate(products):
         year = (first_new_capacity or {}).get(p)
         if year is None or not years[0] <= year <= years[-1]:
             continue
         t0 = years.index(year)
         span = slice(t0, min(n_t, t0 + settings.flooding_years))
-        price[flooding, span, i] *= 1 - settings.flooding_depth
-    for k in np.flatnonzero(flooding):
+        price[ov.flooding, span, i] *= 1 - settings.flooding_depth
+    for k in np.flatnonzero(ov.flooding):
         desc[k] += "; strategic flooding when allied capacity comes online"
+
+
+def _stress_chosen(settings: GeneratorSettings, names: list[str]) -> list[str]:
+    chosen = list(names) if "all" in settings.stress else list(settings.stress)
+    for name in chosen:
+        if name not in names:
+            raise InputError(f"--stress {name}: unknown stress test; use one of: "
+                             f"{', '.join(names)}, all")
+    return chosen
+
+
+def generate(products: list[str], years: list[int], settings: GeneratorSettings,
+             first_new_capacity: dict[str, int] | None = None) -> ScenarioSet:
+    """N equally likely bootstrap paths with overlays, plus the named stress tests."""
+    rng = np.random.default_rng(settings.seed)
+    cal = _calibrate(products, settings)
+    n_t, n = len(years), settings.n
+    draws = _bootstrap(rng, cal.draws, n, n_t, settings.block)
+    price = _paths(draws, cal.start, cal.long_run, settings.kappa)
+    flow = np.ones_like(price)
+    desc = ["bootstrap of history"] * n
+    controls = rng.random(n) < settings.p_controls
+    c_start = rng.integers(n_t, size=n)
+    c_len = rng.integers(1, settings.controls_max_years + 1, size=n)
+    c_sev = rng.random(n)
+    flooding = rng.random(n) < settings.p_flooding
+    _apply_overlays(price, flow, desc, _Overlays(controls, c_start, c_len, c_sev, flooding),
+                    years, products, settings, first_new_capacity)
 
     names = [f"gen{k + 1:05d}" for k in range(n)]
     prob = np.full(n, 1.0 / n) if n else np.zeros(0)
-    stress = stress_tests(products, years, start, long_run, settings.kappa, ret)
-    chosen = list(stress) if "all" in settings.stress else list(settings.stress)
-    for name in chosen:
-        if name not in stress:
-            raise InputError(f"--stress {name}: unknown stress test; use one of: "
-                             f"{', '.join(stress)}, all")
+    stress = stress_tests(products, years, cal.start, cal.long_run, settings.kappa,
+                          cal.returns)
+    chosen = _stress_chosen(settings, list(stress))
     if chosen:
         extra = np.array([stress[s][0] for s in chosen])
         price = np.concatenate([price, extra]) if n else extra
@@ -211,6 +268,141 @@ def generate(products: list[str], years: list[int], settings: GeneratorSettings,
         desc += [stress[s][2] for s in chosen]
         prob = np.full(len(names), 1.0 / len(names))
     return ScenarioSet(names, prob, price, flow, desc, years, products)
+
+
+MAX_TREE_SCENARIOS = 100_000
+TREE_EXAMPLE = "2028:5,2031:4"
+
+
+def tree_spec(branchings: list[tuple[int, int]]) -> str:
+    return ",".join(f"{y}:{f}" for y, f in branchings)
+
+
+def parse_tree(text: str, years: list[int]) -> list[tuple[int, int]]:
+    """'2028:5,2031:4' -> [(2028, 5), (2031, 4)]: branching years (ascending, in the
+    horizon) and the number of children of every node there (integers >= 1)."""
+    out: list[tuple[int, int]] = []
+    parts = [x.strip() for x in text.split(",")]
+    if not any(parts):
+        raise InputError(f"--tree '{text}': no branching year; write branching years and "
+                         f"factors like {TREE_EXAMPLE}")
+    for part in parts:
+        year, sep, factor = part.partition(":")
+        try:
+            y = int(year)
+        except ValueError:
+            y = None
+        if y is None or not sep:
+            raise InputError(f"--tree {text}: '{part}' is not YEAR:FACTOR; write branching "
+                             f"years and factors like {TREE_EXAMPLE}")
+        try:
+            f = int(factor)
+        except ValueError:
+            f = 0
+        if f < 1:
+            raise InputError(f"--tree {text}: factor '{factor.strip()}' for {y} is not an "
+                             f"integer >= 1; give every branching year a whole number of "
+                             f"children, e.g. {y}:3")
+        if not years[0] <= y <= years[-1]:
+            raise InputError(f"--tree {text}: branching year {y} is outside the horizon "
+                             f"{years[0]}-{years[-1]}; use years {years[0]}-{years[-1]} "
+                             "(instance.toml first_year/last_year)")
+        if out and y <= out[-1][0]:
+            raise InputError(f"--tree {text}: branching year {y} does not come after "
+                             f"{out[-1][0]}; list each branching year once, in ascending "
+                             "order")
+        out.append((y, f))
+    leaves = int(np.prod([f for _, f in out], dtype=object))
+    if leaves > MAX_TREE_SCENARIOS:
+        raise InputError(f"--tree {text}: {leaves:,} scenarios (the product of the factors) "
+                         f"exceed the limit of {MAX_TREE_SCENARIOS:,}; use fewer branching "
+                         "years or smaller factors")
+    return out
+
+
+def generate_tree(products: list[str], years: list[int], settings: GeneratorSettings,
+                  branchings: list[tuple[int, int]],
+                  first_new_capacity: dict[str, int] | None = None
+                  ) -> tuple[ScenarioSet, np.ndarray]:
+    """A scenario tree: returns the leaves as scenarios and their node per year
+    ([scenarios, years] of names such as 'r/3/1').
+
+    All scenarios share the root's path until the first branching year; at a branching
+    year (y, f) every node gets f children, which share every year before y and may
+    differ from y on. Each node's path is one bootstrap path (blocks restart at the node's
+    first year) continuing from its parent's last log price level with the same mean
+    reversion; so are the overlays. An export-control episode starts in a node with the
+    probability that, over the whole horizon, makes each leaf's chance of an episode
+    ``p_controls`` with a uniform first year, as in ``generate`` (one episode per path);
+    flooding is decided in the node of the first year new allied capacity comes online.
+    Decided overlays pass to all descendants. Leaves are equally likely: the product of
+    1 / factor over the branching years. No named stress tests: they replay history
+    from the first year and cannot share the root."""
+    if settings.stress:
+        raise InputError(f"--stress {','.join(settings.stress)}: the named stress tests "
+                         "replay history from the first year and cannot share the root of "
+                         f"a scenario tree (--tree {tree_spec(branchings)}); drop --stress, "
+                         "or generate them without --tree")
+    rng = np.random.default_rng(settings.seed)
+    cal = _calibrate(products, settings)
+    n_t, n_p = len(years), len(products)
+    # segments of the horizon: (first year index, children per node at its start)
+    segments = [] if branchings[0][0] == years[0] else [(0, 1)]
+    segments += [(years.index(y), f) for y, f in branchings]
+    bounds = [a for a, _ in segments] + [n_t]
+    n_leaves = int(np.prod([f for _, f in segments]))
+    capacity = [years.index(y) for y in (first_new_capacity or {}).values()
+                if years[0] <= y <= years[-1]]
+    t_flood = min(capacity) if capacity else 0
+    p_c = settings.p_controls
+
+    log_price = np.empty((n_leaves, n_t, n_p))
+    node = np.empty((n_leaves, n_t), dtype=object)
+    names = ["r"]
+    log_level = np.log(cal.start)[None]  # [nodes, p] at the end of the parent's segment
+    ov = _Overlays(np.zeros(1, bool), np.zeros(1, np.int64), np.ones(1, np.int64),
+                   np.zeros(1), np.zeros(1, bool))
+    n_nodes = 1
+    for j, (a, f) in enumerate(segments):
+        b, length = bounds[j + 1], bounds[j + 1] - a
+        root = j == 0 and branchings[0][0] != years[0]  # the shared root path
+        n_nodes *= f
+        if not root:
+            names = [f"{names[k // f]}/{k % f + 1}" for k in range(n_nodes)]
+        parent = np.arange(n_nodes) // f
+        ov = ov.take(parent)
+        draws = _bootstrap(rng, cal.draws, n_nodes, length, settings.block)
+        seg = _log_paths(draws, log_level[parent], cal.long_run, settings.kappa)
+        log_level = seg[:, -1]
+        # an episode starts here with P(start in [a, b) | none before a)
+        new = ~ov.controls & (rng.random(n_nodes) < p_c * length / (n_t - p_c * a))
+        c_start = a + rng.integers(length, size=n_nodes)
+        c_len = rng.integers(1, settings.controls_max_years + 1, size=n_nodes)
+        c_sev = rng.random(n_nodes)
+        ov.controls = ov.controls | new
+        ov.start = np.where(new, c_start, ov.start)
+        ov.length = np.where(new, c_len, ov.length)
+        ov.severity = np.where(new, c_sev, ov.severity)
+        if a <= t_flood < b:
+            ov.flooding = rng.random(n_nodes) < settings.p_flooding
+        ancestor = np.arange(n_leaves) // (n_leaves // n_nodes)
+        log_price[:, a:b] = seg[ancestor]
+        node[:, a:b] = np.asarray(names, dtype=object)[ancestor][:, None]
+    price = np.exp(log_price)
+    flow = np.ones_like(price)
+    desc = [f"bootstrap of history (tree leaf {leaf})" for leaf in names]
+    _apply_overlays(price, flow, desc, ov, years, products, settings, first_new_capacity)
+    sset = ScenarioSet([f"gen{k + 1:05d}" for k in range(n_leaves)],
+                       np.full(n_leaves, 1.0 / n_leaves), price, flow, desc, years, products)
+    return sset, node
+
+
+def nodes_table(sset: ScenarioSet, node: np.ndarray, source: str) -> pd.DataFrame:
+    """nodes.csv: the tree node of every scenario in every year."""
+    idx = pd.MultiIndex.from_product([sset.names, sset.years], names=["scenario", "year"])
+    out = pd.DataFrame({"node": node.ravel()}, index=idx).reset_index()
+    out["source"] = source
+    return out
 
 
 def first_new_capacity(inst: Instance) -> dict[str, int]:

@@ -311,14 +311,14 @@ def test_stop_before_an_incumbent_leaves_the_previous_result(tmp_path, big, sys_
     assert list(sys_tmp.iterdir()) == []
 
 
-def test_sigterm_before_the_solve_leaves_the_previous_result(tmp_path):
+def test_sigterm_before_the_solve_leaves_the_previous_result(tmp_path, big):
     out, sys_tmp = tmp_path / "out", tmp_path / "sys-tmp"
     sys_tmp.mkdir()
     out.mkdir()
     (out / ".remech-result").write_text('{"kind": "solve"}\n')
     (out / "mechanism.json").write_text('{"status": "optimal"}\n')
     before = snapshot(out)
-    cli = Cli(["solve", REAL, "-o", out, "--force"], sys_tmp)
+    cli = Cli(["solve", big, "-o", out, "--force"], sys_tmp)
     cli.wait_for(lambda t: "build model ..." in t)
     cli.proc.send_signal(signal.SIGTERM)
     code, stdout, stderr = cli.finish()
