@@ -237,7 +237,9 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
 @main.command()
 @click.argument("mechanism", type=click.Path(path_type=Path))
 @click.argument("instance", type=click.Path(path_type=Path))
-@model_option
+@click.option("--model", "-m", "model_path", type=click.Path(path_type=Path),
+              help="Design file. Default: the design the mechanism was solved with "
+                   "(mechanism.json design.path).")
 @click.option("-n", "n", type=click.IntRange(min=2), default=None,
               help="Simulate on N fresh scenarios (default: the instance's own scenarios).")
 @click.option("--seed", type=int, default=0, show_default=True,

@@ -210,6 +210,12 @@ def test_saa_refuses_a_risk_term(tiny):
 
 # -- the command line ------------------------------------------------------------------
 
+def test_cli_help_has_examples():
+    result = invoke("simulate", "--help")
+    assert result.exit_code == 0 and "Example" in result.output
+    assert "--saa M,N,N2" in invoke("solve", "--help").output
+
+
 def test_cli_simulate_round_trip(tiny, tmp_path):
     out, sim = tmp_path / "out", tmp_path / "sim"
     assert invoke("solve", tiny, "-o", out, "-q").exit_code == 0
