@@ -119,7 +119,7 @@ def check_saa(design: Design, sampler: str) -> None:
         raise InputError(f"--saa: {design.path} [risk] cvar_weight is {design.cvar_weight:g}; "
                          "the MMW bounds need an expected-cost objective; set cvar_weight = 0 "
                          "or drop --saa")
-    check_simulable(design.path, {}, design, sampler)
+    check_simulable(design.path, {}, design, sampler, tree_fix="use --saa-sampler resample")
 
 
 def saa(inst: Instance, design: Design, mech: dict, m: int, n: int, n2: int,

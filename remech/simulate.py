@@ -224,7 +224,8 @@ def mechanism_design(mech_path: Path, mech: dict, model: str | Path | None) -> D
     return load_design(model)
 
 
-def check_simulable(mech_path: Path, mech: dict, design: Design, sample_source: str) -> None:
+def check_simulable(mech_path: Path, mech: dict, design: Design, sample_source: str,
+                    tree_fix: str = "simulate on the instance's own scenarios (no -n)") -> None:
     """Refuse what cannot be simulated: a clairvoyant stockpile, a tree on fresh paths."""
     fix = 'solve with [stockpile] policy = "rule" and simulate that mechanism'
     if design.stockpile_policy == "clairvoyant":
@@ -237,8 +238,7 @@ def check_simulable(mech_path: Path, mech: dict, design: Design, sample_source: 
                          "cannot be simulated; " + fix)
     if design.stockpile_policy == "tree" and sample_source == "generate":
         raise InputError(f"{design.path} [stockpile] policy: 'tree' needs a scenario tree and "
-                         "generated paths have none; simulate on the instance's own "
-                         "scenarios (no -n) or use policy = \"rule\"")
+                         f"generated paths have none; {tree_fix} or use policy = \"rule\"")
 
 
 # -- evaluation ------------------------------------------------------------------------
