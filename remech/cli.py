@@ -24,6 +24,7 @@ from remech.errors import InputError
 EXIT_OK, EXIT_INPUT, EXIT_TIME_LIMIT, EXIT_NO_SOLUTION = 0, 2, 3, 4
 EXIT_INTERRUPTED = 130
 MAX_THREADS = 1024
+SAMPLER_CHOICES = ("generate", "resample")
 
 
 def progress(quiet: bool):
@@ -157,8 +158,9 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.option("--log", "show_log", is_flag=True, help="Show the HiGHS log on stderr.")
 @click.option("--jobs", "-j", type=int, default=None,
-              help="Burden-sharing rule 'core' only: parallel processes for the coalition "
-                   "solves (default: the number of cores).")
+              help="Parallel processes for the --saa replications and evaluation and, "
+                   "under burden-sharing rule 'core', the coalition solves (default: the "
+                   "number of cores).")
 @click.option("--scheduler", help="Burden-sharing rule 'core' only: a dask.distributed "
                                   "scheduler address for the coalition solves.")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
@@ -170,12 +172,23 @@ def main() -> None:
 @click.option("--foresight-gap", "with_foresight", is_flag=True,
               help="Also solve the design with a clairvoyant stockpile (a bound) and report "
                    "the value of foresight against the design's own policy.")
+@click.option("--saa", "saa_spec", metavar="M,N,N2",
+              help="Also bound the optimality gap (Mak, Morton and Wood 1999): solve M "
+                   "samples of N scenarios (lower bound) and evaluate this mechanism on N2 "
+                   "fresh scenarios (upper bound), e.g. --saa 10,100,2000.")
+@click.option("--saa-sampler", type=click.Choice(SAMPLER_CHOICES), default=None,
+              help="--saa scenarios: 'generate' (remech's scenario generator; default when "
+                   "every product has a price history) or 'resample' (the instance's own "
+                   "scenarios drawn with replacement by their probabilities).")
+@click.option("--saa-seed", type=int, default=0, show_default=True,
+              help="--saa: seed from which the replication and evaluation seeds derive.")
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
-          with_vss: bool, with_foresight: bool) -> None:
+          with_vss: bool, with_foresight: bool, saa_spec: str | None,
+          saa_sampler: str | None, saa_seed: int) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -195,6 +208,12 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     from remech.solve import STOP, request_stop
 
     check_solver_options(time_limit, mip_gap, threads, jobs)
+    saa_mnn = None
+    if saa_spec is not None:
+        from remech.saa import parse_saa
+
+        saa_mnn = parse_saa(saa_spec)
+        _check_saa_early(instance, model_path, saa_sampler)
     if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
@@ -211,7 +230,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
                      contains=[run.design.path, *inputs])
         _solve_and_write(run, outdir, force, log_dir / "highs.log", time_limit, mip_gap,
                          threads, seed, write_model, as_json, quiet, show_log, jobs,
-                         scheduler, cache_dir, with_vss, with_foresight)
+                         scheduler, cache_dir, with_vss, with_foresight,
+                         (saa_mnn, saa_sampler, saa_seed))
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -223,7 +243,7 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
                      mip_gap: float, threads: int, seed: int, write_model: Path | None,
                      as_json: bool, quiet: bool, show_log: bool, jobs: int | None,
                      scheduler: str | None, cache_dir: Path | None, with_vss: bool,
-                     with_foresight: bool = False) -> None:
+                     with_foresight: bool = False, saa_args: tuple = (None, None, 0)) -> None:
     from remech.results import summary, write_results
     from remech.run import solve_run
     from remech.solve import STATUS_INTERRUPTED, STOP, SolverOptions
@@ -285,6 +305,26 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
             SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
                           seed=seed))
         run.timings_s["foresight_gap"] = time.perf_counter() - t0
+    saa_mnn, saa_sampler, saa_seed = saa_args
+    if saa_mnn is not None and result.has_solution and not stopped:
+        from remech.saa import saa
+        from remech.simulate import default_sampler
+
+        sampler = saa_sampler or default_sampler(run.instance)
+        t0 = time.perf_counter()
+        with click.progressbar(length=saa_mnn[0], label=f"SAA: {saa_mnn[0]} replications "
+                               "+ evaluation", file=sys.stderr if not quiet
+                               else open(os.devnull, "w"), show_pos=True) as bar:
+            def on_saa(k: int, total: int) -> None:
+                bar.length = total
+                bar.update(1)
+
+            mech["saa"] = saa(run.instance, run.design, mech, *saa_mnn, sampler=sampler,
+                              seed=saa_seed,
+                              options=SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
+                                                    threads=threads, seed=seed),
+                              jobs=jobs, on_done=on_saa)
+        run.timings_s["saa"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
     write_results(outdir, mech, tables, force, {"highs.log": log_file})
@@ -294,6 +334,10 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
         click.echo(json.dumps(mech, indent=2))
     else:
         click.echo(summary(mech))
+        if "saa" in mech:
+            from remech.saa import saa_text
+
+            click.echo(saa_text(mech["saa"]))
         click.echo(f"results       {outdir}/ (mechanism.json, {len(tables)} CSV tables, "
                    "highs.log)")
     if stopped:
@@ -304,6 +348,107 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
     if result.status == "optimal":
         sys.exit(EXIT_OK)
     sys.exit(EXIT_TIME_LIMIT if result.has_solution else EXIT_NO_SOLUTION)
+
+
+@main.command()
+@click.argument("mechanism", type=click.Path(path_type=Path))
+@click.argument("instance", type=click.Path(path_type=Path))
+@click.option("--model", "-m", "model_path", type=click.Path(path_type=Path),
+              help="Design file. Default: the design the mechanism was solved with "
+                   "(mechanism.json design.path).")
+@click.option("-n", "n", type=click.IntRange(min=2), default=None,
+              help="Simulate on N fresh scenarios (default: the instance's own scenarios).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the fresh scenarios (-n).")
+@click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default="generate",
+              show_default=True, help="With -n: 'generate' draws new paths with remech's "
+              "scenario generator; 'resample' draws the instance's own scenarios with "
+              "replacement by their probabilities.")
+@click.option("--stress", default="", help="With -n and the generator: add named stress "
+              "tests (all, or a comma list, as in remech scenarios generate).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Scenarios per evaluation; batches run in parallel processes.")
+@click.option("--jobs", "-j", type=int, default=None,
+              help="Parallel processes for the batches (default: the number of cores).")
+@click.option("--time-limit", type=float, default=600.0,
+              show_default=True, help="HiGHS time limit per batch, seconds.")
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True)
+@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
+              help="Write simulation.json and scenario_costs.csv here.")
+@click.option("--force", is_flag=True,
+              help="Replace OUTDIR if it is an earlier remech result.")
+@click.option("--json", "as_json", is_flag=True, help="Print simulation.json on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@user_errors
+def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | None,
+             seed: int, sampler: str, stress: str, batch_size: int, jobs: int | None,
+             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
+             as_json: bool, quiet: bool) -> None:
+    """Run a solved MECHANISM on scenarios it was not solved on.
+
+    MECHANISM is a mechanism.json written by remech solve -o (or that folder). Its first
+    stage (floors, supported projects, stockpiles, the stockpile rule's yearly targets) is
+    fixed and executed year by year on INSTANCE's own scenarios, or on N fresh ones with
+    -n. Prints the distribution of the scenario cost (mean with a 95 % Student-t interval,
+    std, CVaR95, worst), the expected shortfall per product, the outlay and each ally's
+    share of it, and how many evaluations HiGHS proved optimal (only those count). A
+    clairvoyant stockpile cannot be simulated and is refused. Exit code 0 if every batch
+    was proved optimal, 3 if some were, 4 if none.
+
+    \b
+    Example:
+      remech solve instances/allied-ree-2026 -o out/
+      remech simulate out/mechanism.json instances/allied-ree-2026 -n 1000 --seed 1 \\
+          -o sim-out/
+    """
+    from remech.simulate import batches, load_simulation, simulate, summary
+    from remech.solve import SolverOptions
+
+    inputs = [p for p in (mechanism, model_path) if p is not None]
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs)
+    check_solver_options(time_limit, mip_gap, None, jobs)
+    stress_names = tuple(x.strip() for x in stress.split(",") if x.strip())
+    if stress_names and sampler != "generate":
+        raise InputError("--stress: only with --sampler generate; drop --stress or use the "
+                         "generator")
+    mech_path, mech, inst, design, sample = load_simulation(
+        mechanism, instance, model_path, n, seed, sampler, stress_names)
+    opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap)
+    n_batches = len(batches(sample, batch_size))
+    with click.progressbar(length=n_batches, label=f"simulating {len(sample.names):,} "
+                           f"scenarios in {n_batches} batch{'es' if n_batches > 1 else ''}",
+                           file=sys.stderr if not quiet else open(os.devnull, "w"),
+                           show_pos=True) as bar:
+        report, tables = simulate(mech, inst, design, sample, opts, jobs, batch_size,
+                                  lambda k, r: bar.update(1), mech_path)
+    if outdir is not None:
+        from remech.results import write_results
+
+        write_results(outdir, report, tables, force, json_name="simulation.json",
+                      kind="simulate")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(summary(report))
+        if outdir is not None:
+            click.echo(f"results       {outdir}/ (simulation.json, scenario_costs.csv)")
+    ev = report["evaluations"]
+    if ev["optimal"] == ev["batches"]:
+        sys.exit(EXIT_OK)
+    sys.exit(EXIT_TIME_LIMIT if report.get("cost") else EXIT_NO_SOLUTION)
+
+
+def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | None) -> None:
+    """Refuse --saa for a design it cannot bound before the main solve, not after."""
+    from remech.design import load_design
+    from remech.instance import load_instance
+    from remech.saa import check_saa
+    from remech.simulate import default_sampler
+
+    inst = load_instance(instance)
+    path = model_path or inst.default_model
+    if path is not None:
+        check_saa(load_design(path), sampler or default_sampler(inst))
 
 
 @main.command()

@@ -218,3 +218,30 @@ def foresight_gap(inst: Instance, design: Design, objective: float,
             "value_of_foresight_musd": None if bound is None else objective - bound,
             "clairvoyant_first_stage": first_stage_to_json(first_stage(m, data))
             if res.has_solution else None}
+
+
+def scenario_costs(m: pyo.ConcreteModel, data: ModelData) -> pd.DataFrame:
+    """After a solve: one row per scenario with its probability, its cost per ledger
+    category, outlay and total (MUSD, discounted; first-stage costs counted in every
+    scenario, no floor tie-break) and its shortfall per product over the horizon (t)."""
+    from remech.model.core import CATEGORIES, OUTLAY_CATEGORIES, ledger_values
+
+    n_s = len(data.scenarios)
+    first, second = ledger_values(m, n_s)
+    out = pd.DataFrame({"scenario": data.scenarios, "probability": data.probability})
+    for c in CATEGORIES:
+        out[f"{c}_musd"] = first[c] + second[c]
+    out["outlay_musd"] = sum(out[f"{c}_musd"] for c in OUTLAY_CATEGORIES)
+    out["total_cost_musd"] = sum(out[f"{c}_musd"] for c in CATEGORIES)
+    short = {(s, p): 0.0 for s in range(n_s) for p in range(len(data.products))}
+    for (s, _t, p), v in m.shortfall_t.items():
+        short[s, p] += v.value or 0.0
+    for p, name in enumerate(data.products):
+        out[f"shortfall_{name}_t"] = [short[s, p] for s in range(n_s)]
+    return out
+
+
+def supported_projects(m: pyo.ConcreteModel, data: ModelData) -> set[str]:
+    """Projects supported in a solved (or fixed) model."""
+    return {data.projects[int(data.options.project[o])] for o, v in m.support.items()
+            if (v.value or 0) > 0.5}
