@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from remech.errors import InputError
@@ -299,46 +300,54 @@ def _check(inst: Instance) -> None:
 
 def _check_tree(inst: Instance, keys: set[str]) -> None:
     """nodes.csv describes a tree: scenarios that share a node in year t shared one in
-    every earlier year, and have the same prices and availability up to t."""
+    every earlier year, and have the same prices and availability up to t (checked year by
+    year against the node's first scenario, with arrays)."""
     path, nd = inst.folder / "nodes.csv", inst.nodes
-    names = inst.scenarios["scenario"].tolist()
+    names, years = inst.scenarios["scenario"].tolist(), inst.years
     check_sources(path, nd, keys)
     check_member(path, nd, "scenario", names, "scenario")
-    _check_years(path, nd, "year", inst.years[0], inst.years[-1])
+    _check_years(path, nd, "year", years[0], years[-1])
     check_unique(path, nd, ["scenario", "year"])
-    _check_complete(path, nd, {"scenario": names, "year": inst.years})
-    node = nd.set_index(["scenario", "year"])["node"]
-    row = nd.set_index(["scenario", "year"])["_row"]
-    price = inst.prices.set_index(["scenario", "year", "product"])["price_usd_per_kg"]
-    av = inst.availability.set_index(["scenario", "year", "product"])["china_availability"]
+    _check_complete(path, nd, {"scenario": names, "year": years})
+    full = pd.MultiIndex.from_product([names, years])
+    table = nd.set_index(["scenario", "year"])
+    node = table["node"].reindex(full).to_numpy().reshape(len(names), len(years))
+    row = table["_row"].reindex(full).to_numpy().reshape(node.shape)
     products = inst.products["product"].tolist()
-    known_av = set(inst.availability["product"])
-    for t, year in enumerate(inst.years):
-        first: dict[str, str] = {}
-        for s in names:
-            s0 = first.setdefault(node[s, year], s)
-            if s0 == s:
+    known_av = sorted(set(inst.availability["product"]))
+    price = inst.prices.set_index(["scenario", "year", "product"])["price_usd_per_kg"]
+    price = price.reindex(pd.MultiIndex.from_product([names, years, products])).to_numpy(
+        float).reshape(len(names), len(years), len(products))
+    av = inst.availability.set_index(["scenario", "year", "product"])["china_availability"]
+    av = av.reindex(pd.MultiIndex.from_product([names, years, known_av]), fill_value=1.0
+                    ).to_numpy(float).reshape(len(names), len(years), len(known_av))
+    for t, year in enumerate(years):
+        _, first, inverse = np.unique(node[:, t], return_index=True, return_inverse=True)
+        s0 = first[inverse]  # the first scenario of each scenario's node in year t
+        same = s0 != np.arange(len(names))
+        checks = [(node[s0, t - 1] != node[:, t - 1]) if t else np.zeros(len(names), bool),
+                  (price[s0, t] != price[:, t]).any(axis=1),
+                  (av[s0, t] != av[:, t]).any(axis=1)]
+        for kind, bad in enumerate(checks):
+            hit = np.flatnonzero(same & bad)
+            if not len(hit):
                 continue
-            where = int(row[s, year])
-            if t and node[s, inst.years[t - 1]] != node[s0, inst.years[t - 1]]:
-                raise fail(path, f"scenarios '{s0}' and '{s}' share node '{node[s, year]}' "
-                           f"in {year} but not in {inst.years[t - 1]}", "a node's scenarios "
+            s = int(hit[0])
+            a, b, where = names[int(s0[s])], names[s], int(row[s, t])
+            shared = f"scenarios '{a}' and '{b}' share node '{node[s, t]}' in {year}"
+            if kind == 0:
+                raise fail(path, f"{shared} but not in {years[t - 1]}", "a node's scenarios "
                            "must share every earlier node: give them different nodes",
                            where, "node")
-            for p in products:
-                a, b = price[s0, year, p], price[s, year, p]
-                if a != b:
-                    raise fail(path, f"scenarios '{s0}' and '{s}' share node "
-                               f"'{node[s, year]}' in {year} but their {p} prices differ "
-                               f"({a:g} and {b:g} USD/kg)", "give them different nodes or "
-                               "the same prices", where, "node")
-            for p in known_av:
-                a, b = av.get((s0, year, p), 1.0), av.get((s, year, p), 1.0)
-                if a != b:
-                    raise fail(path, f"scenarios '{s0}' and '{s}' share node "
-                               f"'{node[s, year]}' in {year} but China's {p} availability "
-                               f"differs ({a:g} and {b:g})", "give them different nodes "
-                               "or the same availability", where, "node")
+            values, labels = (price, products) if kind == 1 else (av, known_av)
+            q = int(np.flatnonzero(values[s0[s], t] != values[s, t])[0])
+            what = (f"their {labels[q]} prices differ ({values[s0[s], t, q]:g} and "
+                    f"{values[s, t, q]:g} USD/kg)" if kind == 1 else
+                    f"China's {labels[q]} availability differs ({values[s0[s], t, q]:g} "
+                    f"and {values[s, t, q]:g})")
+            fix = "the same prices" if kind == 1 else "the same availability"
+            raise fail(path, f"{shared} but {what}", f"give them different nodes or {fix}",
+                       where, "node")
 
 
 def _check_years(path: Path, df: pd.DataFrame, column: str, first: int | None,
