@@ -74,14 +74,9 @@ def shipped_designs() -> dict[str, Path]:
 
     A wheel carries ``models/`` as the package ``remech.designs``; a source checkout or an
     editable install reads ``models/`` next to the package. One copy either way."""
-    import importlib.resources
-
-    try:
-        folder = Path(str(importlib.resources.files("remech.designs")))
-    except (ModuleNotFoundError, TypeError):
-        folder = Path(__file__).resolve().parents[1] / "models"
+    folder = Path(__file__).resolve().parent / "designs"  # installed from a wheel
     if not folder.is_dir():
-        folder = Path(__file__).resolve().parents[1] / "models"
+        folder = Path(__file__).resolve().parents[1] / "models"  # source checkout, editable
     return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
 
 
