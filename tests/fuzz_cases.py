@@ -26,7 +26,9 @@ TINY = Path(__file__).resolve().parents[1] / "instances" / "tiny-floor"
 BAD_CELLS = ["nan", "NaN", "inf", "-inf", "Infinity", "1e309", "-1e309", "-1", "", " ",
              "garbage", "1e12", "1e300", "0", "-0", "2030.5", "1,5", "é", "=1+1", "None",
              "true", "0x10", "1_000", "1e-320", "99999999999999999999", '"', "[S1]",
-             "assumption", "US", "X", "2031", "1900", "2201", "-2030"]
+             "assumption", "US", "X", "2031", "1900", "2201", "-2030",
+             # valid but extreme: the bounds, tiny and zero values
+             "1e7", "1e6", "9999999", "1e-300", "100", "0.5", "1", "2200"]
 TOML_VALUES = ["nan", "inf", "-inf", "-1", "1e309", "1e12", '"x"', "true", "[]", "{}",
                "[1, 2]", "0", "0.5", "2030", '"design.toml"', '"floor-only"', "1979-05-27",
                '{ X = nan }', '{ X = [60, 50] }', '{ Y = 1 }', '"../outside.toml"']
