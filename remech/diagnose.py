@@ -203,3 +203,24 @@ def explain(items: list[tuple[str, tuple, str]], data: ModelData,
         lines.append("no security target is in the conflict: check the limits above "
                      "(budget caps, stockpile capacity, grant caps, floor rules)")
     return lines
+
+
+def integer_conflict(data: ModelData) -> list[str]:
+    """When the LP relaxation is feasible but the MIP is not: the yes/no choices cannot
+    meet the constraints together. Name the hard targets in play (the usual cause)."""
+    hard = []
+    for name in ("max_expected_shortfall_share", "min_non_chinese_share",
+                 "max_single_country_share", "stockpile_cover_days"):
+        if name in data.soft_penalty_usd_per_kg:
+            continue
+        values = getattr(data, name)
+        for p, v in enumerate(values):
+            if not np.isnan(v):
+                hard.append(f"{name} = {float(v):g} for {data.products[p]}")
+    text = ("the LP relaxation is feasible, so the yes/no choices (floor levels, supported "
+            "projects, stockpile builds) cannot meet every constraint together")
+    if hard:
+        return [f"{text}; the hard targets in play: {', '.join(hard)}: loosen one, make a "
+                "share or cover target soft ([security] soft), or add supply"]
+    return [f"{text}: check mandatory_floor, eligible_projects and support_existing (design "
+            "[price_floor]) and the grant caps"]

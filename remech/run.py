@@ -17,7 +17,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from remech.design import Design, load_design
-from remech.diagnose import explain
+from remech.diagnose import explain, integer_conflict
 from remech.errors import InputError
 from remech.instance import Instance, load_instance
 from remech.model import build_model
@@ -101,10 +101,8 @@ def solve_files(instance: str | Path, model: str | Path | None = None,
     run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model,
                         options or SolverOptions(), write_model, report=report)
     if run.result.status == "infeasible":  # name the conflict in the user's words
-        run.result.conflict = explain(run.result.conflict_items, run.data) or [
-            "the LP relaxation is feasible, so the yes/no choices conflict (floor levels, "
-            "supported projects, stockpile builds): check mandatory_floor, "
-            "eligible_projects and support_existing (design [price_floor])"]
+        run.result.conflict = explain(run.result.conflict_items, run.data) or \
+            integer_conflict(run.data)
     run.mechanism, run.tables = _timed(run.timings_s, "collect results", collect, run.model,
                                        run.data, run.instance, run.design, run.result,
                                        report=report)

@@ -33,6 +33,24 @@ TOML_VALUES = ["nan", "inf", "-inf", "-1", "1e309", "1e12", '"x"', "true", "[]",
                "[1, 2]", "0", "0.5", "2030", '"design.toml"', '"floor-only"', "1979-05-27",
                '{ X = nan }', '{ X = [60, 50] }', '{ Y = 1 }', '"../outside.toml"']
 
+#: sections a design may add to tiny-floor's (valid, or nearly): targets, soft targets,
+#: risk, grants, tariffs, reserve, stockpile policy
+DESIGN_SECTIONS = [
+    "[security]\nmin_non_chinese_share = 0.4\nsoft = { min_non_chinese_share = 50 }",
+    "[security]\nmin_non_chinese_share = { X = 0.9 }",
+    "[security]\nstockpile_cover_days = 60",
+    "[security]\nmax_single_country_share = 0.65\nmax_expected_shortfall_share = 0.2",
+    "[security]\nmax_expected_shortfall_share = { separation = 0.0 }",
+    "[security]\nreagent_limits = true\nsoft = { reagent_limits = 0 }",
+    "[risk]\ncvar_weight = 1.0\ncvar_alpha = 0.999",
+    "[grants]\nmax_share_of_capex = 1.0\ncap_musd_by_host = { US = 0 }",
+    "[tariff]\nreference_usd_per_kg = { X = [55, 70] }",
+    "[buyer_of_last_resort]\nmarket_purchases = false\nbuyback_usd_per_kg = 1e6",
+    "[stockpile]\npolicy = \"tree\"",
+    "[burden_sharing]\nrule = \"custom\"\nweights = { US = 0 }",
+    "[burden_sharing]\nrule = \"equal\"",
+]
+
 
 @dataclass
 class Case:
@@ -139,7 +157,8 @@ def mutate_toml(rng: random.Random, path: Path) -> str:
     sections = [i for i, ln in enumerate(lines) if ln.strip().startswith("[")]
     kind = rng.choice(["value"] * 5 + ["misspell_key", "drop_key", "misspell_section",
                                        "unknown_section", "section_as_value", "syntax",
-                                       "duplicate_key", "bom", "add_key"])
+                                       "duplicate_key", "bom", "add_key"]
+                      + ["append_section"] * 3 * (path.name == "design.toml"))
     if kind == "value" and keyed:
         i = rng.choice(keyed)
         key = lines[i].split("=")[0].strip()
@@ -175,6 +194,9 @@ def mutate_toml(rng: random.Random, path: Path) -> str:
     elif kind == "bom":
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
         return f"{path.name}: BOM"
+    elif kind == "append_section":
+        detail = rng.choice(DESIGN_SECTIONS)
+        lines += detail.splitlines()
     elif kind == "add_key" and sections:
         i = rng.choice(sections)
         lines.insert(i + 1, f"{rng.choice(['policy', 'quantile', 'speed', 'soft'])} = "

@@ -60,3 +60,19 @@ def test_integer_only_conflicts_point_at_the_floor_rules(tiny):
     run = solve_files(tiny)
     assert run.result.status == "infeasible"
     assert any("mandatory_floor" in line for line in run.result.conflict)
+
+
+def test_integer_conflict_names_the_hard_targets(tiny):
+    # one 1000 t US project: a shortfall of at most 20 % needs it, a 65 % cap per country
+    # forbids it; the LP relaxation supports 65 % of it, so there is no IIS to show
+    path = design(tiny, extra="[security]\nmax_single_country_share = 0.65\n"
+                              "max_expected_shortfall_share = 0.2\n")
+    assert path.exists()
+    run = solve_files(tiny)
+    assert run.result.status == "infeasible" and not run.result.conflict_items
+    assert run.result.conflict == [
+        "the LP relaxation is feasible, so the yes/no choices (floor levels, supported "
+        "projects, stockpile builds) cannot meet every constraint together; the hard targets "
+        "in play: max_expected_shortfall_share = 0.2 for X, max_single_country_share = 0.65 "
+        "for X: loosen one, make a share or cover target soft ([security] soft), or add "
+        "supply"]
