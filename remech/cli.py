@@ -103,7 +103,8 @@ def user_errors(fn):
         except InputError as exc:
             if debug:
                 raise
-            click.secho(f"error: {exc}", err=True, fg="red")
+            for line in str(exc).splitlines() or [""]:  # collected errors: one per line
+                click.secho(f"error: {line}", err=True, fg="red")
             sys.exit(EXIT_INPUT)
         except KeyboardInterrupt:
             if debug:
@@ -477,6 +478,24 @@ def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
                    f"has {counts['variables']} variables ({counts['binaries']} binary) and "
                    f"{counts['constraints']} constraints (built in "
                    f"{run.timings_s['build model']:.2f} s)")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["design", "instance"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of design files (KIND design) or instance.toml (instance).
+
+    Point an editor at it for completion and checks of keys; docs/design.schema.json and
+    docs/instance.schema.json hold the same.
+
+    \b
+    Example:
+      remech schema design > design.schema.json
+    """
+    from remech.schema import design_json_schema, instance_json_schema
+
+    schema = design_json_schema() if kind == "design" else instance_json_schema()
+    click.echo(json.dumps(schema, indent=2))
 
 
 def model_counts(model) -> dict[str, int]:

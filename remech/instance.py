@@ -8,14 +8,22 @@ nothing of Pyomo.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from remech.errors import InputError
+from remech.design import resolve_design
+from remech.errors import Collector, InputError
+from remech.schema import (
+    MAX_HORIZON_YEARS,
+    YEAR_RANGE,
+    InstanceFile,
+    InstanceSection,
+    read_toml,
+    validate,
+)
 from remech.tables import (
     Column,
     check_member,
@@ -28,6 +36,33 @@ from remech.tables import (
 STAGES = ("mining", "separation", "metal", "magnet")
 SOURCE = Column("source", "str", help="a source key like [S1] or 'assumption: ...'")
 
+# Sanity bounds: a value above one is a typo or a unit slip (kg for t, USD for MUSD), far
+# above anything real (world rare-earth output is about 4e5 t/yr; Tb oxide peaked near
+# 4,000 USD/kg). README, 'Instance format', lists them.
+MAX_TONNES = 1e7  # t or t/yr: capacity, demand, supply, stockpile capacity
+MAX_USD_PER_KG = 1e6  # prices, costs, penalties
+MAX_MUSD = 1e7  # USD million: capex, fixed costs, budget caps (10 trillion USD)
+UNITS = "a sanity bound; check the unit"
+
+
+def _year(name: str, **kw) -> Column:
+    return Column(name, "int", minimum=YEAR_RANGE[0], maximum=YEAR_RANGE[1],
+                  why_max="a sanity bound", **kw)
+
+
+def _t(name: str, **kw) -> Column:
+    return Column(name, "float", minimum=0, maximum=MAX_TONNES, why_max=UNITS, **kw)
+
+
+def _usd_kg(name: str, **kw) -> Column:
+    kw.setdefault("minimum", 0)
+    return Column(name, "float", maximum=MAX_USD_PER_KG, why_max=UNITS, **kw)
+
+
+def _musd(name: str, **kw) -> Column:
+    return Column(name, "float", minimum=0, maximum=MAX_MUSD, why_max=UNITS, **kw)
+
+
 SCHEMAS: dict[str, list[Column]] = {
     "sources.csv": [Column("key", "str"), Column("title", "str"),
                     Column("url", "str", allow_blank=True)],
@@ -36,60 +71,60 @@ SCHEMAS: dict[str, list[Column]] = {
         Column("name", "str"),
         Column("role", "str", choices=("ally", "partner"),
                help="'ally' (member that pays and consumes) or 'partner' (hosts projects)"),
-        Column("gdp_usd_bn", "float", minimum=0, allow_blank=True),
-        Column("budget_cap_musd", "float", minimum=0, allow_blank=True,
-               help="the ally's cap on its contribution in USD million (blank: no cap)"),
+        Column("gdp_usd_bn", "float", minimum=0, maximum=1e6, why_max=UNITS, allow_blank=True),
+        _musd("budget_cap_musd", allow_blank=True,
+              help="the ally's cap on its contribution in USD million (blank: no cap)"),
         SOURCE,
     ],
     "products.csv": [
         Column("product", "str"), Column("name", "str"),
         Column("stage", "str", choices=STAGES),
-        Column("shortfall_penalty_usd_per_kg", "float", minimum=0, exclusive_min=True),
+        _usd_kg("shortfall_penalty_usd_per_kg", exclusive_min=True),
         SOURCE,
     ],
     "projects.csv": [
         Column("project", "str"), Column("name", "str"), Column("host", "str"),
         Column("product", "str"), Column("stage", "str", choices=STAGES),
         Column("status", "str", choices=("existing", "new")),
-        Column("capacity_t", "float", minimum=0, help="nameplate output in t/yr"),
-        Column("start_year", "int"),
-        Column("ramp_years", "int", minimum=1),
-        Column("unit_cost_usd_per_kg", "float", minimum=0),
-        Column("capex_musd", "float", minimum=0),
+        _t("capacity_t", help="nameplate output in t/yr"),
+        _year("start_year"),
+        Column("ramp_years", "int", minimum=1, maximum=MAX_HORIZON_YEARS,
+               why_max="the longest horizon"),
+        _usd_kg("unit_cost_usd_per_kg"),
+        _musd("capex_musd"),
         SOURCE,
     ],
-    "demand.csv": [Column("ally", "str"), Column("product", "str"), Column("year", "int"),
-                   Column("demand_t", "float", minimum=0), SOURCE],
-    "supply.csv": [Column("product", "str"), Column("year", "int"),
-                   Column("china_supply_t", "float", minimum=0),
-                   Column("other_supply_t", "float", minimum=0), SOURCE],
+    "demand.csv": [Column("ally", "str"), Column("product", "str"), _year("year"),
+                   _t("demand_t"), SOURCE],
+    "supply.csv": [Column("product", "str"), _year("year"),
+                   _t("china_supply_t"), _t("other_supply_t"), SOURCE],
     "stockpile.csv": [
         Column("product", "str"),
-        Column("fixed_cost_musd", "float", minimum=0),
-        Column("capacity_cost_usd_per_kg", "float", minimum=0),
-        Column("holding_cost_usd_per_kg_yr", "float", minimum=0),
-        Column("max_capacity_t", "float", minimum=0),
+        _musd("fixed_cost_musd"),
+        _usd_kg("capacity_cost_usd_per_kg"),
+        _usd_kg("holding_cost_usd_per_kg_yr"),
+        _t("max_capacity_t"),
         Column("salvage_fraction", "float", minimum=0, maximum=1),
         SOURCE,
     ],
     "scenarios.csv": [Column("scenario", "str"),
                       Column("probability", "float", minimum=0, maximum=1),
                       Column("description", "str", allow_blank=True), SOURCE],
-    "prices.csv": [Column("scenario", "str"), Column("year", "int"), Column("product", "str"),
-                   Column("price_usd_per_kg", "float", minimum=0, exclusive_min=True), SOURCE],
+    "prices.csv": [Column("scenario", "str"), _year("year"), Column("product", "str"),
+                   _usd_kg("price_usd_per_kg", minimum=0, exclusive_min=True), SOURCE],
     "reagents.csv": [Column("reagent", "str"), Column("name", "str"),
-                     Column("non_chinese_supply_t", "float", minimum=0,
-                            help="reagent supply to allied refiners from outside China, t/yr"),
-                     Column("china_supply_t", "float", minimum=0,
-                            help="normal reagent supply from China, t/yr"), SOURCE],
+                     _t("non_chinese_supply_t",
+                        help="reagent supply to allied refiners from outside China, t/yr"),
+                     _t("china_supply_t", help="normal reagent supply from China, t/yr"),
+                     SOURCE],
     "reagent_use.csv": [Column("project", "str"), Column("reagent", "str"),
-                        Column("use_t_per_t", "float", minimum=0,
+                        Column("use_t_per_t", "float", minimum=0, maximum=1e4, why_max=UNITS,
                                help="t of reagent per t of product"), SOURCE],
-    "nodes.csv": [Column("scenario", "str"), Column("year", "int"),
+    "nodes.csv": [Column("scenario", "str"), _year("year"),
                   Column("node", "str", help="the scenario-tree node the scenario is in that "
                                              "year; scenarios sharing it share their history"),
                   SOURCE],
-    "availability.csv": [Column("scenario", "str"), Column("year", "int"),
+    "availability.csv": [Column("scenario", "str"), _year("year"),
                          Column("product", "str", help="a product or a reagent"),
                          Column("china_availability", "float", minimum=0, maximum=1), SOURCE],
 }
@@ -129,32 +164,23 @@ class Instance:
         return self.allies.loc[self.allies["role"] == "ally", "ally"].tolist()
 
 
-def _read_root(folder: Path) -> dict:
+def _read_root(folder: Path) -> InstanceSection:
     path = folder / "instance.toml"
     if not folder.is_dir():
         raise InputError(f"{folder}: instance folder not found; give the path of a folder "
                          "holding instance.toml (e.g. instances/allied-ree-2026)")
     if not path.is_file():
         raise fail(path, "file not found", f"an instance folder needs instance.toml ({folder})")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise fail(path, f"is not valid TOML ({exc})", "fix the syntax") from None
-
-
-def _root_value(path: Path, root: dict, key: str, kind: type, default=None):
-    section = root.get("instance", {})
-    if key not in section:
-        if default is not None:
-            return default
-        raise fail(path, f"[instance] has no '{key}'", f"add '{key} = ...' under [instance]")
-    value = section[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise fail(path, f"[instance] {key} = {value!r} has the wrong type",
-                   f"write it as {kind.__name__}")
-    return value
+    doc, _ = read_toml(path)
+    root = validate(InstanceFile, doc, path).instance
+    if root.last_year < root.first_year:
+        raise fail(path, f"last_year {root.last_year} is before first_year {root.first_year}",
+                   "set last_year >= first_year")
+    span = root.last_year - root.first_year + 1
+    if span > MAX_HORIZON_YEARS:
+        raise fail(path, f"the horizon {root.first_year}-{root.last_year} spans {span} years",
+                   f"give at most {MAX_HORIZON_YEARS} years (first_year/last_year)")
+    return root
 
 
 def hash_folder(folder: Path) -> str:
@@ -171,23 +197,19 @@ def load_instance(folder: str | Path) -> Instance:
     """Read and check an instance folder; raise InputError with a one-line message."""
     folder = Path(folder)
     root = _read_root(folder)
-    root_path = folder / "instance.toml"
-    name = _root_value(root_path, root, "name", str)
-    description = root.get("instance", {}).get("description", "")
-    first = _root_value(root_path, root, "first_year", int)
-    last = _root_value(root_path, root, "last_year", int)
-    if last < first:
-        raise fail(root_path, f"last_year {last} is before first_year {first}",
-                   "set last_year >= first_year")
-    rate = _root_value(root_path, root, "discount_rate", float)
-    if not 0 <= rate < 1:
-        raise fail(root_path, f"discount_rate {rate} is out of range",
-                   "give a rate as a fraction, e.g. 0.05 for 5 %")
-    default_model = root.get("instance", {}).get("default_model")
-    default_model = (folder / default_model).resolve() if default_model else None
+    name, description = root.name, root.description
+    first, last, rate = root.first_year, root.last_year, float(root.discount_rate)
+    # a path relative to the folder, or the name of a shipped design
+    default_model = resolve_design(root.default_model, folder) if root.default_model \
+        else None
 
-    t = {name_: read_table(folder, name_, cols, optional=name_ in OPTIONAL)
-         for name_, cols in SCHEMAS.items()}
+    t: dict[str, pd.DataFrame | None] = {}
+    problems = Collector()  # every table's problems, reported together
+    for name_, cols in SCHEMAS.items():
+        t[name_] = None
+        with problems.collect():
+            t[name_] = read_table(folder, name_, cols, optional=name_ in OPTIONAL)
+    problems.raise_if_any()
     years = list(range(first, last + 1))
     inst = Instance(
         folder=folder, name=name, description=description, years=years,
@@ -214,9 +236,16 @@ def _or_empty(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
 
 
 def _check(inst: Instance) -> None:
-    """Cross-table checks: references, horizon, completeness, probabilities."""
+    """Cross-table checks: references, horizon, completeness, probabilities. Independent
+    checks all run; their problems are reported together."""
+    c = Collector()
+    _check_all(inst, c)
+    c.raise_if_any()
+
+
+def _check_all(inst: Instance, c: Collector) -> None:
     f = inst.folder
-    check_unique(f / "sources.csv", inst.sources, ["key"])
+    c.run(check_unique, f / "sources.csv", inst.sources, ["key"])
     keys = set(inst.sources["key"])
     for name, df in [("allies.csv", inst.allies), ("products.csv", inst.products),
                      ("projects.csv", inst.projects), ("demand.csv", inst.demand),
@@ -224,78 +253,78 @@ def _check(inst: Instance) -> None:
                      ("scenarios.csv", inst.scenarios), ("prices.csv", inst.prices),
                      ("availability.csv", inst.availability)]:
         if len(df):
-            check_sources(f / name, df, keys)
+            c.run(check_sources, f / name, df, keys)
 
-    check_unique(f / "allies.csv", inst.allies, ["ally"])
+    c.run(check_unique, f / "allies.csv", inst.allies, ["ally"])
     if not inst.members:
-        raise fail(f / "allies.csv", "no row has role 'ally'",
-                   "mark at least one country as role 'ally'")
+        c.add(fail(f / "allies.csv", "no row has role 'ally'",
+                   "mark at least one country as role 'ally'"))
     members = inst.allies[inst.allies["role"] == "ally"]
     nogdp = members["gdp_usd_bn"].isna()
     if nogdp.any():
         i = int(nogdp.idxmax())
-        raise fail(f / "allies.csv", f"ally '{members.at[i, 'ally']}' has no GDP",
+        c.add(fail(f / "allies.csv", f"ally '{members.at[i, 'ally']}' has no GDP",
                    "fill in gdp_usd_bn for every role 'ally' row",
-                   int(members.at[i, "_row"]), "gdp_usd_bn")
-    check_unique(f / "products.csv", inst.products, ["product"])
+                   int(members.at[i, "_row"]), "gdp_usd_bn"))
+    c.run(check_unique, f / "products.csv", inst.products, ["product"])
     products = inst.products["product"].tolist()
     countries = inst.allies["ally"].tolist()
 
     pj = inst.projects
-    check_unique(f / "projects.csv", pj, ["project"])
-    check_member(f / "projects.csv", pj, "host", countries, "host")
-    check_member(f / "projects.csv", pj, "product", products, "product")
-    _check_years(f / "projects.csv", pj, "start_year", None, inst.years[-1])
+    c.run(check_unique, f / "projects.csv", pj, ["project"])
+    c.run(check_member, f / "projects.csv", pj, "host", countries, "host")
+    c.run(check_member, f / "projects.csv", pj, "product", products, "product")
+    c.run(_check_years, f / "projects.csv", pj, "start_year", None, inst.years[-1])
 
     d = inst.demand
-    check_member(f / "demand.csv", d, "ally", inst.members, "ally (role 'ally')")
-    check_member(f / "demand.csv", d, "product", products, "product")
-    _check_years(f / "demand.csv", d, "year", inst.years[0], inst.years[-1])
-    check_unique(f / "demand.csv", d, ["ally", "product", "year"])
+    c.run(check_member, f / "demand.csv", d, "ally", inst.members, "ally (role 'ally')")
+    c.run(check_member, f / "demand.csv", d, "product", products, "product")
+    c.run(_check_years, f / "demand.csv", d, "year", inst.years[0], inst.years[-1])
+    c.run(check_unique, f / "demand.csv", d, ["ally", "product", "year"])
 
     s = inst.supply
-    check_member(f / "supply.csv", s, "product", products, "product")
-    _check_years(f / "supply.csv", s, "year", inst.years[0], inst.years[-1])
-    check_unique(f / "supply.csv", s, ["product", "year"])
-    _check_complete(f / "supply.csv", s, {"product": products, "year": inst.years})
+    c.run(check_member, f / "supply.csv", s, "product", products, "product")
+    c.run(_check_years, f / "supply.csv", s, "year", inst.years[0], inst.years[-1])
+    c.run(check_unique, f / "supply.csv", s, ["product", "year"])
+    c.run(_check_complete, f / "supply.csv", s, {"product": products, "year": inst.years})
 
     if len(inst.stockpile):
-        check_member(f / "stockpile.csv", inst.stockpile, "product", products, "product")
-        check_unique(f / "stockpile.csv", inst.stockpile, ["product"])
+        c.run(check_member, f / "stockpile.csv", inst.stockpile, "product", products, "product")
+        c.run(check_unique, f / "stockpile.csv", inst.stockpile, ["product"])
 
     reagents = inst.reagents["reagent"].tolist()
     if len(inst.reagents):
-        check_sources(f / "reagents.csv", inst.reagents, keys)
-        check_unique(f / "reagents.csv", inst.reagents, ["reagent"])
+        c.run(check_sources, f / "reagents.csv", inst.reagents, keys)
+        c.run(check_unique, f / "reagents.csv", inst.reagents, ["reagent"])
         clash = [r for r in reagents if r in products]
         if clash:
-            raise fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
-                       "give reagents names that differ from the products'")
+            c.add(fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
+                       "give reagents names that differ from the products'"))
     if len(inst.reagent_use):
-        check_sources(f / "reagent_use.csv", inst.reagent_use, keys)
-        check_member(f / "reagent_use.csv", inst.reagent_use, "project",
-                     pj["project"].tolist(), "project")
-        check_member(f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
-        check_unique(f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
+        c.run(check_sources, f / "reagent_use.csv", inst.reagent_use, keys)
+        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "project",
+              pj["project"].tolist(), "project")
+        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
+        c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
     sc = inst.scenarios
-    check_unique(f / "scenarios.csv", sc, ["scenario"])
+    c.run(check_unique, f / "scenarios.csv", sc, ["scenario"])
     total = float(sc["probability"].sum())
     if abs(total - 1.0) > PROBABILITY_TOLERANCE:
-        raise fail(f / "scenarios.csv", f"probabilities sum to {total:.9g}, not 1",
-                   "rescale the column 'probability' so that it sums to 1", None, "probability")
+        c.add(fail(f / "scenarios.csv", f"probabilities sum to {total:.9g}, not 1",
+                   "rescale the column 'probability' so that it sums to 1", None, "probability"))
     names = sc["scenario"].tolist()
     for table, df in [("prices.csv", inst.prices), ("availability.csv", inst.availability)]:
         if not len(df):
             continue
-        check_member(f / table, df, "scenario", names, "scenario")
+        c.run(check_member, f / table, df, "scenario", names, "scenario")
         known = products + reagents if table == "availability.csv" else products
-        check_member(f / table, df, "product", known, "product")
-        _check_years(f / table, df, "year", inst.years[0], inst.years[-1])
-        check_unique(f / table, df, ["scenario", "year", "product"])
-    _check_complete(f / "prices.csv", inst.prices,
-                    {"scenario": names, "year": inst.years, "product": products})
+        c.run(check_member, f / table, df, "product", known, "product")
+        c.run(_check_years, f / table, df, "year", inst.years[0], inst.years[-1])
+        c.run(check_unique, f / table, df, ["scenario", "year", "product"])
+    c.run(_check_complete, f / "prices.csv", inst.prices,
+          {"scenario": names, "year": inst.years, "product": products})
     if len(inst.nodes):
-        _check_tree(inst, keys)
+        c.run(_check_tree, inst, keys)
 
 
 def _check_tree(inst: Instance, keys: set[str]) -> None:

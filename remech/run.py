@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from remech.design import Design, load_design
+from remech.diagnose import explain, integer_conflict
 from remech.errors import InputError
 from remech.instance import Instance, load_instance
 from remech.model import build_model
@@ -59,13 +61,32 @@ def load_files(instance: str | Path, model: str | Path | None = None,
                              "pass --model models/<design>.toml")
         model = inst.default_model
     design = _timed(timings, "read design", load_design, model, report=report)
-    data = _timed(timings, "prepare data", prepare, inst, design, report=report)
+    with _as_input_error(inst, design, "prepared"):
+        data = _timed(timings, "prepare data", prepare, inst, design, report=report)
     return Run(instance=inst, design=design, data=data, timings_s=timings)
 
 
 def build(run: Run, report=None) -> Run:
-    run.model = _timed(run.timings_s, "build model", build_model, run.data, report=report)
+    with _as_input_error(run.instance, run.design, "built"):
+        run.model = _timed(run.timings_s, "build model", build_model, run.data,
+                           report=report)
     return run
+
+
+@contextmanager
+def _as_input_error(inst: Instance, design: Design, what: str):
+    """A failure while preparing or building the model from checked files is reported as
+    bad input (exit 2, one line) rather than a traceback; --debug shows the cause."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (ArithmeticError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InputError(
+            f"{inst.folder.name} with {design.path.name}: the model cannot be {what} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check "
+            "the values these files give, and report it with the files if they look "
+            "right (--debug shows the traceback)") from exc
 
 
 def solve_files(instance: str | Path, model: str | Path | None = None,
@@ -86,6 +107,9 @@ def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path 
     run = build(run, report)
     run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model,
                         options or SolverOptions(), write_model, report=report)
+    if run.result.status == "infeasible":  # name the conflict in the user's words
+        run.result.conflict = explain(run.result.conflict_items, run.data) or \
+            integer_conflict(run.data)
     run.mechanism, run.tables = _timed(run.timings_s, "collect results", collect, run.model,
                                        run.data, run.instance, run.design, run.result,
                                        report=report)

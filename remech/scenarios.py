@@ -37,6 +37,7 @@ their next branching year, and ``nodes.csv`` records the node of every scenario 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -472,14 +473,13 @@ def write_instance(inst: Instance, tables: dict[str, pd.DataFrame], out: Path,
             (tmp / "nodes.csv").unlink(missing_ok=True)
         for name, df in tables.items():
             df.to_csv(tmp / name, index=False)
-        if default is not None:  # keep the default design reachable from the new folder
-            import os
-
-            root = (tmp / "instance.toml").read_text()
-            rel = os.path.relpath(default, out.resolve())
-            lines = [f'default_model = "{rel}"' if ln.strip().startswith("default_model")
-                     else ln for ln in root.splitlines()]
-            (tmp / "instance.toml").write_text("\n".join(lines) + "\n")
+        if default is not None:  # keep the default design reachable, never outside the folder
+            value = _portable_default(default, inst.folder, tmp)
+            root = (tmp / "instance.toml").read_text(encoding="utf-8-sig")
+            lines = [f"default_model = {json.dumps(value)}"
+                     if ln.strip().startswith("default_model") else ln
+                     for ln in root.splitlines()]
+            (tmp / "instance.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         # cite the history's sources: add the keys the new rows use if the instance lacks them
         ours = pd.read_csv(DATA / "sources.csv", dtype=str, keep_default_na=False)
         theirs = pd.read_csv(tmp / "sources.csv", dtype=str, keep_default_na=False)
@@ -488,6 +488,26 @@ def write_instance(inst: Instance, tables: dict[str, pd.DataFrame], out: Path,
             pd.concat([theirs, missing]).to_csv(tmp / "sources.csv", index=False)
 
     replace_folder(out, fill, force, "instance")
+
+
+def _portable_default(default: Path, source: Path, new_folder: Path) -> str:
+    """default_model for a copy of an instance: the name of a shipped design, a file inside
+    the folder (copied with it), or else the design file copied into the new folder."""
+    from remech.design import shipped_designs
+
+    default = Path(default).resolve()
+    for name, path in shipped_designs().items():
+        if path.resolve() == default:
+            return name
+    try:
+        return default.relative_to(Path(source).resolve()).as_posix()
+    except ValueError:
+        pass
+    target = new_folder / default.name
+    if target.exists() and target.read_bytes() != default.read_bytes():
+        target = new_folder / f"design-{default.name}"
+    shutil.copyfile(default, target)
+    return target.name
 
 
 def features(sset: ScenarioSet) -> np.ndarray:

@@ -73,6 +73,8 @@ class SolveResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     model_size: dict[str, int] = field(default_factory=dict)
     conflict: list[str] = field(default_factory=list)
+    #: the irreducible infeasible subset: (component name, index, "row" or "bound")
+    conflict_items: list[tuple[str, tuple, str]] = field(default_factory=list)
     options: dict = field(default_factory=dict)
     #: duals of target rows after fixing the integers: component -> [(index, dual)]
     target_duals: dict[str, list] = field(default_factory=dict)
@@ -145,7 +147,8 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
             if n_int and not STOP.is_set():
                 result.target_duals = _fixed_integer_duals(lp, values, smap)
         elif result.status == "infeasible":
-            result.conflict = _explain_infeasibility(h, lp, smap)
+            result.conflict_items = _infeasible_subset(h, lp, smap)
+            result.conflict = conflict_names(result.conflict_items)
         timings["load_solution"] = time.perf_counter() - t0
         return result
     finally:
@@ -285,9 +288,10 @@ def _fixed_integer_duals(lp, values, smap) -> dict[str, list]:
     return out
 
 
-def _explain_infeasibility(h: highspy.Highs, lp, smap, limit: int = 8) -> list[str]:
-    """Names of constraints and bounds in an irreducible infeasible subset of the LP
-    relaxation (integrality relaxed); empty if the relaxation is feasible."""
+def _infeasible_subset(h: highspy.Highs, lp, smap) -> list[tuple[str, tuple, str]]:
+    """Constraints and bounds in an irreducible infeasible subset of the LP relaxation
+    (integrality relaxed), as (component name, index, "row" | "bound"); empty if the
+    relaxation is feasible. remech.diagnose puts them in the user's words."""
     try:
         relaxed = new_highs()
         with _stdout_to_stderr():
@@ -303,11 +307,27 @@ def _explain_infeasibility(h: highspy.Highs, lp, smap, limit: int = 8) -> list[s
         return []
     if status != highspy.HighsStatus.kOk or not hasattr(iis, "row_index_"):
         return []
-    names = []
-    for r in list(iis.row_index_)[:limit]:
-        obj = smap.bySymbol.get(lp.row_names_[r])
-        names.append(obj.name if obj is not None else lp.row_names_[r])
-    for c in list(iis.col_index_)[: max(0, limit - len(names))]:
-        obj = smap.bySymbol.get(lp.col_names_[c])
-        names.append(f"bound of {obj.name if obj is not None else lp.col_names_[c]}")
-    return names
+    items = []
+    for kind, indices, names in (("row", iis.row_index_, lp.row_names_),
+                                 ("bound", iis.col_index_, lp.col_names_)):
+        for i in indices:
+            obj = smap.bySymbol.get(names[i])
+            if obj is None:
+                items.append((names[i], (), kind))
+                continue
+            index = obj.index()
+            index = index if isinstance(index, tuple) else (() if index is None else (index,))
+            items.append((obj.parent_component().name, index, kind))
+    return items
+
+
+def conflict_names(items: list[tuple[str, tuple, str]], limit: int = 8) -> list[str]:
+    """Pyomo names of a conflict, targets and bounds first (they are the usual cause)."""
+    def name(item):
+        comp, index, kind = item
+        text = comp + (f"[{','.join(str(i) for i in index)}]" if index else "")
+        return f"bound of {text}" if kind == "bound" else text
+
+    ranked = sorted(items, key=lambda it: (not it[0].startswith(TARGET_ROWS),
+                                           it[2] != "bound"))
+    return [name(it) for it in ranked[:limit]]

@@ -7,13 +7,16 @@ This module knows nothing of Pyomo.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from remech.errors import InputError
+from remech.errors import MAX_LINES, Collector, InputError
 
 _SOURCE_KEY = re.compile(r"\[([A-Za-z0-9_.-]+)\]")
 
@@ -31,6 +34,12 @@ class Column:
     exclusive_min: bool = False
     choices: tuple[str, ...] | None = None
     help: str = ""
+    #: why the maximum is what it is, when it is a sanity bound rather than a definition
+    why_max: str = ""
+
+    @property
+    def bound_note(self) -> str:
+        return f" ({self.why_max})" if self.why_max else ""
 
 
 def _where(path: Path, row: int | None = None, column: str | None = None) -> str:
@@ -48,28 +57,70 @@ def fail(path: Path, problem: str, fix: str, row: int | None = None,
     return InputError(f"{_where(path, row, column)}: {problem}; {fix}")
 
 
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, data rows and their spreadsheet rows (line numbers) of a CSV file.
+
+    UTF-8 (a byte-order mark is accepted); blank lines are skipped; empty trailing fields
+    (a trailing comma) are dropped; more fields than the header is an error."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise fail(path, f"cannot be read ({exc.strerror or exc})",
+                   "check that it is a readable file") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise fail(path, f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} in line {line})",
+                   "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')") from None
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+    records: list[tuple[int, list[str]]] = []
+    try:
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                records.append((reader.line_num, fields))
+    except csv.Error as exc:
+        raise fail(path, f"cannot be parsed as CSV (line {reader.line_num}: {exc})",
+                   "save it as comma-separated UTF-8 text") from None
+    if not records:
+        raise fail(path, "file is empty", "add a header row and data rows")
+    header = [h.strip() for h in records[0][1]]
+    while header and header[-1] == "":
+        header.pop()  # a trailing comma in the header
+    rows, numbers, problems = [], [], Collector()
+    for line, fields in records[1:]:
+        while len(fields) > len(header) and fields[-1].strip() == "":
+            fields = fields[:-1]
+        if len(fields) > len(header):
+            problems.add(fail(path, f"{len(fields)} fields but the header has {len(header)}",
+                              "remove the extra fields or quote a cell that holds a comma",
+                              line))
+            continue
+        rows.append(fields + [""] * (len(header) - len(fields)))
+        numbers.append(line)
+    problems.raise_if_any()
+    return header, rows, numbers
+
+
 def read_table(folder: Path, filename: str, columns: list[Column],
                optional: bool = False) -> pd.DataFrame | None:
     """Read ``folder/filename`` and check every column against ``columns``.
 
     Returns a DataFrame with typed columns and a ``_row`` column holding the
-    spreadsheet row of each record (for later cross-table messages).
+    spreadsheet row of each record (for later cross-table messages). Every bad cell is
+    reported (one line each, see InputError.many), not only the first.
     """
     path = folder / filename
     if not path.is_file():
-        if optional:
+        if optional and not path.exists():
             return None
         raise fail(path, "file not found", f"create it in {folder} (see README, 'Instance format')")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                          comment=None)
-    except pd.errors.EmptyDataError:
-        raise fail(path, "file is empty", "add a header row and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0]
-        raise fail(path, f"cannot be parsed as CSV ({first})",
-                   "save it as comma-separated UTF-8 text") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
+    header, rows, numbers = _read_rows(path)
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise fail(path, f"column '{dup[0]}' appears twice in the header", "keep one")
+    raw = pd.DataFrame(rows, columns=header, dtype=str) if rows else \
+        pd.DataFrame(columns=header, dtype=str)
     known = {c.name for c in columns}
     for col in columns:
         if col.name not in raw.columns:
@@ -83,72 +134,80 @@ def read_table(folder: Path, filename: str, columns: list[Column],
         raise fail(path, f"unknown column '{extra[0]}'",
                    f"remove or rename it (expected columns: {', '.join(c.name for c in columns)}; "
                    "columns starting with 'note' are free text)")
-    out = pd.DataFrame({"_row": range(2, len(raw) + 2)})
+    out = pd.DataFrame({"_row": numbers}, dtype="int64")
+    problems = Collector()
     for col in columns:
-        out[col.name] = _convert(path, raw[col.name].astype(str).str.strip(), col)
+        cells = raw[col.name].astype(str).str.strip().reset_index(drop=True)
+        out[col.name] = _convert(path, cells, col, out["_row"], problems)
+    problems.raise_if_any()
     return out
 
 
-def _convert(path: Path, cells: pd.Series, col: Column) -> pd.Series:
+def _convert(path: Path, cells: pd.Series, col: Column, rows: pd.Series,
+             problems: Collector) -> pd.Series:
+    """Typed values of one column; every bad cell is added to ``problems``."""
+    def report(mask: pd.Series, problem, fix: str) -> None:
+        bad = np.flatnonzero(mask.to_numpy())
+        for i in bad[:MAX_LINES]:
+            problems.add(fail(path, problem(cells.iat[i]), fix, int(rows.iat[i]), col.name))
+        problems.hidden += max(0, len(bad) - MAX_LINES)
+
     blank = cells == ""
     if blank.any() and not col.allow_blank:
-        row = int(blank.idxmax()) + 2
-        raise fail(path, "empty cell", f"fill in {col.help or col.name}", row, col.name)
+        report(blank, lambda v: "empty cell", f"fill in {col.help or col.name}")
     if col.kind == "str":
         if col.choices is not None:
-            bad = ~cells.isin(col.choices) & ~blank
-            if bad.any():
-                i = int(bad.idxmax())
-                raise fail(path, f"'{cells[i]}' is not allowed",
-                           f"use one of: {', '.join(col.choices)}", i + 2, col.name)
+            report(~cells.isin(col.choices) & ~blank, lambda v: f"'{v}' is not allowed",
+                   f"use one of: {', '.join(col.choices)}")
         return cells
-    values = pd.to_numeric(cells.where(~blank, None), errors="coerce")
-    bad = values.isna() & ~blank
-    if bad.any():
-        i = int(bad.idxmax())
-        kind = "a whole number" if col.kind == "int" else "a number"
-        raise fail(path, f"'{cells[i]}' is not {kind}", f"write {col.help or col.name} as {kind}",
-                   i + 2, col.name)
+    kind = "a whole number" if col.kind == "int" else "a number"
+    values = pd.to_numeric(cells.where(~blank, None), errors="coerce").astype(float)
+    lowered = cells.str.lower().str.lstrip("+-")
+    nonfinite = ~blank & (lowered.isin(("nan", "inf", "infinity"))
+                          | (values.notna() & ~np.isfinite(values)))
+    report(nonfinite, lambda v: f"'{v}' is not a finite number",
+           f"write {col.help or col.name} as {kind} (nan and inf are not allowed)")
+    bad = values.isna() & ~blank & ~nonfinite
+    report(bad, lambda v: f"'{v}' is not {kind}", f"write {col.help or col.name} as {kind}")
+    ok = ~blank & np.isfinite(values)
+    values = values.where(ok | blank)
     if col.kind == "int":
-        frac = (values % 1 != 0) & ~blank
-        if frac.any():
-            i = int(frac.idxmax())
-            raise fail(path, f"'{cells[i]}' is not a whole number",
-                       f"write {col.help or col.name} as a whole number", i + 2, col.name)
+        report(ok & (values % 1 != 0), lambda v: f"'{v}' is not a whole number",
+               f"write {col.help or col.name} as a whole number")
     if col.minimum is not None:
         low = (values <= col.minimum) if col.exclusive_min else (values < col.minimum)
-        low &= ~blank
-        if low.any():
-            i = int(low.idxmax())
-            op = ">" if col.exclusive_min else ">="
-            raise fail(path, f"{cells[i]} is out of range",
-                       f"{col.name} must be {op} {col.minimum:g}", i + 2, col.name)
+        op = ">" if col.exclusive_min else ">="
+        report(low & ok, lambda v: f"{v} is out of range", f"{col.name} must be {op} "
+               f"{col.minimum:g}")
     if col.maximum is not None:
-        high = (values > col.maximum) & ~blank
-        if high.any():
-            i = int(high.idxmax())
-            raise fail(path, f"{cells[i]} is out of range",
-                       f"{col.name} must be <= {col.maximum:g}", i + 2, col.name)
-    return values.astype(float)
+        report((values > col.maximum) & ok, lambda v: f"{v} is out of range",
+               f"{col.name} must be <= {col.maximum:g}{col.bound_note}")
+    return values
+
+
+def _rows(mask: pd.Series) -> list:
+    return list(mask[mask].index)
 
 
 def check_unique(path: Path, df: pd.DataFrame, keys: list[str]) -> None:
     dup = df.duplicated(subset=keys, keep="first")
-    if dup.any():
-        i = int(dup.idxmax())
+    lines = []
+    for i in _rows(dup):
         key = ", ".join(f"{k}={df.at[i, k]}" for k in keys)
-        raise fail(path, f"duplicate entry ({key})", "keep one row per " + " and ".join(keys),
-                   int(df.at[i, "_row"]))
+        lines.append(str(fail(path, f"duplicate entry ({key})",
+                              "keep one row per " + " and ".join(keys), int(df.at[i, "_row"]))))
+    if lines:
+        raise InputError.many(lines)
 
 
 def check_member(path: Path, df: pd.DataFrame, column: str, known: list[str],
                  what: str) -> None:
     bad = ~df[column].isin(known)
-    if bad.any():
-        i = int(bad.idxmax())
-        shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-        raise fail(path, f"{what} '{df.at[i, column]}' is not known",
-                   f"use one of: {shown}", int(df.at[i, "_row"]), column)
+    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    lines = [str(fail(path, f"{what} '{df.at[i, column]}' is not known", f"use one of: {shown}",
+                      int(df.at[i, "_row"]), column)) for i in _rows(bad)]
+    if lines:
+        raise InputError.many(lines)
 
 
 def check_sources(path: Path, df: pd.DataFrame, keys: set[str]) -> None:

@@ -115,3 +115,17 @@ def two_year_world(folder: Path, prices=(40, 40), cut_2031: bool = True,
 def solve(folder: Path, model: Path | None = None):
     run = solve_files(folder, model, SolverOptions(time_limit_s=120))
     return run
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the tests marked slow (the long fuzz run)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
