@@ -328,7 +328,9 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
         run.timings_s["saa"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
-    write_results(outdir, mech, tables, force, {"highs.log": log_file})
+    if stopped:  # an interrupted run never replaces a previous result
+        outdir = _interrupted_target(outdir)
+    write_results(outdir, mech, tables, force or stopped, {"highs.log": log_file})
     if not quiet:
         click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:
@@ -437,6 +439,20 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
     if ev["optimal"] == ev["batches"]:
         sys.exit(EXIT_OK)
     sys.exit(EXIT_TIME_LIMIT if report.get("cost") else EXIT_NO_SOLUTION)
+
+
+def _interrupted_target(outdir: Path) -> Path:
+    """Where an interrupted solve writes its incumbent: OUTDIR if it is new or empty, else
+    a sibling OUTDIR.interrupted (replaced only if an earlier remech result), so that the
+    previous result stays untouched."""
+    from remech.outdir import is_result
+
+    if not outdir.exists() or not any(outdir.iterdir()):
+        return outdir
+    target = outdir.with_name(f"{outdir.name}.interrupted")
+    if target.exists() and any(target.iterdir()) and not is_result(target):
+        target = outdir.with_name(f"{outdir.name}.interrupted-{os.getpid()}")
+    return target
 
 
 def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | None) -> None:

@@ -260,11 +260,13 @@ def _previous_result(out: Path) -> None:
 
 
 def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path, big):
-    """Decided: an interrupted solve with a feasible incumbent replaces the previous result
-    (with --force) by one with status "interrupted", its gap and bound; exit 130."""
+    """An interrupted solve with a feasible incumbent writes it with status "interrupted",
+    its gap and bound, beside the previous result (OUTDIR.interrupted), which stays
+    untouched even with --force; exit 130."""
     out, sys_tmp = tmp_path / "out", tmp_path / "sys-tmp"
     sys_tmp.mkdir()
     _previous_result(out)
+    before = snapshot(out)
     cli = Cli(["solve", big, "-o", out, "--force"], sys_tmp)
     cli.wait_for(lambda t: "MUSD, bound" in t and "best none yet" not in
                  t.rsplit("[remech]   HiGHS", 1)[-1])
@@ -273,12 +275,14 @@ def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path, big):
     assert code == 130
     assert "Traceback" not in stderr
     assert "status        interrupted (HiGHS: Interrupted by user; gap" in stdout
+    kept = tmp_path / "out.interrupted"
     assert stderr.strip().endswith(f"[remech] interrupted: the best mechanism found so far is "
-                                   f"written to {out}/ with status interrupted")
-    mech = json.loads((out / "mechanism.json").read_text())
+                                   f"written to {kept}/ with status interrupted")
+    assert snapshot(out) == before  # the previous result is untouched
+    mech = json.loads((kept / "mechanism.json").read_text())
     assert mech["status"] == "interrupted" and mech["proved_optimal"] is False
     assert mech["mip_gap"] > 0 and mech["dual_bound_musd"] <= mech["objective_musd"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sys-tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.interrupted", "sys-tmp"]
     assert list(sys_tmp.iterdir()) == []  # HiGHS log and LP work folders removed
 
 
