@@ -947,13 +947,13 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
                    f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
                    "need one)")
     if check:
-        from remech.evaluate import cost, evaluate, first_stage
-        from remech.run import load_files, solve_files
+        from remech.evaluate import cost, evaluate_on, first_stage
+        from remech.run import solve_files
 
         reduced = solve_files(outdir, model_path)
         whole = solve_files(instance, model_path)
-        full_data = load_files(instance, model_path).data
-        m_eval, res = evaluate(full_data, first_stage(reduced.model, reduced.data))
+        m_eval, res = evaluate_on(whole.instance, whole.design,
+                                  first_stage(reduced.model, reduced.data))
         r_cost = cost(reduced.model, reduced.result)
         o_cost = cost(m_eval, res)
         f_cost = cost(whole.model, whole.result)

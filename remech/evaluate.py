@@ -1,14 +1,17 @@
 """Evaluate first-stage decisions on another scenario set, and VSS / EVPI.
 
-``evaluate(data, first_stage)`` fixes the first-stage decisions (floor levels, supported
-(project, level) pairs, stockpile build, capacity and, under policy "rule", the target
-level per year) in the model of ``data`` and solves the rest: the out-of-sample cost of a
-mechanism. Under "rule" the rest only executes the policy year by year (the greedy
-release binaries decide nothing a rule does not: draw the stock first), so the evaluation
-is non-anticipative; under "clairvoyant" it re-optimises each scenario with foresight.
-A project supported in the decisions but not admissible (not bankable) under ``data``'s
-scenarios stays outside;
-``c_floor_used`` is dropped, since it only selects among equally costly floors.
+``evaluate_on(inst, design, first_stage)`` evaluates a mechanism on another scenario set:
+it prepares the data with the mechanism's investment decisions kept (``prepare(...,
+fixed=first_stage)``: the projects built outside the mechanism, the supported options
+and their grants are not re-tested on the new scenarios' futures), then ``evaluate(data,
+first_stage)`` fixes the first-stage decisions (floor levels, supported (project, level)
+pairs, stockpile build, capacity and, under policy "rule", the target level and reserve
+share per year) and solves the rest. Under "rule" the rest only executes the policy year
+by year (buy up to the target, draw the stock first in a cut, release nothing while supply
+is left over), so the evaluation is non-anticipative and a scenario's cost does not depend
+on which other scenarios are evaluated with it; under "clairvoyant" it re-optimises each
+scenario with foresight. ``c_floor_used`` is dropped, since it only selects among equally
+costly floors.
 
 VSS and EVPI (Birge and Louveaux): RP = the stochastic optimum; EV = the problem on the
 expected scenario (mean prices and availability); EEV = EV's first stage evaluated on all
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
@@ -60,6 +64,9 @@ def first_stage(m: pyo.ConcreteModel, data: ModelData) -> dict:
                         for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5},
         "support": {_option_key(data, o) for o, v in m.support.items()
                     if (v.value or 0) > 0.5},
+        "grant_musd": {_option_key(data, o): float(data.options.grant_musd[o])
+                       for o, v in m.support.items() if (v.value or 0) > 0.5},
+        "built_outside": {data.projects[j] for j in np.flatnonzero(data.project_built_outside)},
         "stock": {data.products[p]: (round(m.stock_build[p].value or 0),
                                      float(m.stock_capacity_t[p].value or 0.0))
                   for p in m.SP},
@@ -76,7 +83,10 @@ def first_stage_to_json(decisions: dict) -> dict:
 
     return {
         "floor_level": {p: entry(e) for p, e in sorted(decisions["floor_level"].items())},
-        "support": [{"project": k[0], **entry(k[1:])} for k in sorted(decisions["support"])],
+        "support": [{"project": k[0], **entry(k[1:]),
+                     "grant_musd": decisions["grant_musd"].get(k, 0.0)}
+                    for k in sorted(decisions["support"])],
+        "built_outside": sorted(decisions["built_outside"]),
         "stock": {p: {"build": int(b), "capacity_t": c}
                   for p, (b, c) in sorted(decisions["stock"].items())},
         "stock_target_t": [{"product": p, "year": y, "target_t": v}
@@ -95,12 +105,21 @@ def first_stage_from_json(doc: dict) -> dict:
     return {
         "floor_level": {p: entry(e) for p, e in doc["floor_level"].items()},
         "support": {(e["project"],) + entry(e) for e in doc["support"]},
+        "grant_musd": {(e["project"],) + entry(e): float(e.get("grant_musd", 0.0))
+                       for e in doc["support"]},
+        "built_outside": set(doc.get("built_outside", [])),
         "stock": {p: (int(v["build"]), float(v["capacity_t"])) for p, v in doc["stock"].items()},
         "stock_target": {(r["product"], int(r["year"])): float(r["target_t"])
                          for r in doc["stock_target_t"]},
         "reserve_share": {(r["product"], int(r["year"])): float(r["share"])
                           for r in doc["reserve_share"]},
     }
+
+
+def evaluate_on(inst: Instance, design: Design, decisions: dict,
+                options: SolverOptions | None = None):
+    """The mechanism ``decisions`` on ``inst``'s scenarios (see the module docstring)."""
+    return evaluate(prepare(inst, design, fixed=decisions), decisions, options)
 
 
 def evaluate(data: ModelData, decisions: dict, options: SolverOptions | None = None):
@@ -182,7 +201,7 @@ def vss(inst: Instance, design: Design, data: ModelData, rp_objective: float,
     ev_data = prepare(expected_instance(inst), design)
     m_ev = build_model(ev_data)
     ev = solve(m_ev, opts)
-    m_eev, eev = evaluate(data, first_stage(m_ev, ev_data), opts)
+    m_eev, eev = evaluate_on(inst, design, first_stage(m_ev, ev_data), opts)
     ws_costs, statuses = [], {ev.status, eev.status}
     names = inst.scenarios["scenario"].tolist()
     for k, name in enumerate(names):

@@ -67,6 +67,7 @@ class ModelData:
     china_supply_t: np.ndarray  # [t, p]
     other_supply_t: np.ndarray  # [t, p]
     outside_output_t: np.ndarray  # [j, s, t] output of a project outside the mechanism
+    project_built_outside: np.ndarray  # [j] bool: built (or existing) without support
     options: Options
     shortfall_penalty_usd_per_kg: np.ndarray  # [p]
     stockpile_enabled: np.ndarray  # [p] bool
@@ -164,8 +165,14 @@ def _nodes(inst: Instance, design: Design, scen: list[str], years: list[int]
     return np.array([[codes[table[s, y]] for y in years] for s in scen], dtype=int)
 
 
-def prepare(inst: Instance, design: Design) -> ModelData:
-    """Compute every coefficient of the model from the instance and the design."""
+def prepare(inst: Instance, design: Design, fixed: dict | None = None) -> ModelData:
+    """Compute every coefficient of the model from the instance and the design.
+
+    ``fixed`` (remech.evaluate.first_stage of a solved mechanism) evaluates that mechanism
+    on this instance's scenarios: its investment decisions are not taken again with these
+    scenarios' futures. The projects built outside the mechanism are ``built_outside``, and
+    exactly its supported (project, menu entry) options exist, with its grants, whether or
+    not they would pass the bankability and participation tests on these scenarios."""
     products = inst.products["product"].tolist()
     members = inst.members
     check_against(design, products, members, inst.projects["project"].tolist())
@@ -231,6 +238,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
     opt_rows: list[tuple[int, int]] = []
     opt_out, opt_top, opt_grant, opt_npv = [], [], [], []
     outside = np.zeros((len(pj), len(scen), n_t))
+    built_outside = np.zeros(len(pj), bool)
     for j in range(len(pj)):
         p = proj_p[j]
         f = levels[p][:, None, None]  # [l, 1, 1]
@@ -264,6 +272,9 @@ def prepare(inst: Instance, design: Design) -> ModelData:
                   m_npv.min() if design.bankability_test == "worst" else
                   weighted_quantile(m_npv, prob, design.bankability_quantile))
         outside_ok = existing[j] or m_test >= 0.0
+        if fixed is not None:
+            outside_ok = existing[j] or pj.at[j, "project"] in fixed["built_outside"]
+        built_outside[j] = outside_ok
         outside[j] = market if outside_ok else 0.0
         # participation: a producer signs a contract (a collar can take upside away) only if
         # its expected NPV under it is at least its expected NPV outside the mechanism
@@ -271,6 +282,16 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         expected_npv = npv_s @ prob
         for lvl in range(len(levels[p])):
             tariff = tariffs[p][lvl]
+            if fixed is not None:
+                key = (pj.at[j, "project"], float(levels[p][lvl]), float(shares[p][lvl]),
+                       float(caps_up[p][lvl]), bool(tariff))
+                if key in fixed["support"]:
+                    opt_rows.append((j, lvl))
+                    opt_out.append(out[lvl])
+                    opt_top.append(top[lvl])
+                    opt_grant.append(float(fixed["grant_musd"].get(key, 0.0)))
+                    opt_npv.append(float(npv[lvl]))
+                continue
             if not (eligible[j] or tariff):  # a tariff reaches every producer
                 continue
             bankable = gap[lvl] <= 0.0 or (
@@ -290,7 +311,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
             opt_top.append(top[lvl])
             opt_grant.append(float(gap[lvl]) if gap[lvl] > 0 else 0.0)
             opt_npv.append(float(npv[lvl]))
-        if forced[j] and not any(r[0] == j for r in opt_rows):
+        if fixed is None and forced[j] and not any(r[0] == j for r in opt_rows):
             raise InputError(f"{design.path.name} [price_floor] support_existing: project "
                              f"'{pj.at[j, 'project']}' must be supported but no floor level "
                              "is admissible for it; use support_existing = \"choose\"")
@@ -369,6 +390,7 @@ def prepare(inst: Instance, design: Design) -> ModelData:
         probability=prob, discount=discount, price_usd_per_kg=price,
         china_availability=avail, demand_t=demand_a.sum(0), demand_by_ally_t=demand_a,
         china_supply_t=china, other_supply_t=other, outside_output_t=outside,
+        project_built_outside=built_outside,
         options=options,
         shortfall_penalty_usd_per_kg=inst.products["shortfall_penalty_usd_per_kg"].to_numpy(float),
         stockpile_enabled=stock_on,

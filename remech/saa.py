@@ -26,8 +26,9 @@ draws from the instance's own scenarios by their probabilities: the true problem
 the instance itself, whose optimum the main solve knows, so the bounds can be checked).
 
 Caveats (reported, not hidden): the bounds need an expected-cost objective, so a design
-with a CVaR term is refused; bankability is tested on each sample, so which projects may
-be supported depends on the sample (as in any SAA of this model); hard targets on
+with a CVaR term is refused; bankability is tested on each replication's sample, so which
+projects may be supported depends on the sample (as in any SAA of this model), while the
+candidate's evaluation keeps its investment decisions as solved; hard targets on
 expectations (e.g. a maximum expected shortfall share) hold per sample, not for the true
 distribution. mpi-sppy's ``confidence_intervals`` implements MMW for its own scenario
 creators and MPI; for remech's batch model a direct implementation was shorter.
@@ -175,7 +176,6 @@ def saa(inst: Instance, design: Design, mech: dict, m: int, n: int, n2: int,
                 "evaluations": upper["evaluations"]["batches"],
                 "evaluations_optimal": upper["evaluations"]["optimal"],
                 "scenarios_counted": upper["evaluations"]["scenarios_counted"],
-                "projects_not_admissible": upper["projects"]["not_admissible"],
                 "z_quantile": z_u,
                 "valid": upper["evaluations"]["optimal"] == upper["evaluations"]["batches"]}
     if c is not None:

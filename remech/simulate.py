@@ -22,9 +22,10 @@ probabilities (duplicates merged, weight = count / N).
 
 Large sets are cut into batches of ``batch_size`` scenarios evaluated in parallel
 processes (``remech.executor.map_tasks``); only batches whose evaluation HiGHS proved
-optimal are counted. A supported project that is not admissible (not bankable under the
-design's test) on a batch's scenarios stays outside the mechanism there (as in
-``evaluate``); bankability is tested per batch, on that batch's scenarios.
+optimal are counted. The mechanism's investment decisions are kept as solved
+(``prepare(..., fixed=...)``): its supported projects with their grants, and the projects
+built without support; none is re-tested on the new scenarios' futures, so a scenario's
+cost does not depend on the batch it is evaluated in.
 
 Statistics (``remech.stats.mean_ci``): mean with a two-sided 95 % Student-t interval.
 For N i.i.d. draws (generate, resample) the t interval on N - 1 degrees of freedom; for
@@ -256,17 +257,13 @@ class _Batch:
 def _evaluate_batch(task: _Batch) -> dict:
     """Fix the first stage on one batch of scenarios, solve, return per-scenario costs."""
     t0 = time.perf_counter()
-    data = prepare(sample_instance(task.inst, task.sample), task.design)
+    data = prepare(sample_instance(task.inst, task.sample), task.design, fixed=task.decisions)
     m, res = evaluate(data, task.decisions, task.options)
     out = {"batch": task.index, "scenarios": len(task.sample.names), "status": res.status,
            "highs_status": res.highs_status, "table": None, "supported": []}
     if res.has_solution:
         out["table"] = scenario_costs(m, data)
         out["supported"] = sorted(supported_projects(m, data))
-    # projects that run on their own at market prices on these scenarios (no support
-    # needed: support identical to leaving them outside is no option in the model)
-    out["at_market"] = sorted(name for j, name in enumerate(data.projects)
-                              if data.outside_output_t[j].sum() > 0)
     out["demand_t"] = dict(zip(data.products, data.demand_t.sum(0).tolist(), strict=True))
     out["seconds"] = time.perf_counter() - t0
     return out
@@ -312,23 +309,12 @@ def summarise(records: list[dict], sample: ScenarioSample, mech: dict,
                                                         "highs_status", "seconds")}
                                      for r in records]},
     }
-    requested = sorted({k[0] for k in decisions["support"]})
-    outside: dict[str, list[int]] = {}
-    at_market: dict[str, list[int]] = {}
-    for r in records:
-        if r["table"] is not None:
-            for j in sorted(set(requested) - set(r["supported"])):
-                (at_market if j in r["at_market"] else outside).setdefault(j, []).append(
-                    r["batch"])
     report["projects"] = {
-        "supported": requested,
-        "not_admissible": len(outside),
-        "not_admissible_projects": {j: {"batches": b} for j, b in sorted(outside.items())},
-        "at_market": {j: {"batches": b} for j, b in sorted(at_market.items())},
-        "meaning": "not_admissible: supported by the mechanism but not bankable under the "
-                   "design's test (or would not sign) on these scenarios, left outside the "
-                   "mechanism; at_market: bankable at market prices there, runs without "
-                   "support (tested per batch)"}
+        "supported": sorted({k[0] for k in decisions["support"]}),
+        "built_outside": sorted(decisions.get("built_outside", [])),
+        "meaning": "the mechanism's investment decisions as solved: supported projects (with "
+                   "their grants) and projects built without support are kept, not re-tested "
+                   "on these scenarios' futures"}
     if not len(counted):
         report["cost"] = None
         return report, table
@@ -462,13 +448,8 @@ def summary(report: dict) -> str:
             f"{_money(v['ci95_musd'][1])})" for a, v in report["contributions"].items())
             + " MUSD (share x outlay, 95 % CI)")
     pj = report["projects"]
-    parts = []
-    if pj["not_admissible"]:
-        parts.append(f"{pj['not_admissible']} not bankable on these scenarios, left outside: "
-                     + ", ".join(pj["not_admissible_projects"]))
-    if pj["at_market"]:
-        parts.append(f"{len(pj['at_market'])} bankable at market, run without support: "
-                     + ", ".join(pj["at_market"]))
-    lines.append(f"projects      {len(pj['supported'])} supported; "
-                 + ("; ".join(parts) if parts else "all stay in the mechanism"))
+    lines.append(f"projects      {len(pj['supported'])} supported"
+                 + (f" ({', '.join(pj['supported'])})" if pj["supported"] else "")
+                 + f", {len(pj['built_outside'])} built without support; as decided, not "
+                 "re-tested on these scenarios")
     return "\n".join(lines)

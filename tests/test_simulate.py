@@ -83,8 +83,7 @@ def test_floor_mechanism_on_other_scenarios_by_hand(tiny, tmp_path):
     rep, tables = simulate(mech, cut, dsg, own_scenarios(cut))
     assert rep["cost"]["mean_musd"] == pytest.approx(0.0, **TOL)
     assert rep["shortfall"]["X"]["expected_t"] == pytest.approx(0.0, **TOL)
-    assert rep["projects"]["not_admissible"] == 0
-    assert list(rep["projects"]["at_market"]) == ["P1"]  # NPV 30 - 20 > 0 without a floor
+    assert rep["projects"]["supported"] == ["P1"]
     # 'low' 0.25, 'cut' 0.75: P1 bankable (0.25 x 10 + 0.75 x 30 - 20 = 5 >= 0); top-up
     # 20 MUSD in 'low', nothing in 'cut': mean 5, worst and CVaR95 20
     mix = tiny_on(shutil.copytree(tiny, tmp_path / "mix"), {"low": 0.25, "cut": 0.75})
@@ -98,12 +97,12 @@ def test_floor_mechanism_on_other_scenarios_by_hand(tiny, tmp_path):
     costs = tables["scenario_costs.csv"].set_index("scenario")["total_cost_musd"]
     assert costs.to_dict() == {"low": pytest.approx(20.0), "cut": pytest.approx(0.0, abs=1e-6)}
     assert rep["evaluations"]["optimal"] == rep["evaluations"]["batches"] == 1
-    # 'low' alone: P1 not bankable (10 - 20 < 0), left outside; China supplies: cost 0
+    # 'low' alone: P1 stays supported as decided (it would not be bankable on 'low' alone,
+    # but the decision is not taken again with that future): top-up 1000 t x 20 = 20 MUSD
     low = tiny_on(shutil.copytree(tiny, tmp_path / "low"), {"low": 1.0})
     rep, _ = simulate(mech, low, dsg, own_scenarios(low))
-    assert rep["cost"]["mean_musd"] == pytest.approx(0.0, **TOL)
-    assert rep["projects"]["not_admissible"] == 1
-    assert list(rep["projects"]["not_admissible_projects"]) == ["P1"]
+    assert rep["cost"]["mean_musd"] == pytest.approx(20.0, **TOL)
+    assert rep["projects"]["supported"] == ["P1"]
 
 
 @pytest.mark.parametrize("name", ["floor", "rule"])
@@ -226,7 +225,8 @@ def test_cli_simulate_round_trip(tiny, tmp_path):
                    "scenarios", "evaluations   1 of 1 batch proved optimal by HiGHS (2 of 2 "
                    "scenarios counted)", "cost          mean 10.0 MUSD",
                    "CVaR95 20.0, worst 20.0 (low)", "in-sample     10.0 MUSD",
-                   "contributions US 10.0", "projects      1 supported; all stay in the mechanism"):
+                   "contributions US 10.0", "projects      1 supported (P1), 0 built "
+                   "without support; as decided, not re-tested on these scenarios"):
         assert needle in text, text
     report = json.loads((sim / "simulation.json").read_text())
     assert report["cost"]["mean_musd"] == pytest.approx(10.0, **TOL)

@@ -108,8 +108,10 @@ def test_rule_draws_the_stock_before_running_short(tiny):
     assert df.loc[("cut", 2031), "level_t"] == pytest.approx(0, abs=1e-6)
     stock = run.mechanism["stockpiles"][0]
     assert stock["at_max_capacity"] is True
-    # one more t of capacity: 1e-3 + 40e-3 - 0.5 x 20e-3 - 0.5 x 100e-3 = -19e-3 MUSD
-    assert stock["max_capacity_value_musd_per_t"] == pytest.approx(0.019, rel=1e-6)
+    # one more t of capacity, bought in 2030 and drawn in the cut, saves
+    # 0.5 x 100e-3 - 1e-3 - 40e-3 = 9e-3 MUSD, or 19e-3 when 'calm' also keeps it to the end
+    # (+0.5 x 20e-3). The LP is degenerate there: its dual is any value in [9e-3, 19e-3].
+    assert 0.009 - 1e-9 <= stock["max_capacity_value_musd_per_t"] <= 0.019 + 1e-9
 
 
 def test_tree_whose_shared_node_disagrees_on_prices_is_rejected(tiny):
@@ -170,3 +172,40 @@ def test_value_of_foresight_on_the_command_line(tiny, tmp_path):
             "10.0 MUSD over policy rule") in r.output
     f = json.loads((out / "mechanism.json").read_text())["foresight"]
     assert f["value_of_foresight_musd"] == pytest.approx(10.0, **TOL)
+
+
+def test_rule_cannot_dump_stock_it_may_need_later(tiny):
+    """2030-32; A and B share 2030 (normal) and 2031 (China delivers half of its 2000 t:
+    exactly the 1000 t demand, nothing short); in 2032 China cuts everything in A only.
+    Holding 5 USD/kg/yr, no salvage, price 40. Stock of L t bought in 2030 costs per t
+    1 + 40 + 5 (2030) + 5 (2031) = 51e-3 MUSD and saves 0.5 x 100e-3 = 50e-3 in A: not worth
+    it, so the rule costs the shortfall, 0.5 x 1000 x 100e-3 = 50 MUSD. Dumping the stock in
+    2031 in B only (whose 2032 is calm) would save B's 2031 holding cost (49.5 MUSD), but
+    that uses 2032's news: the rule may not release while supply is left over. The
+    clairvoyant stockpile buys in 2030 in A only: 2 + 0.5 x (40 + 5 + 5) = 27 MUSD."""
+    calm_and_cut(tiny)
+    toml = (tiny / "instance.toml").read_text().replace("last_year = 2031", "last_year = 2032")
+    (tiny / "instance.toml").write_text(toml)
+    years = (2030, 2031, 2032)
+    write(tiny, "scenarios.csv", [
+        {"scenario": s, "probability": 0.5, "description": "", "source": SRC} for s in "AB"])
+    write(tiny, "prices.csv", [{"scenario": s, "year": y, "product": "X",
+                                "price_usd_per_kg": 40, "source": SRC}
+                               for s in "AB" for y in years])
+    write(tiny, "availability.csv", [
+        {"scenario": s, "year": 2031, "product": "X", "china_availability": 0.5,
+         "source": SRC} for s in "AB"] + [
+        {"scenario": "A", "year": 2032, "product": "X", "china_availability": 0,
+         "source": SRC}])
+    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1000,
+                                "source": SRC} for y in years])
+    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 2000,
+                                "other_supply_t": 0, "source": SRC} for y in years])
+    write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
+                                   "capacity_cost_usd_per_kg": 1,
+                                   "holding_cost_usd_per_kg_yr": 5, "max_capacity_t": 2000,
+                                   "salvage_fraction": 0, "source": SRC}])
+    for name, cost in (("rule", 50.0), ("clairvoyant", 27.0)):
+        run = solve(tiny, policy(tiny, name))
+        assert run.result.status == "optimal"
+        assert run.result.objective_musd == pytest.approx(cost, **TOL), name

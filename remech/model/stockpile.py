@@ -35,7 +35,11 @@ Policy (design [stockpile] policy): what a second-stage decision may know.
       shortfall is possible at all:
           c_rule_drawn[s,t,p]:  level + reserve_level <= max_capacity_t[p] (1 - drawn)
           c_rule_covered[s,t,p]: shortfall_t <= most_shortfall_t[s,t,p] drawn
-      (most_shortfall_t: demand less the supply no decision can take away)
+      (most_shortfall_t: demand less the supply no decision can take away; all demand
+      where a share target makes China's deliveries a decision); and no release while
+      supply is left over, stock_surplus[s,t,p] in {0,1} in every cut year:
+          c_rule_surplus[s,t,p]:    balance lhs - rhs <= most_surplus_t[s,t,p] surplus
+          c_rule_no_release[s,t,p]: release + reserve_release <= max_capacity_t[p] (1 - surplus)
       so stock is never held back in a cut for a later year whose prices the scenario
       would reveal.
   "tree": decisions are equal across the scenarios that share a node of the instance's
@@ -235,6 +239,24 @@ def _rule_greedy(m, data: ModelData) -> None:
     m.c_rule_covered = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
         [(1.0, m.shortfall_t[s, t, p]), (-float(most[s, t, p]), m.stock_drawn[s, t, p])])
         <= 0.0)
+    # no release while supply is left over (it would be thrown away): in a cut year either
+    # the balance is tight or nothing is released
+    surplus = _most_surplus_t(data)
+    cells = [(s, t, p) for s in m.S for t in m.T for p in m.SP
+             if cut[s, t, p] and data.demand_t[t, p] > 0]
+    m.stock_surplus = pyo.Var(cells, within=pyo.Binary)
+    m.c_rule_surplus = pyo.Constraint(cells, rule=lambda m, s, t, p: m.c_balance[s, t, p].body
+                                      - float(surplus[s, t, p]) * m.stock_surplus[s, t, p]
+                                      <= m.c_balance[s, t, p].lower)
+
+    def no_release(m, s, t, p):
+        terms = [(1.0, m.stock_release_t[s, t, p])]
+        if p in m.RP:
+            terms.append((1.0, m.reserve_release_t[s, t, p]))
+        terms.append((float(cap[p]), m.stock_surplus[s, t, p]))
+        return linear(terms) <= float(cap[p])
+
+    m.c_rule_no_release = pyo.Constraint(cells, rule=no_release)
     if not len(m.RP):
         return
     for (s, t, p), v in m.reserve_release_t.items():
@@ -254,8 +276,25 @@ def _most_shortfall_t(m, data: ModelData) -> np.ndarray:
     fixed = outside + data.other_supply_t[None] + data.china_supply_t[None] * \
         data.china_availability
     most = np.clip(data.demand_t[None] - fixed, 0.0, data.demand_t[None])
+    if hasattr(m, "china_used_t"):  # a share target may leave China's supply unused
+        return np.broadcast_to(data.demand_t[None], most.shape).copy()
     for p in list(m.RP) + [int(data.project_product[j]) for j in m.J_reagent]:
         most[:, :, p] = data.demand_t[None, :, p]
+    return most
+
+
+def _most_surplus_t(data: ModelData) -> np.ndarray:
+    """[s, t, p] an upper bound on supply beyond demand in the balance: every source at its
+    largest (China's available deliveries, other supply, projects outside and the most any
+    support option adds, the whole stockpile released) plus a shortfall of all demand."""
+    opt = data.options
+    most = data.china_supply_t[None] * data.china_availability + data.other_supply_t[None] \
+        + data.demand_t[None] + data.stock_max_capacity_t[None, None]
+    extra = np.maximum(opt.output_t - data.outside_output_t[opt.project], 0.0)
+    for j in range(len(data.projects)):
+        p = int(data.project_product[j])
+        mine = opt.project == j
+        most[:, :, p] += data.outside_output_t[j] + (extra[mine].max(0) if mine.any() else 0)
     return most
 
 
