@@ -705,10 +705,14 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
             raise InputError(f"{instance}/instance.toml: no default_model to find the designs;"
                              " pass --model for each design")
         models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
+    from remech.design import resolve_design, shipped_designs
+
+    models = tuple(resolve_design(p) for p in models)
     for path in models:
         if not Path(path).is_file():
-            raise InputError(f"{path}: design file not found; pass --model with a file from "
-                             "models/")
+            raise InputError(f"{path}: design file not found; pass --model with a design "
+                             f"file or the name of a shipped design "
+                             f"({', '.join(shipped_designs())})")
     check_outdir(outdir, force, inside_of=[inst.folder], contains=models)
     tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
     t0 = time.perf_counter()
