@@ -39,11 +39,12 @@ def progress(quiet: bool):
     return report
 
 
-def check_outdir(outdir: Path | None, force: bool, *, inside_of=(), contains=()) -> None:
+def check_outdir(outdir: Path | None, force: bool, *, inside_of=(), contains=(),
+                 kind: str | None = None) -> None:
     """Refuse an output folder remech must not replace (see remech.outdir)."""
     from remech.outdir import check_outdir as check
 
-    check(outdir, force, inside_of=inside_of, contains=contains)
+    check(outdir, force, inside_of=inside_of, contains=contains, kind=kind)
 
 
 def check_number(option: str, value: float | int | None, *, low: float | None = None,
@@ -219,7 +220,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
     inputs = [p for p in (model_path, write_model) if p is not None]
-    check_outdir(outdir, force, inside_of=[instance], contains=inputs)
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="solve")
     report = progress(quiet)
     STOP.clear()
     previous = signal.signal(signal.SIGINT, request_stop), signal.getsignal(signal.SIGTERM)
@@ -228,7 +229,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     try:
         run = load_files(instance, model_path, report)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
-                     contains=[run.design.path, *inputs])
+                     contains=[run.design.path, *inputs], kind="solve")
         _solve_and_write(run, outdir, force, log_dir / "highs.log", time_limit, mip_gap,
                          threads, seed, write_model, as_json, quiet, show_log, jobs,
                          scheduler, cache_dir, with_vss, with_foresight,
@@ -408,7 +409,7 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
     from remech.solve import SolverOptions
 
     inputs = [p for p in (mechanism, model_path) if p is not None]
-    check_outdir(outdir, force, inside_of=[instance], contains=inputs)
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="simulate")
     check_solver_options(time_limit, mip_gap, None, jobs)
     stress_names = tuple(x.strip() for x in stress.split(",") if x.strip())
     if stress_names and sampler != "generate":
@@ -617,7 +618,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
-    check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs)
+    check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
+                 kind="game")
     records = None
     weights = {}
     if costs_csv is not None:
@@ -632,7 +634,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 
         run = load_files(instance, model_path)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
-                     contains=[run.design.path])
+                     contains=[run.design.path], kind="game")
         n = len(run.instance.members)
         cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
         with click.progressbar(length=(1 << n) - 1, label=f"solving {(1 << n) - 1} coalitions",
@@ -698,7 +700,7 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     from remech.instance import load_instance
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
-    check_outdir(outdir, force, inside_of=[instance], contains=models)
+    check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
     inst = load_instance(instance)
     if not models:
         if inst.default_model is None:
@@ -713,7 +715,7 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
             raise InputError(f"{path}: design file not found; pass --model with a design "
                              f"file or the name of a shipped design "
                              f"({', '.join(shipped_designs())})")
-    check_outdir(outdir, force, inside_of=[inst.folder], contains=models)
+    check_outdir(outdir, force, inside_of=[inst.folder], contains=models, kind="compare")
     tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
     t0 = time.perf_counter()
     with click.progressbar(length=len(tasks), label=f"solving {len(tasks)} designs",
@@ -859,9 +861,9 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
     for option, value in (("--mean-reversion", kappa), ("--p-controls", p_controls),
                           ("--p-flooding", p_flooding), ("--flooding-depth", flooding_depth)):
         check_number(option, value, low=0, high=1, unit=" (a share)", example="0.3")
-    check_outdir(outdir, force, inside_of=[instance])
+    check_outdir(outdir, force, inside_of=[instance], kind="instance")
     inst = load_instance(instance)
-    check_outdir(outdir, force, inside_of=[inst.folder])
+    check_outdir(outdir, force, inside_of=[inst.folder], kind="instance")
     products = inst.products["product"].tolist()
     settings = GeneratorSettings(
         n=n, seed=seed, block=block, kappa=kappa,
@@ -930,9 +932,9 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     from remech.scenarios import china_multiple, scenario_set, to_tables, write_instance
     from remech.scenarios import reduce as cut
 
-    check_outdir(outdir, force, inside_of=[instance])
+    check_outdir(outdir, force, inside_of=[instance], kind="instance")
     inst = load_instance(instance)
-    check_outdir(outdir, force, inside_of=[inst.folder])
+    check_outdir(outdir, force, inside_of=[inst.folder], kind="instance")
     t0 = time.perf_counter()
     full = scenario_set(inst)
     small, distance = cut(full, k)
@@ -984,7 +986,7 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> N
     from remech.plots import fan_charts
 
     inputs = [mechanism] if mechanism is not None else []
-    check_outdir(outdir, force, inside_of=[instance], contains=inputs)
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="plot")
     inst = load_instance(instance)
     floors = {}
     if mechanism is not None:

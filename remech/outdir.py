@@ -57,7 +57,8 @@ def _probe_writable(folder: Path, option: str, outdir: Path) -> None:
 
 
 def check_outdir(outdir: Path | None, force: bool, *, option: str = "-o",
-                 inside_of: Iterable[Path] = (), contains: Iterable[Path] = ()) -> None:
+                 inside_of: Iterable[Path] = (), contains: Iterable[Path] = (),
+                 kind: str | None = None) -> None:
     """Refuse an output folder remech must not replace, before any work is done.
 
     ``inside_of``: folders the output may not be, lie inside or contain (the instance).
@@ -102,6 +103,11 @@ def check_outdir(outdir: Path | None, force: bool, *, option: str = "-o",
             if not force:
                 raise InputError(f"{outdir}: output folder exists; pass --force to replace "
                                  f"it or choose another {option}")
+            why = not_replaceable(out, kind)
+            if why:
+                raise InputError(f"{option} {outdir}: {why}; --force replaces only a result "
+                                 f"of the same kind as remech wrote it, so choose another "
+                                 f"{option}")
     parent = _nearest_existing(out.parent)
     if not parent.is_dir():
         raise InputError(f"{option} {outdir}: {parent} is a file, not a folder; choose a "
@@ -146,8 +152,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _marker(kind: str) -> str:
-    return json.dumps({"kind": kind, "remech_version": __version__}) + "\n"
+def _marker(kind: str, files: list[str] | None = None) -> str:
+    doc = {"kind": kind, "remech_version": __version__}
+    if files is not None:
+        doc["files"] = files
+    return json.dumps(doc) + "\n"
+
+
+def _written(folder: Path) -> list[str]:
+    """Every file and folder under ``folder`` (relative, sorted), the marker excluded."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != MARKER)
+
+
+def not_replaceable(folder: Path, kind: str | None) -> str | None:
+    """Why ``--force`` may not replace the remech result ``folder``: it holds another kind
+    of result (an instance is not replaced by a solve), or files remech did not write
+    there (listed in the marker since marker files carry the list); None if it may."""
+    try:
+        doc = json.loads((Path(folder) / MARKER).read_text())
+    except (OSError, ValueError):
+        return f"its {MARKER} cannot be read"
+    if not isinstance(doc, dict):
+        return f"its {MARKER} cannot be read"
+    if kind is not None and doc.get("kind") not in (None, kind):
+        return f"it holds a remech {doc.get('kind')} result, not a {kind} result"
+    if isinstance(doc.get("files"), list):
+        extra = sorted(set(_written(Path(folder))) - set(doc["files"]))
+        if extra:
+            return (f"it holds {len(extra)} file(s) remech did not write there "
+                    f"(e.g. {extra[0]})")
+    return None
 
 
 def replace_folder(outdir: Path, fill: Callable[[Path], None], force: bool,
@@ -165,13 +199,17 @@ def replace_folder(outdir: Path, fill: Callable[[Path], None], force: bool,
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        (tmp / MARKER).write_text(_marker(kind))
         fill(tmp)
+        (tmp / MARKER).write_text(_marker(kind, _written(tmp)))
         if outdir.exists():
             if any(outdir.iterdir()) and not is_result(outdir):
                 raise InputError(f"{outdir}: folder exists and is not a remech result (no "
                                  f"{MARKER}); remech replaces only folders it wrote, so "
                                  "choose another -o")
+            why = not_replaceable(outdir, kind) if any(outdir.iterdir()) else None
+            if why:
+                raise InputError(f"-o {outdir}: {why}; --force replaces only a result of "
+                                 "the same kind as remech wrote it, so choose another -o")
             if any(outdir.iterdir()) and not force:
                 raise FileExistsError(outdir)
             with signals_held():  # no Ctrl-C between the two renames

@@ -118,13 +118,36 @@ def test_force_replaces_a_previous_result_and_nothing_else(tiny, tmp_path):
     assert invoke("solve", tiny, "-o", out, "-q").exit_code == 0
     marker = json.loads((out / ".remech-result").read_text())
     assert marker["kind"] == "solve" and marker["remech_version"]
-    (out / "old.txt").write_text("from the previous run")
+    assert "mechanism.json" in marker["files"]
     before = snapshot(tmp_path, skip=out)
     r = invoke("solve", tiny, "-o", out, "--force", "-q")
     assert r.exit_code == 0
-    assert not (out / "old.txt").exists() and (out / "mechanism.json").is_file()
+    assert (out / "mechanism.json").is_file()
     assert snapshot(tmp_path, skip=out) == before  # no file outside OUTDIR touched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny"]
+
+
+def test_force_keeps_what_the_user_added_and_other_kinds_of_result(tiny, tmp_path):
+    out = tmp_path / "out"
+    assert invoke("solve", tiny, "-o", out, "-q").exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    r = invoke("solve", tiny, "-o", out, "--force", "-q")
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        f"error: -o {out}: it holds 1 file(s) remech did not write there (e.g. notes.txt); "
+        "--force replaces only a result of the same kind as remech wrote it, so choose "
+        "another -o")
+    assert snapshot(out) == before
+    inst = tmp_path / "gen"
+    assert invoke("scenarios", "generate", REAL, "-n", 2, "-o", inst).exit_code == 0
+    before = snapshot(inst)
+    r = invoke("solve", tiny, "-o", inst, "--force", "-q")
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        f"error: -o {inst}: it holds a remech instance result, not a solve result; --force "
+        "replaces only a result of the same kind as remech wrote it, so choose another -o")
+    assert snapshot(inst) == before
 
 
 def test_unwritable_location_is_refused_before_solving(tiny, tmp_path):
