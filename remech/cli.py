@@ -290,7 +290,9 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
         click.echo(f"[remech] interrupted before HiGHS found a feasible mechanism; nothing "
                    f"written ({outdir} untouched)", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    if with_vss and result.has_solution and not stopped:
+    last_step = None  # the extra step running when a stop request arrives is dropped
+    if with_vss and result.has_solution and not STOP.is_set():
+        last_step = "vss"
         from remech.evaluate import cost, vss
 
         t0 = time.perf_counter()
@@ -298,7 +300,8 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
                           SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
                                         threads=threads, seed=seed))
         run.timings_s["vss"] = time.perf_counter() - t0
-    if with_foresight and result.has_solution and not stopped:
+    if with_foresight and result.has_solution and not STOP.is_set():
+        last_step = "foresight"
         from remech.evaluate import cost, foresight_gap
 
         t0 = time.perf_counter()
@@ -308,7 +311,8 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
                           seed=seed))
         run.timings_s["foresight_gap"] = time.perf_counter() - t0
     saa_mnn, saa_sampler, saa_seed = saa_args
-    if saa_mnn is not None and result.has_solution and not stopped:
+    if saa_mnn is not None and result.has_solution and not STOP.is_set():
+        last_step = "saa"
         from remech.saa import saa
         from remech.simulate import default_sampler
 
@@ -327,6 +331,12 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
                                                     threads=threads, seed=seed),
                               jobs=jobs, on_done=on_saa)
         run.timings_s["saa"] = time.perf_counter() - t0
+    if not stopped and STOP.is_set():  # stopped during --vss, --foresight-gap or --saa:
+        stopped = True  # the mechanism itself is complete; the unfinished step is dropped
+        if last_step is not None:
+            mech.pop(last_step, None)
+            click.echo(f"[remech] interrupted during the {last_step} step: the mechanism is "
+                       "written without it", err=True)
     t0 = time.perf_counter()
     mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
     if stopped:  # an interrupted run never replaces a previous result

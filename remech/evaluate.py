@@ -231,9 +231,11 @@ def foresight_gap(inst: Instance, design: Design, objective: float,
     data = prepare(inst, bound_design)
     m = build_model(data)
     res = solve(m, options or SolverOptions())
-    bound = cost(m, res)
+    proved = res.status == "optimal"
+    bound = cost(m, res) if proved else None  # an unproved incumbent bounds nothing
     return {"policy": design.stockpile_policy, "policy_musd": objective,
             "clairvoyant_musd": bound, "status": res.status,
+            "clairvoyant_dual_bound_musd": res.dual_bound_musd,
             "value_of_foresight_musd": None if bound is None else objective - bound,
             "clairvoyant_first_stage": first_stage_to_json(first_stage(m, data))
             if res.has_solution else None}

@@ -225,6 +225,57 @@ def mechanism_design(mech_path: Path, mech: dict, model: str | Path | None) -> D
     return load_design(model)
 
 
+def check_mechanism(mech_path: Path, mech: dict, inst: Instance, design: Design) -> None:
+    """The mechanism fits the design it was solved with and the instance it is run on:
+    same design file (SHA-256), a solve that found a mechanism, every product and project
+    known, every first-stage value finite and in range, every floor on the design's menu."""
+    def bad(where: str, problem: str, fix: str) -> InputError:
+        return InputError(f"{mech_path} {where}: {problem}; {fix}")
+
+    status = mech.get("status")
+    if status not in ("optimal", "time_limit", "interrupted"):
+        raise bad("'status'", f"'{status}' is not a solved mechanism",
+                  "simulate a mechanism.json whose solve found one (optimal, time_limit or "
+                  "interrupted)")
+    recorded = (mech.get("design") or {}).get("sha256")
+    if recorded and recorded != design.sha256:
+        raise bad("'design.sha256'", f"the design {design.path} differs from the one the "
+                  "mechanism was solved with", "simulate with that design file, or solve "
+                  "again with this one")
+    fs = first_stage_from_json(mech["first_stage"])
+    products = set(inst.products["product"])
+    projects = set(inst.projects["project"])
+    solved_on = (mech.get("instance") or {}).get("name", "another instance")
+    for where, names, known, what in (
+            ("'first_stage.floor_level'", fs["floor_level"], products, "product"),
+            ("'first_stage.stock'", fs["stock"], products, "product"),
+            ("'first_stage.support'", {k[0] for k in fs["support"]}, projects, "project"),
+            ("'first_stage.built_outside'", fs["built_outside"], projects, "project")):
+        for name in sorted(names):
+            if name not in known:
+                raise bad(where, f"{what} '{name}' is not in instance '{inst.name}' "
+                          f"({inst.folder}); the mechanism was solved on '{solved_on}'",
+                          "simulate it on an instance with the same products and projects")
+    values = [("stock capacity_t", v[1], 0.0, None) for v in fs["stock"].values()]
+    values += [("stock_target_t", v, 0.0, None) for v in fs["stock_target"].values()]
+    values += [("reserve_share", v, 0.0, 1.0) for v in fs["reserve_share"].values()]
+    values += [("grant_musd", v, 0.0, None) for v in fs["grant_musd"].values()]
+    for key in list(fs["floor_level"].values()) + [k[1:] for k in fs["support"]]:
+        values += [("level_usd_per_kg", key[0], 0.0, None), ("upside_share", key[1], 0.0, 1.0)]
+    for name, v, low, high in values:
+        if not np.isfinite(v) or v < low or (high is not None and v > high):
+            raise bad(f"'first_stage' {name}", f"{v!r} is not a finite value in "
+                      f"[{low:g}, {'inf' if high is None else f'{high:g}'}]",
+                      "write the mechanism with remech solve -o OUTDIR")
+    for p, (level, share, _cap, tariff) in fs["floor_level"].items():
+        menu = (design.tariff_reference_usd_per_kg if tariff
+                else design.floor_levels_usd_per_kg).get(p, [])
+        if level and (level not in menu or (not tariff and share not in design.upside_shares)):
+            raise bad(f"'first_stage.floor_level.{p}'", f"{level:g} USD/kg (upside share "
+                      f"{share:g}) is not on the design's menu for {p}",
+                      "simulate with the design the mechanism was solved with")
+
+
 def check_simulable(mech_path: Path, mech: dict, design: Design, sample_source: str,
                     tree_fix: str = "simulate on the instance's own scenarios (no -n)") -> None:
     """Refuse what cannot be simulated: a clairvoyant stockpile, a tree on fresh paths."""
@@ -388,6 +439,7 @@ def load_simulation(mechanism: str | Path, instance: str | Path,
     mech_path, mech = load_mechanism(mechanism)
     inst = load_instance(instance)
     design = mechanism_design(mech_path, mech, model)
+    check_mechanism(mech_path, mech, inst, design)
     if n is None:
         if stress:
             raise InputError("--stress: only with -n N (fresh scenarios); add -n or drop "

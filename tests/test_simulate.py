@@ -292,3 +292,43 @@ def test_cli_solve_saa(tiny, tmp_path):
     assert result.stderr.strip() == (
         "error: --saa 1,4: expected M,N,N2 (replications, scenarios per replication, "
         "evaluation scenarios); write e.g. --saa 10,100,2000")
+
+
+def test_cli_simulate_checks_the_mechanism_against_design_and_instance(tiny, tmp_path):
+    out = tmp_path / "out"
+    assert invoke("solve", tiny, "-o", out, "-q").exit_code == 0
+    mech_file = out / "mechanism.json"
+    mech = json.loads(mech_file.read_text())
+    edited = tmp_path / "edited.json"
+
+    def run_with(change) -> str:
+        doc = json.loads(json.dumps(mech))
+        change(doc)
+        edited.write_text(json.dumps(doc))
+        result = invoke("simulate", edited, tiny)
+        assert result.exit_code == 2, result.output
+        return result.stderr.strip()
+
+    assert run_with(lambda d: d["first_stage"]["support"][0].update(project="NOPE")) == (
+        f"error: {edited} 'first_stage.support': project 'NOPE' is not in instance "
+        f"'tiny-floor' ({tiny}); the mechanism was solved on 'tiny-floor'; simulate it on an "
+        "instance with the same products and projects")
+    assert run_with(lambda d: d["first_stage"]["support"][0].update(
+        grant_musd=float("nan"))) == (
+        f"error: {edited} 'first_stage' grant_musd: nan is not a finite value in [0, inf]; "
+        "write the mechanism with remech solve -o OUTDIR")
+    assert run_with(lambda d: d["first_stage"]["floor_level"]["X"].update(
+        level_usd_per_kg=55.0)) == (
+        f"error: {edited} 'first_stage.floor_level.X': 55 USD/kg (upside share 0) is not on "
+        "the design's menu for X; simulate with the design the mechanism was solved with")
+    assert run_with(lambda d: d.update(status="infeasible")) == (
+        f"error: {edited} 'status': 'infeasible' is not a solved mechanism; simulate a "
+        "mechanism.json whose solve found one (optimal, time_limit or interrupted)")
+    design_file = tiny / "design.toml"
+    design_file.write_text(design_file.read_text() + "\n# edited after the solve\n")
+    result = invoke("simulate", out, tiny)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {mech_file} 'design.sha256': the design {design_file} differs from the one "
+        "the mechanism was solved with; simulate with that design file, or solve again with "
+        "this one")
