@@ -847,6 +847,12 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
     tests; reproducible with --seed. Writes a new instance folder that remech solve uses
     directly, and prints the calibration against history. With --tree, the paths form a
     scenario tree (nodes.csv) for designs with [stockpile] policy = "tree".
+
+    \b
+    Example:
+      remech scenarios generate instances/allied-ree-2026 -n 200 --seed 7 --stress all \\
+          -o my-200
+      remech scenarios generate instances/allied-ree-2026 --tree 2028:5,2031:4 -o my-tree
     """
     from remech.instance import load_instance
     from remech.scenarios import (
@@ -935,6 +941,10 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     Kantorovich distance between the full and the reduced sets and, with --check, the
     cost of the mechanism solved on the reduced set, evaluated on the full set, against
     the full set's optimum (out-of-sample check).
+
+    \b
+    Example:
+      remech scenarios reduce my-200 --to 40 -o my-40
     """
     import time
 
@@ -990,7 +1000,12 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
 @user_errors
 def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> None:
     """Fan chart per product: percentile bands of the scenario prices, history overlaid,
-    and the floors of a solved mechanism if given."""
+    and the floors of a solved mechanism if given.
+
+    \b
+    Example:
+      remech scenarios plot my-40 -o plots/ --mechanism out-40/mechanism.json
+    """
     from remech.instance import load_instance
     from remech.outdir import replace_folder
     from remech.plots import fan_charts
