@@ -52,15 +52,15 @@ def test_solve_prints_summary_and_writes_results(tiny, tmp_path):
 def test_existing_outdir_needs_force(tiny, tmp_path):
     out = tmp_path / "out"
     assert invoke("solve", tiny, "-o", out, "-q").exit_code == 0
-    (out / "note.txt").write_text("old result")
+    (out / "mechanism.json").write_text("old result")
     result = invoke("solve", tiny, "-o", out)
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"error: {out}: output folder exists; pass --force to "
                                      "replace it or choose another -o")
-    assert (out / "note.txt").exists()
+    assert (out / "mechanism.json").read_text() == "old result"
     result = invoke("solve", tiny, "-o", out, "--force", "-q")
     assert result.exit_code == 0
-    assert not (out / "note.txt").exists() and (out / "mechanism.json").exists()
+    assert json.loads((out / "mechanism.json").read_text())["status"] == "optimal"
     assert json.loads((out / ".remech-result").read_text())["kind"] == "solve"
 
 
