@@ -124,6 +124,20 @@ def model_option(fn):
         help="Design file (models/*.toml). Default: the instance's default_model.")(fn)
 
 
+force_option = click.option("--force", is_flag=True,
+                            help="Replace OUTDIR if it is an earlier remech result.")
+
+
+def solver_limit_options(per: str, time_limit_s: float = 600.0):
+    """--time-limit and --mip-gap of a command whose solves run per design, batch, ..."""
+    def decorate(fn):
+        fn = click.option("--mip-gap", type=float, default=1e-4, show_default=True)(fn)
+        return click.option("--time-limit", type=float, default=time_limit_s,
+                            show_default=True,
+                            help=f"HiGHS time limit per {per}, seconds.")(fn)
+    return decorate
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="remech")
 def main() -> None:
@@ -145,8 +159,7 @@ def main() -> None:
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
               help="Folder for mechanism.json and the CSV tables (new, empty, or an earlier "
                    "remech result with --force).")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @click.option("--time-limit", type=float, default=600.0,
               show_default=True, help="HiGHS time limit in seconds.")
 @click.option("--mip-gap", type=float, default=1e-4, show_default=True,
@@ -384,13 +397,10 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
               help="Scenarios per evaluation; batches run in parallel processes.")
 @click.option("--jobs", "-j", type=int, default=None,
               help="Parallel processes for the batches (default: the number of cores).")
-@click.option("--time-limit", type=float, default=600.0,
-              show_default=True, help="HiGHS time limit per batch, seconds.")
-@click.option("--mip-gap", type=float, default=1e-4, show_default=True)
+@solver_limit_options("batch", 600.0)
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write simulation.json and scenario_costs.csv here.")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print simulation.json on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @user_errors
@@ -589,9 +599,7 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
               help="Cache folder for coalition results (default ~/.cache/remech).")
 @click.option("--no-cache", is_flag=True, help="Solve every coalition again.")
-@click.option("--time-limit", type=float, default=300.0,
-              show_default=True, help="HiGHS time limit per coalition, seconds.")
-@click.option("--mip-gap", type=float, default=1e-4, show_default=True)
+@solver_limit_options("coalition", 300.0)
 @click.option("--samples", type=click.IntRange(min=0), default=0,
               help="Also estimate the Shapley value from this many random orders "
                    "(with a 95 %% confidence interval); automatic beyond 20 players.")
@@ -599,8 +607,7 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
               help="Seed of the sampled Shapley value.")
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write coalition_costs.csv, allocations.csv and game.json here.")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
@@ -679,13 +686,10 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
               help="Design the others are measured against.")
 @click.option("--jobs", "-j", type=int, default=None,
               help="Parallel solver processes (default: the number of cores).")
-@click.option("--time-limit", type=float, default=600.0,
-              show_default=True, help="HiGHS time limit per design, seconds.")
-@click.option("--mip-gap", type=float, default=1e-4, show_default=True)
+@solver_limit_options("design", 600.0)
 @click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
               help="Write compare.csv, compare.md and compare.json here.")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
@@ -833,8 +837,7 @@ def scenarios() -> None:
               help="A scenario tree instead of N independent paths: branching years and "
                    "children per node, e.g. 2028:5,2031:4 (one shared path until 2028, 20 "
                    "leaves); writes nodes.csv. Not with -n or --stress.")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @user_errors
 def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
              kappa: float, long_run: str | None, start: str | None, p_controls: float,
@@ -930,8 +933,7 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
 @model_option
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Solve on the reduced set and evaluate that mechanism on the full set.")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @user_errors
 def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check: bool,
            force: bool) -> None:
@@ -995,8 +997,7 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
               help="Folder for the PNG fan charts (one per product).")
 @click.option("--mechanism", type=click.Path(path_type=Path),
               help="A mechanism.json whose floor levels are drawn.")
-@click.option("--force", is_flag=True,
-              help="Replace OUTDIR if it is an earlier remech result.")
+@force_option
 @user_errors
 def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> None:
     """Fan chart per product: percentile bands of the scenario prices, history overlaid,
