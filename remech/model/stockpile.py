@@ -171,7 +171,7 @@ def _last_resort(m, data: ModelData, k_of: dict, balance):
         return None
     n_s, n_t = len(data.scenarios), len(data.years)
     r_of = {p: k for k, p in enumerate(products)}
-    m.reserve_source = {}
+    m.reserve_source = {}  # (s, t, p) -> [(output t offered below the floor, option o)]
     level = var_array(m.reserve_level_t, n_s, n_t, len(r_of))
     buy = var_array(m.reserve_buy_t, n_s, n_t, len(r_of))
     sell = var_array(m.reserve_release_t, n_s, n_t, len(r_of))
@@ -187,12 +187,12 @@ def _last_resort(m, data: ModelData, k_of: dict, balance):
             for p in products:
                 idx = np.flatnonzero((data.project_product[opt.project] == p)
                                      & (source[:, s, t] > 0))
-                m.reserve_source[s, t, p] = [(float(source[o, s, t]), m.support[int(o)])
-                                             for o in idx]
+                m.reserve_source[s, t, p] = [(float(source[o, s, t]), int(o)) for o in idx]
     if data.stock_policy == "rule":  # c_rule_take fixes the purchases instead
         return level, buy, sell, r_of
     m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=lambda m, s, t, p: linear(
-        [(1.0, buy[s, t, r_of[p]])] + [(-c, v) for c, v in m.reserve_source[s, t, p]]) <= 0.0)
+        [(1.0, buy[s, t, r_of[p]])]
+        + [(-c, m.support[o]) for c, o in m.reserve_source[s, t, p]]) <= 0.0)
     return level, buy, sell, r_of
 
 
@@ -305,10 +305,9 @@ def _rule_reserve_share(m, data: ModelData) -> None:
     (support is binary): share_support <= support, <= share, >= share + support - 1."""
     by_year: dict[tuple[int, int], set[int]] = {}  # (t, p) -> options with an offer
     for (_s, t, p), terms in m.reserve_source.items():
-        by_year.setdefault((t, p), set()).update(id(v) for _, v in terms)
-    option_of = {id(m.support[o]): o for o in m.support}
+        by_year.setdefault((t, p), set()).update(o for _, o in terms)
     m.reserve_share = pyo.Var(m.T, m.RP, bounds=(0.0, 1.0))
-    pairs = sorted((option_of[i], t) for (t, p), ids in by_year.items() for i in ids)
+    pairs = sorted((o, t) for (t, p), options in by_year.items() for o in options)
     p_of = {o: int(data.project_product[data.options.project[o]]) for o, _ in pairs}
     m.reserve_share_support = pyo.Var(pairs, bounds=(0.0, 1.0))
     w, share, sup = m.reserve_share_support, m.reserve_share, m.support
@@ -319,7 +318,7 @@ def _rule_reserve_share(m, data: ModelData) -> None:
                                          >= share[t, p_of[o]] + sup[o] - 1)
 
     def take(m, s, t, p):
-        terms = [(c, w[option_of[id(v)], t]) for c, v in m.reserve_source[s, t, p]]
+        terms = [(c, w[o, t]) for c, o in m.reserve_source[s, t, p]]
         return linear([(1.0, m.reserve_buy_t[s, t, p])] + [(-c, v) for c, v in terms]) == 0.0
 
     m.c_rule_take = pyo.Constraint(list(m.reserve_source), rule=take)
