@@ -7,6 +7,7 @@ feasible mechanism (written, with its gap), 4 infeasible, unbounded or no soluti
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -219,8 +220,9 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     import shutil
     import tempfile
 
-    from remech.run import load_files
-    from remech.solve import STOP, request_stop
+    from remech.run import Extras, load_files
+    from remech.solve import STOP, SolverOptions, request_stop
+    from remech.stability import DEFAULT_CACHE, GameOptions
 
     check_solver_options(time_limit, mip_gap, threads, jobs)
     saa_mnn = None
@@ -243,10 +245,16 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         run = load_files(instance, model_path, report)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path, *inputs], kind="solve")
-        _solve_and_write(run, outdir, force, log_dir / "highs.log", time_limit, mip_gap,
-                         threads, seed, write_model, as_json, quiet, show_log, jobs,
-                         scheduler, cache_dir, with_vss, with_foresight,
-                         (saa_mnn, saa_sampler, saa_seed))
+        opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
+                             seed=seed, log_file=log_dir / "highs.log",
+                             log_to_console=show_log, progress=not quiet)
+        game_opts = GameOptions(jobs=jobs, scheduler=scheduler,
+                                cache_dir=cache_dir or DEFAULT_CACHE, time_limit_s=time_limit,
+                                mip_gap=mip_gap)
+        extras = Extras(vss=with_vss, foresight=with_foresight, saa=saa_mnn,
+                        saa_sampler=saa_sampler, saa_seed=saa_seed, jobs=jobs)
+        _solve_and_write(run, outdir, force, opts, game_opts, extras, write_model, as_json,
+                         quiet)
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -254,118 +262,49 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit: float,
-                     mip_gap: float, threads: int, seed: int, write_model: Path | None,
-                     as_json: bool, quiet: bool, show_log: bool, jobs: int | None,
-                     scheduler: str | None, cache_dir: Path | None, with_vss: bool,
-                     with_foresight: bool = False, saa_args: tuple = (None, None, 0)) -> None:
-    from remech.results import summary, write_results
+def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
+                     write_model: Path | None, as_json: bool, quiet: bool) -> None:
+    """Solve a loaded run (remech.run.solve_run), write the mechanism, print, exit."""
     from remech.run import solve_run
-    from remech.solve import STATUS_INTERRUPTED, STOP, SolverOptions
+    from remech.solve import STATUS_INTERRUPTED, STOP
 
     report = progress(quiet)
-    opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
-                         seed=seed, log_file=log_file, log_to_console=show_log,
-                         progress=not quiet)
-    from remech.stability import DEFAULT_CACHE, GameOptions
-
-    game_opts = GameOptions(jobs=jobs, scheduler=scheduler,
-                            cache_dir=cache_dir or DEFAULT_CACHE, time_limit_s=time_limit,
-                            mip_gap=mip_gap)
-    bars: list = []
-
-    def on_coalition(k: int, record: dict, total: int) -> None:
-        if not bars:  # only designs with burden-sharing rule 'core' solve coalitions
-            bars.append(click.progressbar(length=total, label=f"solving {total} coalitions",
-                                          file=sys.stderr if not quiet
-                                          else open(os.devnull, "w"), show_pos=True))
-            bars[0].__enter__()
-        bars[0].update(1)
-
-    try:
+    err = sys.stderr if not quiet else open(os.devnull, "w")
+    with _bar(err, "solving {} coalitions") as on_coalition, \
+            _bar(err, "SAA: {} replications + evaluation") as on_saa:
         run = solve_run(run, opts, write_model, report=report, game=game_opts,
-                        on_coalition=on_coalition)
-    finally:
-        if bars:
-            bars[0].__exit__(None, None, None)
-    result, mech, tables = run.result, run.mechanism, run.tables
+                        on_coalition=lambda k, record, total: on_coalition(total),
+                        extras=extras, on_saa=lambda k, total: on_saa(total))
+    result, mech = run.result, run.mechanism
     if not quiet:
-        t = result.timings_s
-        click.echo(f"[remech] {', '.join(f'{v} {k}' for k, v in run.data.sizes.items())}; "
-                   f"model {result.model_size['columns']} columns, "
-                   f"{result.model_size['rows']} rows, {result.model_size['nonzeros']} "
-                   f"nonzeros, {result.model_size['integer_columns']} integer", err=True)
-        click.echo(f"[remech]   hand-off {t['write_lp'] + t['read_lp']:.2f} s (write LP "
-                   f"{t['write_lp']:.2f}, HiGHS read {t['read_lp']:.2f}), HiGHS solve "
-                   f"{t['solve']:.2f} s, load solution {t['load_solution']:.2f} s", err=True)
+        _print_sizes(run)
     stopped = STOP.is_set()
     if stopped and not result.has_solution:
         click.echo(f"[remech] interrupted before HiGHS found a feasible mechanism; nothing "
                    f"written ({outdir} untouched)", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    last_step = None  # the extra step running when a stop request arrives is dropped
-    if with_vss and result.has_solution and not STOP.is_set():
-        last_step = "vss"
-        from remech.evaluate import cost, vss
-
-        t0 = time.perf_counter()
-        mech["vss"] = vss(run.instance, run.design, run.data, cost(run.model, result),
-                          SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
-                                        threads=threads, seed=seed))
-        run.timings_s["vss"] = time.perf_counter() - t0
-    if with_foresight and result.has_solution and not STOP.is_set():
-        last_step = "foresight"
-        from remech.evaluate import cost, foresight_gap
-
-        t0 = time.perf_counter()
-        mech["foresight"] = foresight_gap(
-            run.instance, run.design, cost(run.model, result),
-            SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
-                          seed=seed))
-        run.timings_s["foresight_gap"] = time.perf_counter() - t0
-    saa_mnn, saa_sampler, saa_seed = saa_args
-    if saa_mnn is not None and result.has_solution and not STOP.is_set():
-        last_step = "saa"
-        from remech.saa import saa
-        from remech.simulate import default_sampler
-
-        sampler = saa_sampler or default_sampler(run.instance)
-        t0 = time.perf_counter()
-        with click.progressbar(length=saa_mnn[0], label=f"SAA: {saa_mnn[0]} replications "
-                               "+ evaluation", file=sys.stderr if not quiet
-                               else open(os.devnull, "w"), show_pos=True) as bar:
-            def on_saa(k: int, total: int) -> None:
-                bar.length = total
-                bar.update(1)
-
-            mech["saa"] = saa(run.instance, run.design, mech, *saa_mnn, sampler=sampler,
-                              seed=saa_seed,
-                              options=SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap,
-                                                    threads=threads, seed=seed),
-                              jobs=jobs, on_done=on_saa)
-        run.timings_s["saa"] = time.perf_counter() - t0
-    if not stopped and STOP.is_set():  # stopped during --vss, --foresight-gap or --saa:
-        stopped = True  # the mechanism itself is complete; the unfinished step is dropped
-        if last_step is not None:
-            mech.pop(last_step, None)
-            click.echo(f"[remech] interrupted during the {last_step} step: the mechanism is "
-                       "written without it", err=True)
+    if run.dropped_step is not None:
+        step = {"foresight_gap": "foresight"}.get(run.dropped_step, run.dropped_step)
+        click.echo(f"[remech] interrupted during the {step} step: the mechanism is written "
+                   "without it", err=True)
     t0 = time.perf_counter()
-    mech["timings_s"] = {k: round(v, 4) for k, v in run.timings_s.items()}
     if stopped:  # an interrupted run never replaces a previous result
         outdir = _interrupted_target(outdir)
-    write_results(outdir, mech, tables, force or stopped, {"highs.log": log_file})
+    from remech.results import summary, write_results
+
+    write_results(outdir, mech, mech.tables, force or stopped,
+                  {"highs.log": opts.log_file})
     if not quiet:
         click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:
-        click.echo(json.dumps(mech, indent=2))
+        click.echo(json.dumps(mech.to_json(), indent=2))
     else:
         click.echo(summary(mech))
-        if "saa" in mech:
+        if mech.saa is not None:
             from remech.saa import saa_text
 
-            click.echo(saa_text(mech["saa"]))
-        click.echo(f"results       {outdir}/ (mechanism.json, {len(tables)} CSV tables, "
+            click.echo(saa_text(mech.saa))
+        click.echo(f"results       {outdir}/ (mechanism.json, {len(mech.tables)} CSV tables, "
                    "highs.log)")
     if stopped:
         if result.status == STATUS_INTERRUPTED:
@@ -375,6 +314,37 @@ def _solve_and_write(run, outdir: Path, force: bool, log_file: Path, time_limit:
     if result.status == "optimal":
         sys.exit(EXIT_OK)
     sys.exit(EXIT_TIME_LIMIT if result.has_solution else EXIT_NO_SOLUTION)
+
+
+def _print_sizes(run) -> None:
+    size, t = run.result.model_size, run.result.timings_s
+    click.echo(f"[remech] {', '.join(f'{v} {k}' for k, v in run.data.sizes.items())}; "
+               f"model {size['columns']} columns, {size['rows']} rows, {size['nonzeros']} "
+               f"nonzeros, {size['integer_columns']} integer", err=True)
+    click.echo(f"[remech]   hand-off {t['write_lp'] + t['read_lp']:.2f} s (write LP "
+               f"{t['write_lp']:.2f}, HiGHS read {t['read_lp']:.2f}), HiGHS solve "
+               f"{t['solve']:.2f} s, load solution {t['load_solution']:.2f} s", err=True)
+
+
+@contextlib.contextmanager
+def _bar(file, label: str):
+    """A progress bar opened at the first tick, when the total is known; yields
+    tick(total)."""
+    bars: list = []
+
+    def tick(total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label.format(total), file=file,
+                                          show_pos=True))
+            bars[0].__enter__()
+        bars[0].length = total
+        bars[0].update(1)
+
+    try:
+        yield tick
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
 
 
 @main.command()

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from remech.prepare import ModelData
+from remech.model.data import ModelData
 
 #: lines reported at most (targets and bounds first; the rest is counted)
 LIMIT = 8
@@ -137,8 +137,7 @@ def _describe(comp: str, idx: tuple, kind: str, w: _Words) -> tuple[str, str, st
         if comp == "support":
             (o,) = idx
             opt = d.options
-            j, lvl = int(opt.project[o]), int(opt.level[o])
-            price = float(d.levels_usd_per_kg[int(d.project_product[j])][lvl])
+            j, price = int(opt.project[o]), opt.entry[o].level_usd_per_kg
             return (f"{comp}/{o}",
                     f"project {d.projects[j]} is supported at {price:g} USD/kg at most once "
                     "(a yes/no choice)", "")

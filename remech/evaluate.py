@@ -23,122 +23,36 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
 from remech.design import Design
 from remech.instance import Instance
 from remech.model import build_model
-from remech.prepare import ModelData, prepare
+from remech.model import first_stage as stage
+from remech.model.data import ModelData
+from remech.model.first_stage import FirstStage
+from remech.model.ledger import cost_without_tie_break, values
+from remech.model.ledger import scenario_costs as ledger_scenario_costs
+from remech.prepare import prepare
 from remech.solve import SolverOptions, solve
 
 
-def _entry(data: ModelData, p: int, l: int) -> tuple[float, float, float, bool]:
-    """A floor-menu entry as (floor or reference USD/kg, upside share, cap USD/kg,
-    is a tariff reference price): a floor and a tariff reference of the same value are
-    different entries."""
-    return (float(data.levels_usd_per_kg[p][l]), float(data.level_upside_share[p][l]),
-            float(data.level_upside_cap_usd_per_kg[p][l]), bool(data.level_is_tariff[p][l]))
+def first_stage(m: pyo.ConcreteModel, data: ModelData) -> FirstStage:
+    """The first-stage decisions of a solved model (remech.model.first_stage.read)."""
+    return stage.read(m, data)
 
 
-def _option_key(data: ModelData, o: int) -> tuple:
-    """A support option as (project, its floor-menu entry)."""
-    j = int(data.options.project[o])
-    return (data.projects[j],) + _entry(data, int(data.project_product[j]),
-                                        int(data.options.level[o]))
-
-
-def first_stage(m: pyo.ConcreteModel, data: ModelData) -> dict:
-    """The first-stage decisions of a solved model, by name: floor-menu entries, supported
-    (project, entry) pairs, stockpile build and capacity, and (policy "rule") the target
-    level per year."""
-    def by_year(name: str) -> dict:
-        if not hasattr(m, name):
-            return {}
-        return {(data.products[p], data.years[t]): float(v.value or 0.0)
-                for (t, p), v in getattr(m, name).items()}
-
-    return {
-        "floor_level": {data.products[p]: _entry(data, p, l)
-                        for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5},
-        "support": {_option_key(data, o) for o, v in m.support.items()
-                    if (v.value or 0) > 0.5},
-        "grant_musd": {_option_key(data, o): float(data.options.grant_musd[o])
-                       for o, v in m.support.items() if (v.value or 0) > 0.5},
-        "built_outside": {data.projects[j] for j in np.flatnonzero(data.project_built_outside)},
-        "stock": {data.products[p]: (round(m.stock_build[p].value or 0),
-                                     float(m.stock_capacity_t[p].value or 0.0))
-                  for p in m.SP},
-        "stock_target": by_year("stock_target_t"),
-        "reserve_share": by_year("reserve_share"),
-    }
-
-
-def first_stage_to_json(decisions: dict) -> dict:
-    """The first stage in mechanism.json's form (lists and plain keys, sorted)."""
-    def entry(e):
-        return {"level_usd_per_kg": e[0], "upside_share": e[1], "upside_cap_usd_per_kg": e[2],
-                "tariff_reference": e[3]}
-
-    return {
-        "floor_level": {p: entry(e) for p, e in sorted(decisions["floor_level"].items())},
-        "support": [{"project": k[0], **entry(k[1:]),
-                     "grant_musd": decisions["grant_musd"].get(k, 0.0)}
-                    for k in sorted(decisions["support"])],
-        "built_outside": sorted(decisions["built_outside"]),
-        "stock": {p: {"build": int(b), "capacity_t": c}
-                  for p, (b, c) in sorted(decisions["stock"].items())},
-        "stock_target_t": [{"product": p, "year": y, "target_t": v}
-                           for (p, y), v in sorted(decisions["stock_target"].items())],
-        "reserve_share": [{"product": p, "year": y, "share": v}
-                          for (p, y), v in sorted(decisions["reserve_share"].items())],
-    }
-
-
-def first_stage_from_json(doc: dict) -> dict:
-    """Inverse of first_stage_to_json."""
-    def entry(e):
-        return (float(e["level_usd_per_kg"]), float(e["upside_share"]),
-                float(e["upside_cap_usd_per_kg"]), bool(e["tariff_reference"]))
-
-    return {
-        "floor_level": {p: entry(e) for p, e in doc["floor_level"].items()},
-        "support": {(e["project"],) + entry(e) for e in doc["support"]},
-        "grant_musd": {(e["project"],) + entry(e): float(e.get("grant_musd", 0.0))
-                       for e in doc["support"]},
-        "built_outside": set(doc.get("built_outside", [])),
-        "stock": {p: (int(v["build"]), float(v["capacity_t"])) for p, v in doc["stock"].items()},
-        "stock_target": {(r["product"], int(r["year"])): float(r["target_t"])
-                         for r in doc["stock_target_t"]},
-        "reserve_share": {(r["product"], int(r["year"])): float(r["share"])
-                          for r in doc["reserve_share"]},
-    }
-
-
-def evaluate_on(inst: Instance, design: Design, decisions: dict,
+def evaluate_on(inst: Instance, design: Design, decisions: FirstStage,
                 options: SolverOptions | None = None):
     """The mechanism ``decisions`` on ``inst``'s scenarios (see the module docstring)."""
     return evaluate(prepare(inst, design, fixed=decisions), decisions, options)
 
 
-def evaluate(data: ModelData, decisions: dict, options: SolverOptions | None = None):
+def evaluate(data: ModelData, decisions: FirstStage, options: SolverOptions | None = None):
     """Build the model of ``data`` with the first stage fixed to ``decisions``; solve."""
     m = build_model(data)
-    for (p, l), var in m.floor_choice.items():
-        level = _entry(data, p, l)
-        var.fix(1.0 if decisions["floor_level"].get(data.products[p]) == level else 0.0)
-    for o, var in m.support.items():
-        var.fix(1.0 if _option_key(data, o) in decisions["support"] else 0.0)
-    for p in m.SP:
-        build, cap = decisions["stock"].get(data.products[p], (0, 0.0))
-        m.stock_build[p].fix(build)
-        m.stock_capacity_t[p].fix(cap)
-    for name, key in (("stock_target_t", "stock_target"), ("reserve_share", "reserve_share")):
-        values = decisions.get(key, {})
-        for (t, p), var in getattr(m, name, {}).items() if hasattr(m, name) else []:
-            var.fix(values.get((data.products[p], data.years[t]), 0.0))
-    m.c_floor_used.deactivate()
+    stage.fix(m, data, decisions)
     return m, solve(m, options or SolverOptions())
 
 
@@ -186,9 +100,7 @@ def expected_instance(inst: Instance) -> Instance:
 
 def cost(m: pyo.ConcreteModel, result) -> float | None:
     """A solve's objective without the floor tie-break term (MUSD)."""
-    if result.objective_musd is None:
-        return None
-    return result.objective_musd - pyo.value(m.floor_tie_break_musd)
+    return cost_without_tie_break(m, result.objective_musd)
 
 
 def vss(inst: Instance, design: Design, data: ModelData, rp_objective: float,
@@ -237,29 +149,16 @@ def foresight_gap(inst: Instance, design: Design, objective: float,
             "clairvoyant_musd": bound, "status": res.status,
             "clairvoyant_dual_bound_musd": res.dual_bound_musd,
             "value_of_foresight_musd": None if bound is None else objective - bound,
-            "clairvoyant_first_stage": first_stage_to_json(first_stage(m, data))
+            "clairvoyant_first_stage": first_stage(m, data).to_json()
             if res.has_solution else None}
 
 
 def scenario_costs(m: pyo.ConcreteModel, data: ModelData) -> pd.DataFrame:
-    """After a solve: one row per scenario with its probability, its cost per ledger
-    category, outlay and total (MUSD, discounted; first-stage costs counted in every
-    scenario, no floor tie-break) and its shortfall per product over the horizon (t)."""
-    from remech.model.core import CATEGORIES, OUTLAY_CATEGORIES, ledger_values
-
-    n_s = len(data.scenarios)
-    first, second = ledger_values(m, n_s)
-    out = pd.DataFrame({"scenario": data.scenarios, "probability": data.probability})
-    for c in CATEGORIES:
-        out[f"{c}_musd"] = first[c] + second[c]
-    out["outlay_musd"] = sum(out[f"{c}_musd"] for c in OUTLAY_CATEGORIES)
-    out["total_cost_musd"] = sum(out[f"{c}_musd"] for c in CATEGORIES)
-    short = {(s, p): 0.0 for s in range(n_s) for p in range(len(data.products))}
-    for (s, _t, p), v in m.shortfall_t.items():
-        short[s, p] += v.value or 0.0
-    for p, name in enumerate(data.products):
-        out[f"shortfall_{name}_t"] = [short[s, p] for s in range(n_s)]
-    return out
+    """After a solve: one row per scenario with its cost per ledger category, outlay and
+    total, and its shortfall per product (remech.model.ledger.scenario_costs)."""
+    shape = (len(data.scenarios), len(data.years), len(data.products))
+    return ledger_scenario_costs(m, data.scenarios, data.probability,
+                                 values(m.shortfall_t, shape), data.products)
 
 
 def supported_projects(m: pyo.ConcreteModel, data: ModelData) -> set[str]:

@@ -2,7 +2,8 @@
 
     from remech.run import solve_files
     run = solve_files("instances/allied-ree-2026")
-    run.mechanism["floors_usd_per_kg"], run.tables["projects.csv"]
+    run.mechanism.floors_usd_per_kg, run.mechanism.tables["projects.csv"]
+    run.mechanism.write("out/", force=False)   # what remech solve -o writes
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from remech.design import Design, load_design
 from remech.diagnose import explain, integer_conflict
 from remech.errors import InputError
 from remech.instance import Instance, load_instance
+from remech.mechanism import Mechanism, collect
 from remech.model import build_model
-from remech.prepare import ModelData, prepare
-from remech.results import collect
+from remech.model.data import ModelData
+from remech.prepare import prepare
 from remech.solve import STATUS_INTERRUPTED, SolveResult, SolverOptions, solve
 from remech.stability import GameOptions, apply_core_split
 
@@ -34,9 +36,15 @@ class Run:
     data: ModelData
     model: pyo.ConcreteModel | None = None
     result: SolveResult | None = None
-    mechanism: dict = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    mechanism: Mechanism | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: the extra step (vss, foresight_gap, saa) a stop request interrupted, if any
+    dropped_step: str | None = None
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The mechanism's tables (the CSV files of remech solve -o)."""
+        return self.mechanism.tables if self.mechanism is not None else {}
 
 
 def _timed(timings: dict, name: str, fn: Callable, *args, report=None, **kwargs):
@@ -89,36 +97,95 @@ def _as_input_error(inst: Instance, design: Design, what: str):
             "right (--debug shows the traceback)") from exc
 
 
+@dataclass
+class Extras:
+    """Steps after the solve that add a section to the mechanism (each one solve or more)."""
+
+    vss: bool = False  # EV, EEV, wait-and-see, VSS and EVPI
+    foresight: bool = False  # the clairvoyant bound and the value of foresight
+    saa: tuple[int, int, int] | None = None  # (M, N, N2) sample-average bounds
+    saa_sampler: str | None = None  # None: remech.simulate.default_sampler
+    saa_seed: int = 0
+    jobs: int | None = None  # processes for the SAA solves
+
+
 def solve_files(instance: str | Path, model: str | Path | None = None,
                 options: SolverOptions | None = None, write_model: Path | None = None,
-                report=None, game: GameOptions | None = None, on_coalition=None) -> Run:
+                report=None, game: GameOptions | None = None, on_coalition=None,
+                extras: Extras | None = None) -> Run:
     """Read, build, solve with HiGHS and collect the mechanism (nothing written).
 
     With burden-sharing rule 'core', also solves every coalition (``game`` says how) and
-    replaces the contributions by the core-stable split.
+    replaces the contributions by the core-stable split; ``extras`` adds VSS, the
+    foresight gap or SAA bounds. ``run.mechanism`` is what remech solve writes.
     """
     return solve_run(load_files(instance, model, report), options, write_model, report, game,
-                     on_coalition)
+                     on_coalition, extras)
 
 
 def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path | None = None,
-              report=None, game: GameOptions | None = None, on_coalition=None) -> Run:
-    """Build, solve and collect a loaded run (see solve_files)."""
+              report=None, game: GameOptions | None = None, on_coalition=None,
+              extras: Extras | None = None, on_saa=None) -> Run:
+    """Build, solve and collect a loaded run (see solve_files). A stop request (remech.solve
+    .STOP) during an extra step drops that step's section (``run.dropped_step``)."""
     run = build(run, report)
-    run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model,
-                        options or SolverOptions(), write_model, report=report)
+    opts = options or SolverOptions()
+    run.result = _timed(run.timings_s, "hand-off + solve", solve, run.model, opts,
+                        write_model, report=report)
     if run.result.status == "infeasible":  # name the conflict in the user's words
         run.result.conflict = explain(run.result.conflict_items, run.data) or \
             integer_conflict(run.data)
-    run.mechanism, run.tables = _timed(run.timings_s, "collect results", collect, run.model,
-                                       run.data, run.instance, run.design, run.result,
-                                       report=report)
+    run.mechanism = _timed(run.timings_s, "collect results", collect, run.model, run.data,
+                           run.instance, run.design, run.result, report=report)
     if run.design.sharing_rule == "core" and run.result.has_solution:
         if run.result.status == STATUS_INTERRUPTED:
-            run.mechanism["burden_sharing"]["note"] = (
+            run.mechanism.burden_sharing["note"] = (
                 "solve interrupted: the core split was not computed; contributions are the "
                 "MIP's, free within the budget caps")
         else:
             _timed(run.timings_s, "coalition costs + core split", apply_core_split, run,
                    game or GameOptions(), on_coalition, report=report)
+    if extras is not None and run.result.has_solution:
+        run.dropped_step = _extras(run, opts, extras, on_saa)
+    run.mechanism.timings_s = {k: round(v, 4) for k, v in run.timings_s.items()}
     return run
+
+
+def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | None:
+    """VSS, the foresight gap and SAA bounds, in that order, each skipped once a stop is
+    requested; returns the step a stop request interrupted (its section is dropped)."""
+    from remech.evaluate import cost, foresight_gap, vss
+    from remech.solve import STOP
+
+    opts = SolverOptions(time_limit_s=options.time_limit_s, mip_gap=options.mip_gap,
+                         threads=options.threads, seed=options.seed)
+    rp = cost(run.model, run.result)
+    steps = []
+    if extras.vss:
+        steps.append(("vss", lambda: vss(run.instance, run.design, run.data, rp, opts)))
+    if extras.foresight:
+        steps.append(("foresight_gap", lambda: foresight_gap(run.instance, run.design, rp,
+                                                             opts)))
+    if extras.saa is not None:
+        steps.append(("saa", lambda: _saa(run, opts, extras, on_saa)))
+    last = None
+    for name, step in steps:
+        if STOP.is_set():
+            break
+        last = name
+        section = _timed(run.timings_s, name, step)
+        setattr(run.mechanism, "foresight" if name == "foresight_gap" else name, section)
+    if not STOP.is_set() or last is None:
+        return None
+    setattr(run.mechanism, "foresight" if last == "foresight_gap" else last, None)
+    return last
+
+
+def _saa(run: Run, opts: SolverOptions, extras: Extras, on_saa) -> dict:
+    from remech.saa import saa
+    from remech.simulate import default_sampler
+
+    sampler = extras.saa_sampler or default_sampler(run.instance)
+    return saa(run.instance, run.design, run.mechanism.to_json(), *extras.saa,
+               sampler=sampler, seed=extras.saa_seed, options=opts, jobs=extras.jobs,
+               on_done=on_saa)

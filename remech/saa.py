@@ -87,8 +87,8 @@ def seeds(seed: int, m: int) -> tuple[list[int], int]:
 
 def max_tie_break_musd(data: ModelData) -> float:
     """The largest value the floor tie-break term of the objective can take."""
-    return FLOOR_TIE_BREAK * sum(float(np.max(levels, initial=0.0))
-                                 for levels in data.levels_usd_per_kg)
+    return FLOOR_TIE_BREAK * sum(max((e.level_usd_per_kg for e in menu), default=0.0)
+                                 for menu in data.menus)
 
 
 @dataclass
@@ -128,8 +128,8 @@ def saa(inst: Instance, design: Design, mech: dict, m: int, n: int, n2: int,
         jobs: int | None = None, batch_size: int = BATCH_SIZE, on_done=None) -> dict:
     """MMW bounds for the candidate mechanism ``mech`` (mechanism.json's content, its
     ``first_stage`` is x^). ``on_done(k, total)`` is called as each solve finishes."""
-    from remech.evaluate import first_stage_from_json
     from remech.executor import map_tasks
+    from remech.model.first_stage import FirstStage
 
     check_saa(design, sampler)
     t0 = time.perf_counter()
@@ -151,7 +151,7 @@ def saa(inst: Instance, design: Design, mech: dict, m: int, n: int, n2: int,
     tasks = [_Replication(inst, design, draw(inst, n, s, sampler), solo, k)
              for k, s in enumerate(rep_seeds)]
     reps = map_tasks(_solve_replication, tasks, jobs=jobs, on_done=tick)
-    decisions = first_stage_from_json(mech["first_stage"])
+    decisions = FirstStage.from_json(mech["first_stage"])
     records = evaluate_sample(inst, design, decisions, eval_sample, solo, jobs, batch_size,
                               on_done=tick)
     upper, _ = summarise(records, eval_sample, mech, decisions)

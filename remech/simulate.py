@@ -49,14 +49,14 @@ from remech.design import Design, load_design
 from remech.errors import InputError
 from remech.evaluate import (
     evaluate,
-    first_stage_from_json,
     scenario_costs,
     supported_projects,
     with_scenario_rows,
 )
 from remech.instance import Instance, load_instance
+from remech.mechanism import REPORT_CVAR_ALPHA, cvar
+from remech.model.first_stage import FirstStage
 from remech.prepare import prepare
-from remech.results import REPORT_CVAR_ALPHA, cvar
 from remech.solve import SolverOptions
 from remech.stats import mean_ci
 
@@ -205,7 +205,7 @@ def load_mechanism(path: str | Path) -> tuple[Path, dict]:
         raise InputError(f"{path}: no 'first_stage' block; write the mechanism with this "
                          "version of remech solve -o OUTDIR")
     try:
-        first_stage_from_json(mech["first_stage"])
+        FirstStage.from_json(mech["first_stage"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path} 'first_stage': malformed ({type(exc).__name__}: {exc}); "
                          "write it with remech solve -o OUTDIR") from None
@@ -242,32 +242,33 @@ def check_mechanism(mech_path: Path, mech: dict, inst: Instance, design: Design)
         raise bad("'design.sha256'", f"the design {design.path} differs from the one the "
                   "mechanism was solved with", "simulate with that design file, or solve "
                   "again with this one")
-    fs = first_stage_from_json(mech["first_stage"])
+    fs = FirstStage.from_json(mech["first_stage"])
     products = set(inst.products["product"])
     projects = set(inst.projects["project"])
     solved_on = (mech.get("instance") or {}).get("name", "another instance")
     for where, names, known, what in (
-            ("'first_stage.floor_level'", fs["floor_level"], products, "product"),
-            ("'first_stage.stock'", fs["stock"], products, "product"),
-            ("'first_stage.support'", {k[0] for k in fs["support"]}, projects, "project"),
-            ("'first_stage.built_outside'", fs["built_outside"], projects, "project")):
+            ("'first_stage.floor_level'", fs.floor_level, products, "product"),
+            ("'first_stage.stock'", fs.stock, products, "product"),
+            ("'first_stage.support'", fs.supported_projects, projects, "project"),
+            ("'first_stage.built_outside'", fs.built_outside, projects, "project")):
         for name in sorted(names):
             if name not in known:
                 raise bad(where, f"{what} '{name}' is not in instance '{inst.name}' "
                           f"({inst.folder}); the mechanism was solved on '{solved_on}'",
                           "simulate it on an instance with the same products and projects")
-    values = [("stock capacity_t", v[1], 0.0, None) for v in fs["stock"].values()]
-    values += [("stock_target_t", v, 0.0, None) for v in fs["stock_target"].values()]
-    values += [("reserve_share", v, 0.0, 1.0) for v in fs["reserve_share"].values()]
-    values += [("grant_musd", v, 0.0, None) for v in fs["grant_musd"].values()]
-    for key in list(fs["floor_level"].values()) + [k[1:] for k in fs["support"]]:
-        values += [("level_usd_per_kg", key[0], 0.0, None), ("upside_share", key[1], 0.0, 1.0)]
+    values = [("stock capacity_t", v[1], 0.0, None) for v in fs.stock.values()]
+    values += [("stock_target_t", v, 0.0, None) for v in fs.stock_target.values()]
+    values += [("reserve_share", v, 0.0, 1.0) for v in fs.reserve_share.values()]
+    values += [("grant_musd", v, 0.0, None) for v in fs.support.values()]
+    for e in list(fs.floor_level.values()) + [e for _, e in fs.support]:
+        values += [("level_usd_per_kg", e.level_usd_per_kg, 0.0, None),
+                   ("upside_share", e.upside_share, 0.0, 1.0)]
     for name, v, low, high in values:
         if not np.isfinite(v) or v < low or (high is not None and v > high):
             raise bad(f"'first_stage' {name}", f"{v!r} is not a finite value in "
                       f"[{low:g}, {'inf' if high is None else f'{high:g}'}]",
                       "write the mechanism with remech solve -o OUTDIR")
-    for p, (level, share, _cap, tariff) in fs["floor_level"].items():
+    for p, (level, share, _cap, tariff) in ((p, e.key) for p, e in fs.floor_level.items()):
         menu = (design.tariff_reference_usd_per_kg if tariff
                 else design.floor_levels_usd_per_kg).get(p, [])
         if level and (level not in menu or (not tariff and share not in design.upside_shares)):
@@ -299,7 +300,7 @@ def check_simulable(mech_path: Path, mech: dict, design: Design, sample_source: 
 class _Batch:
     inst: Instance
     design: Design
-    decisions: dict
+    decisions: FirstStage
     sample: ScenarioSample
     options: SolverOptions
     index: int
@@ -320,7 +321,8 @@ def _evaluate_batch(task: _Batch) -> dict:
     return out
 
 
-def evaluate_sample(inst: Instance, design: Design, decisions: dict, sample: ScenarioSample,
+def evaluate_sample(inst: Instance, design: Design, decisions: FirstStage,
+                    sample: ScenarioSample,
                     options: SolverOptions | None = None, jobs: int | None = None,
                     batch_size: int = BATCH_SIZE, on_done=None) -> list[dict]:
     """Evaluate the first stage ``decisions`` on every batch of ``sample``: one record per
@@ -337,7 +339,7 @@ def evaluate_sample(inst: Instance, design: Design, decisions: dict, sample: Sce
 
 
 def summarise(records: list[dict], sample: ScenarioSample, mech: dict,
-              decisions: dict) -> tuple[dict, pd.DataFrame]:
+              decisions: FirstStage) -> tuple[dict, pd.DataFrame]:
     """Distribution of the scenario cost over the batches HiGHS proved optimal."""
     weight = dict(zip(sample.names, sample.weights, strict=True))
     frames = []
@@ -361,8 +363,8 @@ def summarise(records: list[dict], sample: ScenarioSample, mech: dict,
                                      for r in records]},
     }
     report["projects"] = {
-        "supported": sorted({k[0] for k in decisions["support"]}),
-        "built_outside": sorted(decisions.get("built_outside", [])),
+        "supported": sorted(decisions.supported_projects),
+        "built_outside": sorted(decisions.built_outside),
         "meaning": "the mechanism's investment decisions as solved: supported projects (with "
                    "their grants) and projects built without support are kept, not re-tested "
                    "on these scenarios' futures"}
@@ -407,7 +409,7 @@ def simulate(mech: dict, inst: Instance, design: Design, sample: ScenarioSample,
     Returns the report (simulation.json's content) and {"scenario_costs.csv": table}."""
     mech_path = Path(mech_path)
     check_simulable(mech_path, mech, design, sample.source)
-    decisions = first_stage_from_json(mech["first_stage"])
+    decisions = FirstStage.from_json(mech["first_stage"])
     t0 = time.perf_counter()
     records = evaluate_sample(inst, design, decisions, sample, options, jobs, batch_size,
                               on_done)

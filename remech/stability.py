@@ -51,10 +51,9 @@ def solve_coalition(task: CoalitionTask) -> dict:
         out = json.loads(Path(task.cache_file).read_text())
         out["cached"] = True
         return out
-    import pyomo.environ as pyo
-
     from remech.coalition import restrict, restrict_design
     from remech.model import build_model
+    from remech.model.ledger import cost_without_tie_break
     from remech.prepare import prepare
     from remech.solve import SolverOptions, solve
 
@@ -64,9 +63,7 @@ def solve_coalition(task: CoalitionTask) -> dict:
     model = build_model(data)
     res = solve(model, SolverOptions(time_limit_s=task.time_limit_s, mip_gap=task.mip_gap,
                                      threads=1))
-    cost = None
-    if res.has_solution:
-        cost = res.objective_musd - pyo.value(model.floor_tie_break_musd)
+    cost = cost_without_tie_break(model, res.objective_musd) if res.has_solution else None
     out = {"coalition": list(task.coalition), "cost_musd": cost, "status": res.status,
            "mip_gap": res.mip_gap, "seconds": time.perf_counter() - t0, "cached": False}
     if task.cache_file and res.status == "optimal":
@@ -132,7 +129,7 @@ def reference_weights(run) -> dict[str, np.ndarray]:
     ally's demand at expected prices, discounted) and custom weights if the design has
     them; the same definitions as the design's burden-sharing rules."""
     from remech.design import uses_custom_weights
-    from remech.prepare import rule_weights
+    from remech.model.burden_sharing import rule_weights
 
     d = run.data
     allies = run.instance.allies.set_index("ally").loc[d.members]
@@ -161,9 +158,8 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     contributions within the budget caps.
     """
     import pandas as pd
-    import pyomo.environ as pyo
 
-    from remech.results import _values
+    from remech.model.ledger import cost_without_tie_break, values
 
     d, m, mech = run.data, run.model, run.mechanism
     game, records = coalition_game(run.instance.folder, run.design.path, jobs=opts.jobs,
@@ -171,7 +167,7 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
                                    time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap,
                                    on_done=on_done)
     S, T, P = len(d.scenarios), len(d.years), len(d.products)
-    short = _values(m.shortfall_t, (S, T, P))
+    short = values(m.shortfall_t, (S, T, P))
     loss_stp = short * d.discount[None, :, None] * d.shortfall_penalty_usd_per_kg * 1e-3
     share_tp = np.divide(d.demand_by_ally_t, d.demand_t[None], where=d.demand_t[None] > 0,
                          out=np.zeros_like(d.demand_by_ally_t))
@@ -180,21 +176,21 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     reference = d.sharing_share * (total - own_loss.sum()) + own_loss
     split = core_split(game, reference, own_loss, d.budget_cap_musd)
     contrib = split["contribution"]
-    consumer = np.array([mech["contributions"][a]["consumer_cost_musd"] for a in d.members])
-    revenue = np.array([mech["contributions"][a]["tariff_revenue_musd"] for a in d.members])
-    net = contrib + consumer - revenue  # as in results.collect, with the new contributions
+    consumer = np.array([mech.contributions[a]["consumer_cost_musd"] for a in d.members])
+    revenue = np.array([mech.contributions[a]["tariff_revenue_musd"] for a in d.members])
+    net = contrib + consumer - revenue  # as in burden_sharing.report, the new contributions
     for i, a in enumerate(d.members):
-        mech["contributions"][a]["contribution_musd"] = float(contrib[i])
-        mech["contributions"][a]["share"] = float(contrib[i] / contrib.sum()) \
+        mech.contributions[a]["contribution_musd"] = float(contrib[i])
+        mech.contributions[a]["share"] = float(contrib[i] / contrib.sum()) \
             if contrib.sum() else 0.0
-        mech["contributions"][a]["net_cost_musd"] = float(net[i])
+        mech.contributions[a]["net_cost_musd"] = float(net[i])
     solved = [r for r in records if not r.get("cached")]
-    mech["burden_sharing"] = {
+    mech.burden_sharing = {
         "rule": "core", "reference": run.design.sharing_reference,
         "core_empty": bool(split["core_empty"]), "epsilon_musd": float(split["epsilon"]),
         "grand_coalition_cost_musd": total,
         "objective_minus_tie_break_musd": float(
-            run.result.objective_musd - pyo.value(m.floor_tie_break_musd)),
+            cost_without_tie_break(m, run.result.objective_musd)),
         "stand_alone_musd": dict(zip(d.members, split["stand_alone"].tolist(), strict=True)),
         "total_cost_musd": dict(zip(d.members, split["total_cost"].tolist(), strict=True)),
         "own_shortfall_loss_musd": dict(zip(d.members, own_loss.tolist(), strict=True)),
@@ -205,14 +201,14 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
                 "MIP they were free within the budget caps",
     }
     shares = contrib / contrib.sum() if contrib.sum() else np.zeros_like(contrib)
-    run.tables["contributions.csv"] = pd.DataFrame({
+    mech.tables["contributions.csv"] = pd.DataFrame({
         "ally": d.members, "share": shares, "contribution_musd": contrib,
         "budget_cap_musd": d.budget_cap_musd, "consumer_cost_musd": consumer,
         "tariff_revenue_musd": revenue, "net_cost_musd": net,
         "own_shortfall_loss_musd": own_loss,
         "total_cost_musd": split["total_cost"], "stand_alone_musd": split["stand_alone"],
         "saving_musd": split["saving"]})
-    outlay = run.tables["scenario_costs.csv"]["outlay_musd"].to_numpy()
+    outlay = mech.tables["scenario_costs.csv"]["outlay_musd"].to_numpy()
     by_scen = pd.DataFrame(np.outer(outlay, shares), columns=d.members)
     by_scen.insert(0, "scenario", d.scenarios)
-    run.tables["contributions_by_scenario.csv"] = by_scen
+    mech.tables["contributions_by_scenario.csv"] = by_scen

@@ -23,7 +23,7 @@ from remech.evaluate import cost
 from remech.instance import load_instance
 from remech.model import build_model
 from remech.prepare import prepare
-from remech.results import collect
+from remech.mechanism import collect
 from remech.saa import saa, seeds
 from remech.scenarios import (
     GeneratorSettings,
@@ -133,7 +133,7 @@ def test_resampled_set_reproduces_its_own_solve(tiny):
     data = prepare(inst, run.design)
     m = build_model(data)
     res = highs_solve(m, SolverOptions())
-    mech, _ = collect(m, data, inst, run.design, res)
+    mech = collect(m, data, inst, run.design, res)
     rep, _ = simulate(mech, run.instance, run.design, resampled_scenarios(run.instance, 7, 3))
     assert rep["cost"]["mean_musd"] == pytest.approx(cost(m, res), **TOL)
     assert rep["evaluations"]["draws_counted"] == 7

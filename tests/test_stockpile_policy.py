@@ -25,7 +25,8 @@ import pytest
 
 from conftest import design, solve, two_year_world, write
 from remech.errors import InputError
-from remech.evaluate import evaluate, first_stage, first_stage_from_json
+from remech.evaluate import evaluate, first_stage
+from remech.model.first_stage import FirstStage
 from remech.instance import load_instance
 from remech.run import load_files
 
@@ -150,7 +151,7 @@ def test_tree_policy_without_a_tree_is_bad_input(tiny):
 def test_evaluating_the_rule_on_its_own_scenarios_gives_its_cost(tiny):
     calm_and_cut(tiny)
     run = solve(tiny, policy(tiny, "rule"))
-    decisions = first_stage_from_json(run.mechanism["first_stage"])
+    decisions = FirstStage.from_json(run.mechanism["first_stage"])
     assert decisions == first_stage(run.model, run.data)
     m, res = evaluate(run.data, decisions)
     assert res.status == "optimal"

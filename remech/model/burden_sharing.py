@@ -16,9 +16,44 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
-from remech.prepare import ModelData
+from remech.errors import InputError
+from remech.model.data import Context, ModelData
+
+
+def rule_weights(rule: str, allies: pd.DataFrame, demand_a: np.ndarray, prob: np.ndarray,
+                 price: np.ndarray, discount: np.ndarray,
+                 custom: dict[str, float] | None = None) -> np.ndarray:
+    """Burden-sharing weights of the members (rows of ``allies``, indexed by ally):
+    GDP; consumption = value of each ally's demand at expected prices, discounted;
+    equal; or custom weights."""
+    if rule == "gdp":
+        return allies["gdp_usd_bn"].to_numpy(float)
+    if rule == "consumption":
+        exp_price = np.einsum("s,stp->tp", prob, price)
+        return np.einsum("atp,tp,t->a", demand_a, exp_price, discount)
+    if rule == "equal":
+        return np.ones(len(allies))
+    return np.array([(custom or {})[a] for a in allies.index])
+
+
+def prepare(ctx: Context) -> dict:
+    """Each member's share under the design's rule (the reference rule under 'core') and
+    budget cap (inf where none)."""
+    design = ctx.design
+    allies = ctx.inst.allies.set_index("ally").loc[ctx.members]
+    rule = design.sharing_reference if design.sharing_rule == "core" else design.sharing_rule
+    weight = rule_weights(rule, allies, ctx.demand_by_ally_t, ctx.probability,
+                          ctx.price_usd_per_kg, ctx.discount, design.sharing_weights)
+    if weight.sum() <= 0:
+        raise InputError(f"{design.path.name} [burden_sharing] rule '{rule}': "
+                         "the weights sum to 0 for this instance; choose another rule")
+    caps = allies["budget_cap_musd"].to_numpy(float)
+    return {"sharing_rule": design.sharing_rule, "sharing_share": weight / weight.sum(),
+            "budget_cap_musd": np.where(np.isnan(caps), np.inf, caps)}
 
 
 def add(m: pyo.ConcreteModel, data: ModelData) -> None:
@@ -32,3 +67,26 @@ def add(m: pyo.ConcreteModel, data: ModelData) -> None:
     m.c_share = pyo.Constraint(
         m.A, rule=lambda m, a: m.contribution_musd[a]
         == float(data.sharing_share[a]) * m.outlay_musd)
+
+
+def report(m: pyo.ConcreteModel, data: ModelData, outlay_by_scenario: np.ndarray,
+           consumer: np.ndarray, revenue: np.ndarray) -> dict:
+    """Each ally's contribution, consumer cost and tariff revenue (MUSD, expected) and its
+    payment in each scenario under its share of the outlay."""
+    contrib = np.array([m.contribution_musd[a].value or 0.0 for a in range(len(data.members))])
+    net = contrib + consumer - revenue
+    table = pd.DataFrame({"ally": data.members, "share": data.sharing_share,
+                          "contribution_musd": contrib, "budget_cap_musd": data.budget_cap_musd,
+                          "consumer_cost_musd": consumer, "tariff_revenue_musd": revenue,
+                          "net_cost_musd": net})
+    by_scenario = pd.DataFrame(np.outer(outlay_by_scenario, data.sharing_share),
+                               columns=data.members)
+    by_scenario.insert(0, "scenario", data.scenarios)
+    section = {a: {"share": float(data.sharing_share[i]), "contribution_musd": float(contrib[i]),
+                   "budget_cap_musd": float(data.budget_cap_musd[i]),
+                   "consumer_cost_musd": float(consumer[i]),
+                   "tariff_revenue_musd": float(revenue[i]),
+                   "net_cost_musd": float(net[i])}
+               for i, a in enumerate(data.members)}
+    return {"contributions": section,
+            "tables": {"contributions.csv": table, "contributions_by_scenario.csv": by_scenario}}

@@ -1,67 +1,232 @@
-"""Price floor (contract for difference), project support and capex grants.
+"""Price floor (contract for difference), collars and project support.
 
-Sets: options o = admissible (project j, floor level l) pairs, prepared in
-remech.prepare with their output, top-up and grant as data.
+prepare: the floor menu of each product (typed entries: no floor, floor, collar, tariff
+reference) and the support options o = admissible (project j, menu entry) pairs with their
+output, top-up, grant and NPV as data, computed from the project economics per scenario.
 
 Variables
-  floor_choice[p, l] in {0,1}   product p gets floor level l (l = 0: no floor)
-  support[o] in {0,1}           project j(o) is supported at level l(o)
+  floor_choice[p, l] in {0,1}   product p gets menu entry l (l = 0: no floor)
+  support[o] in {0,1}           project j(o) is supported at entry l(o)
 
 Constraints
   c_one_level[p]:   sum_l floor_choice[p, l] = 1
   c_link[o]:        support[o] <= floor_choice[p(o), l(o)]
   c_one_option[j]:  sum_{o in j} support[o] <= 1   (= 1 if support is compulsory)
-  c_grant_stage_cap[st], c_grant_host_cap[k]: sum of grant_musd[o] support[o] over the
-                    projects of stage st / hosted by country k <= the design's cap (MUSD)
   c_floor_used[p, l], F_l > 0:  floor_choice[p, l] <= sum_{o at (p, l)} support[o]
                     (a floor is declared only if some project is contracted under it)
 
 Together these make support[o] = y[j] * floor_choice[p, l] exactly (y[j] = sum_o support[o]),
 without a big-M: a project can only be supported at the level chosen for its product.
-
-Tariff reference price (design [tariff]): menu entries with is_tariff; when chosen, every
-existing producer and every new one bankable at max(price, R) receives max(price, R):
-  c_tariff_auto[o]: support[o] >= floor_choice[p(o), l(o)]   (so support[o] = floor_choice)
-Its premium u_ost = output x max(R - price, 0) x 1e-3 is paid by member consumers, not by a
-treasury: category consumer_cost_net (allied output is assumed sold inside the zone).
+Tariff reference entries (remech.model.tariff) and grants (remech.model.grants) are
+options of this menu with their own rows and cost categories.
 
 Costs (MUSD)
-  grants (first stage):   sum_o grant_musd[o] * support[o]
-  tie-break (first stage, category "grants" is untouched): FLOOR_TIE_BREAK * sum F_l *
-                          floor_choice[p, l], at most 1e-7 MUSD per USD/kg, so that among
-                          designs of equal cost the lower floor is reported
+  tie-break (first stage, in no category): FLOOR_TIE_BREAK * sum F_l * floor_choice[p, l],
+                          at most 1e-7 MUSD per USD/kg, so that among designs of equal cost
+                          the lower floor is reported (remech.model.ledger
+                          cost_without_tie_break removes it)
   topup[s]:               sum_o (sum_t d_t * topup_musd[o, s, t]) * support[o]
-where topup_musd[o,s,t] = output_t[o,s,t] * max(F_l - price[s,t,p], 0) * 1e-3.
+where topup_musd[o,s,t] = output_t[o,s,t] * (max(F_l - price[s,t,p], 0) - clawback) * 1e-3.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
-from remech.model.core import linear
-from remech.prepare import ModelData
+from remech.errors import InputError
+from remech.model.data import (
+    MUSD_PER_T_USD_PER_KG,
+    Context,
+    MenuEntry,
+    ModelData,
+    Options,
+    weighted_quantile,
+)
+from remech.model.ledger import Category, Ledger
 
 #: MUSD per (USD/kg) of declared floor: prefers the lower of two equally costly floors
 FLOOR_TIE_BREAK = 1e-7
 
 
-def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
+# ----------------------------------------------------------------------------- prepare
+
+
+def menus(ctx: Context) -> list[list[MenuEntry]]:
+    """Each product's floor menu: (0, 0, 0) "no floor" first unless the design makes the
+    product's floor mandatory; without the floor instrument it is the only entry; then
+    floors x upside shares, then tariff reference prices."""
+    design, out = ctx.design, []
+    for p in ctx.products:
+        menu = design.floor_levels_usd_per_kg.get(p, []) if design.price_floor else []
+        terms = [] if (menu and p in design.mandatory_floor) else [(0.0, 0.0, 0.0, False)]
+        terms += [(f, sh, design.upside_cap_usd_per_kg.get(p, f), False)
+                  for f in menu for sh in design.upside_shares]
+        if design.tariff:
+            terms += [(r, 0.0, 0.0, True)
+                      for r in design.tariff_reference_usd_per_kg.get(p, [])]
+        out.append([MenuEntry(float(f), float(sh), float(cap), bool(tar), index=i)
+                    for i, (f, sh, cap, tar) in enumerate(terms)])
+    return out
+
+
+@dataclass
+class _Economics:
+    """One project's economics under every menu entry of its product."""
+
+    out: np.ndarray  # [l, s, t] output if supported
+    top: np.ndarray  # [l, s, t] top-up MUSD
+    npv: np.ndarray  # [l] NPV under the bankability test
+    expected_npv: np.ndarray  # [l]
+    gap: np.ndarray  # [l] grant needed (0 for existing projects)
+    market: np.ndarray  # [s, t] output at market prices
+    market_npv: np.ndarray  # [s]
+
+
+def _test(npv_s: np.ndarray, ctx: Context) -> np.ndarray:
+    """The design's bankability test of NPVs over scenarios (last axis)."""
+    d = ctx.design
+    if d.bankability_test == "expected":
+        return npv_s @ ctx.probability
+    if d.bankability_test == "worst":
+        return npv_s.min(-1)
+    return weighted_quantile(npv_s, ctx.probability, d.bankability_quantile)
+
+
+def _economics(ctx: Context, j: int, menu: list[MenuEntry]) -> _Economics:
+    """Output, top-up and NPV of project j under each menu entry and at market prices.
+    A plant runs when what it receives covers its unit cost; NPV at the hurdle rate with
+    the last year's margin repeated over the design's tail years."""
+    row, design, t_off = ctx.projects.iloc[j], ctx.design, np.arange(len(ctx.years))
+    p, cost, existing = ctx.project_product[j], float(row["unit_cost_usd_per_kg"]), \
+        row["status"] == "existing"
+    disc_h = (1.0 + design.hurdle_rate) ** -t_off
+    tail = sum((1.0 + design.hurdle_rate) ** -k for k in range(1, design.tail_years + 1))
+    capex_pv = 0.0 if existing else float(row["capex_musd"]) * (1.0 + design.hurdle_rate) ** -(
+        max(int(row["start_year"]) - 1, ctx.years[0]) - ctx.years[0])
+    f = np.array([e.level_usd_per_kg for e in menu])[:, None, None]  # [l, 1, 1]
+    sh = np.array([e.upside_share for e in menu])[:, None, None]
+    cap_up = np.array([e.upside_cap_usd_per_kg for e in menu])[:, None, None]
+    pi = ctx.price_usd_per_kg[None, :, :, p]  # [1, s, t]
+    clawback = sh * np.maximum(pi - cap_up, 0.0)  # collar: upside paid back, USD/kg
+    received = np.maximum(f, pi) - clawback
+    capacity = ctx.capacity_t[j]
+    out = capacity[None, None, :] * (received >= cost)  # [l, s, t]
+    top = out * (np.maximum(f - pi, 0.0) - clawback) * MUSD_PER_T_USD_PER_KG
+
+    def npv_of(margin: np.ndarray) -> np.ndarray:  # [..., s, t] MUSD -> [..., s]
+        return (margin * disc_h).sum(-1) + margin[..., -1] * disc_h[-1] * tail - capex_pv
+
+    npv_s = npv_of(out * (received - cost) * MUSD_PER_T_USD_PER_KG)
+    npv = _test(npv_s, ctx)
+    gap = np.where(existing, 0.0, np.maximum(-npv, 0.0))
+    price = ctx.price_usd_per_kg[:, :, p]
+    market = capacity[None, :] * (price >= cost)
+    market_npv = npv_of(market * (price - cost) * MUSD_PER_T_USD_PER_KG)
+    return _Economics(out, top, npv, npv_s @ ctx.probability, gap, market, market_npv)
+
+
+def prepare(ctx: Context, fixed=None) -> dict:
+    """The menus, the support options and the output of projects outside the mechanism.
+
+    ``fixed`` (a FirstStage) keeps a solved mechanism's investment decisions: the projects
+    built outside it and exactly its supported options with their grants."""
+    design, pj = ctx.design, ctx.projects
+    menu_of = menus(ctx)
+    existing = (pj["status"] == "existing").to_numpy()
+    eligible = (np.ones(len(pj), bool) if design.eligible_projects is None
+                else pj["project"].isin(design.eligible_projects).to_numpy())
+    forced = existing & (design.support_existing == "all") & eligible
+    rows: list[tuple[int, MenuEntry, np.ndarray, np.ndarray, float, float]] = []
+    outside = np.zeros((len(pj), len(ctx.scenarios), len(ctx.years)))
+    built_outside = np.zeros(len(pj), bool)
+    for j in range(len(pj)):
+        menu = menu_of[ctx.project_product[j]]
+        eco = _economics(ctx, j, menu)
+        name = pj.at[j, "project"]
+        ok = bool(existing[j] or _test(eco.market_npv, ctx) >= 0.0)
+        if fixed is not None:
+            ok = bool(existing[j] or name in fixed.built_outside)
+        built_outside[j] = ok
+        outside[j] = eco.market if ok else 0.0
+        if fixed is not None:
+            rows += [(j, e, eco.out[e.index], eco.top[e.index], fixed.support[name, e],
+                      float(eco.npv[e.index])) for e in menu if (name, e) in fixed.support]
+            continue
+        mine = [(j, e, eco.out[e.index], eco.top[e.index],
+                 float(eco.gap[e.index]) if eco.gap[e.index] > 0 else 0.0,
+                 float(eco.npv[e.index]))
+                for e in menu if _admissible(ctx, e, eco, j, forced[j], eligible[j],
+                                             outside[j], ok)]
+        if forced[j] and not mine:
+            raise InputError(f"{design.path.name} [price_floor] support_existing: project "
+                             f"'{name}' must be supported but no floor level is admissible "
+                             "for it; use support_existing = \"choose\"")
+        rows += mine
+    shape = (0, len(ctx.scenarios), len(ctx.years))
+    options = Options(
+        project=np.array([r[0] for r in rows], dtype=int), entry=[r[1] for r in rows],
+        output_t=np.array([r[2] for r in rows]) if rows else np.zeros(shape),
+        topup_musd=np.array([r[3] for r in rows]) if rows else np.zeros(shape),
+        grant_musd=np.array([r[4] for r in rows]), npv_test_musd=np.array([r[5] for r in rows]))
+    return {"menus": menu_of, "options": options, "outside_output_t": outside,
+            "project_built_outside": built_outside, "project_forced": forced,
+            "project_existing": existing}
+
+
+def _admissible(ctx: Context, e: MenuEntry, eco: _Economics, j: int, forced: bool,
+                eligible: bool, outside: np.ndarray, outside_ok: bool) -> bool:
+    """Whether (project j, entry e) is a support option: eligible (a tariff reaches every
+    producer), bankable (with a grant within the design's share of capex), the producer
+    would sign (a collar can take upside away: its expected NPV under the contract is at
+    least outside the mechanism), and it differs from leaving the project outside."""
+    design, l = ctx.design, e.index
+    if not (eligible or e.is_tariff):
+        return False
+    capex = float(ctx.projects.at[j, "capex_musd"])
+    bankable = eco.gap[l] <= 0.0 or (
+        design.grants and not e.is_tariff
+        and eco.gap[l] <= design.grant_max_share_of_capex * capex + 1e-9)
+    if not bankable:
+        return False
+    if forced or e.is_tariff:
+        return True
+    outside_value = float(eco.market_npv @ ctx.probability) if outside_ok else -np.inf
+    if eco.expected_npv[l] < outside_value - 1e-9:
+        return False  # the producer would not sign
+    same_as_outside = (np.array_equal(eco.out[l], outside) and not eco.top[l].any()
+                       and eco.gap[l] <= 0.0)
+    return not same_as_outside  # identical to leaving the project outside: no option
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass
+class Support:
+    """The handles other blocks use: the support binaries and the floor choice."""
+
+    support: pyo.Var  # [o]
+    floor_choice: pyo.Var  # [p, l]
+
+
+def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Support:
     opt = data.options
-    levels = [(p, l) for p in range(len(data.products))
-              for l in range(len(data.levels_usd_per_kg[p]))]
+    levels = [(p, e.index) for p in range(len(data.products)) for e in data.menus[p]]
     m.PL = pyo.Set(initialize=levels, dimen=2, ordered=True)
     m.O = pyo.RangeSet(0, len(opt.project) - 1)
     m.floor_choice = pyo.Var(m.PL, within=pyo.Binary)
     m.support = pyo.Var(m.O, within=pyo.Binary)
 
     m.c_one_level = pyo.Constraint(
-        m.P, rule=lambda m, p: sum(m.floor_choice[p, l]
-                                   for l in range(len(data.levels_usd_per_kg[p]))) == 1)
-    prod_of = data.project_product
+        m.P, rule=lambda m, p: sum(m.floor_choice[p, e.index] for e in data.menus[p]) == 1)
+    prod_of, level_of = data.project_product, opt.level
     m.c_link = pyo.Constraint(
         m.O, rule=lambda m, o: m.support[o]
-        <= m.floor_choice[int(prod_of[opt.project[o]]), int(opt.level[o])])
+        <= m.floor_choice[int(prod_of[opt.project[o]]), int(level_of[o])])
 
     by_project: dict[int, list[int]] = {}
     for o, j in enumerate(opt.project):
@@ -73,40 +238,103 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
         return total == 1 if data.project_forced[j] else total <= 1
 
     m.c_one_option = pyo.Constraint(m.J_supportable, rule=one_option)
-
-    # a tariff reference price is no contract: every admissible producer receives it
-    tariff_opts = [int(o) for o in np.flatnonzero(opt.is_tariff)] if len(opt.project) else []
-    m.c_tariff_auto = pyo.Constraint(
-        tariff_opts, rule=lambda m, o: m.support[o]
-        >= m.floor_choice[int(prod_of[opt.project[o]]), int(opt.level[o])])
-
     at_level: dict[tuple[int, int], list[int]] = {}
-    for o, (j, lvl) in enumerate(zip(opt.project, opt.level, strict=True)):
+    for o, (j, lvl) in enumerate(zip(opt.project, level_of, strict=True)):
         at_level.setdefault((int(prod_of[j]), int(lvl)), []).append(o)
     m.c_floor_used = pyo.Constraint(
-        [(p, l) for (p, l) in levels if data.levels_usd_per_kg[p][l] > 0],
+        [(p, l) for (p, l) in levels if data.menus[p][l].level_usd_per_kg > 0],
         rule=lambda m, p, l: m.floor_choice[p, l]
         <= sum(m.support[o] for o in at_level.get((p, l), [])))
     m.floor_tie_break_musd = pyo.Expression(expr=FLOOR_TIE_BREAK * sum(
-        float(data.levels_usd_per_kg[p][l]) * m.floor_choice[p, l] for (p, l) in levels))
+        float(data.menus[p][l].level_usd_per_kg) * m.floor_choice[p, l] for (p, l) in levels))
 
-    # grant budgets: sum of grants to the projects of a stage / hosted by a country <= cap
-    def capped(name: str, caps: dict[str, float], key_of) -> None:
-        keys = [k for k in caps if any(key_of(int(j)) == k for j in opt.project)]
-        m.add_component(name, pyo.Constraint(keys, rule=lambda m, k: linear(
-            [(float(opt.grant_musd[o]), m.support[int(o)]) for o in np.flatnonzero(
-                opt.grant_musd) if key_of(int(opt.project[o])) == k]) <= float(caps[k])))
-
-    capped("c_grant_stage_cap", data.grant_cap_by_stage_musd, lambda j: data.project_stage[j])
-    capped("c_grant_host_cap", data.grant_cap_by_host_musd, lambda j: data.project_host[j])
-
-    if len(opt.project):
-        for o in np.flatnonzero(opt.grant_musd):
-            ledger.add_first("grants", opt.grant_musd[o], m.support[int(o)])
-        # discounted top-up per option and scenario: [o, s]
+    if len(opt.project):  # discounted top-up per option and scenario: [o, s]
         topup_pv = np.einsum("ost,t->os", opt.topup_musd, data.discount)
-        category = np.where(opt.is_tariff, "consumer_cost_net", "topup")
+        contracts = ~opt.is_tariff
         for s in range(len(data.scenarios)):
             col = topup_pv[:, s]
-            for o in np.flatnonzero(col):
-                ledger.add_second(str(category[o]), s, col[o], m.support[int(o)])
+            for o in np.flatnonzero(col * contracts):
+                ledger.add_second(Category.TOPUP, s, col[o], m.support[int(o)])
+    return Support(m.support, m.floor_choice)
+
+
+def supported(m: pyo.ConcreteModel) -> np.ndarray:
+    """[o] 0/1 support of each option after a solve."""
+    return np.array([round(v.value or 0.0) for v in m.support.values()], dtype=int)
+
+
+def chosen(m: pyo.ConcreteModel, data: ModelData) -> list[MenuEntry | None]:
+    """[p] the menu entry chosen for each product (None if the solve left it unset)."""
+    out: list[MenuEntry | None] = []
+    for p in range(len(data.products)):
+        picks = [e for e in data.menus[p] if (m.floor_choice[p, e.index].value or 0.0) > 0.5]
+        out.append(picks[0] if picks else None)
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def report(m: pyo.ConcreteModel, data: ModelData, projects: pd.DataFrame) -> dict:
+    """Floors, collars and the projects table; ``output_t`` [j, s, t] is each project's
+    output as solved (for the other reports)."""
+    floors, upside, cap_up = {}, {}, {}
+    for name, e in zip(data.products, chosen(m, data), strict=True):
+        level = 0.0 if e is None or e.is_tariff else e.level_usd_per_kg
+        floors[name] = level if level > 0 else None
+        upside[name] = float(e.upside_share) if level > 0 else 0.0
+        cap_up[name] = float(e.upside_cap_usd_per_kg) if upside[name] else None
+    opt, pj = data.options, projects.reset_index(drop=True)
+    output = data.outside_output_t.copy()  # [j, s, t]
+    sup = np.zeros(len(pj), bool)
+    proj_floor, grant, npv = np.full(len(pj), np.nan), np.zeros(len(pj)), np.full(len(pj), np.nan)
+    for o in np.flatnonzero(supported(m)):
+        j = opt.project[o]
+        sup[j], output[j] = True, opt.output_t[o]
+        proj_floor[j], grant[j], npv[j] = opt.entry[o].level_usd_per_kg, opt.grant_musd[o], \
+            opt.npv_test_musd[o]
+    projects_df = pd.DataFrame({
+        "project": pj["project"], "name": pj["name"], "host": pj["host"],
+        "product": pj["product"], "status": pj["status"], "supported": sup,
+        "floor_usd_per_kg": np.where(sup & (proj_floor > 0), proj_floor, np.nan),
+        "grant_musd": grant.round(6), "npv_test_musd": npv.round(6),
+        "expected_output_t": np.einsum("s,jst->j", data.probability, output).round(3),
+    })
+    return {"floors": floors, "upside": upside, "cap_up": cap_up, "projects": projects_df,
+            "output_t": output, "grant_by_project_musd": grant}
+
+
+def floors_table(data: ModelData, sections: dict, tariff_ref: dict) -> pd.DataFrame:
+    """floors.csv: the floor, upside share, tariff reference and cap per product."""
+    return pd.DataFrame({
+        "product": data.products,
+        "floor_usd_per_kg": [sections["floors"][p] for p in data.products],
+        "upside_share": [sections["upside"][p] for p in data.products],
+        "tariff_reference_usd_per_kg": [np.nan if tariff_ref[p] is None else tariff_ref[p]
+                                        for p in data.products],
+        "upside_cap_usd_per_kg": [np.nan if sections["cap_up"][p] is None
+                                  else sections["cap_up"][p] for p in data.products]})
+
+
+# ----------------------------------------------------------------------------- first stage
+
+
+def read_first_stage(m: pyo.ConcreteModel, data: ModelData, fs) -> None:
+    """Floor-menu entries, supported (project, entry) options with their grants, and the
+    projects built outside the mechanism."""
+    fs.floor_level = {data.products[p]: data.menus[p][l]
+                      for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5}
+    opt = data.options
+    fs.support = {(data.projects[int(opt.project[o])], opt.entry[o]): float(opt.grant_musd[o])
+                  for o, v in m.support.items() if (v.value or 0) > 0.5}
+    fs.built_outside = {data.projects[j] for j in np.flatnonzero(data.project_built_outside)}
+
+
+def fix_first_stage(m: pyo.ConcreteModel, data: ModelData, fs) -> None:
+    for (p, l), var in m.floor_choice.items():
+        var.fix(1.0 if fs.floor_level.get(data.products[p]) == data.menus[p][l] else 0.0)
+    opt = data.options
+    for o, var in m.support.items():
+        key = (data.projects[int(opt.project[o])], opt.entry[o])
+        var.fix(1.0 if key in fs.support else 0.0)
+    m.c_floor_used.deactivate()  # it only selects among equally costly floors

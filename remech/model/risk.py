@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from remech.model.core import CATEGORIES, aggregate, linear
-from remech.prepare import ModelData
+from remech.model.data import Context, ModelData
+from remech.model.ledger import Ledger, linear
 
 
-def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
+def prepare(ctx: Context) -> dict:
+    return {"cvar_weight": ctx.design.cvar_weight, "cvar_alpha": ctx.design.cvar_alpha}
+
+
+def enabled(data: ModelData) -> bool:
+    return data.cvar_weight > 0
+
+
+def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> None:
     lam, alpha = data.cvar_weight, data.cvar_alpha
-    if lam <= 0:
-        m.risk_term_musd = pyo.Expression(expr=0.0)
-        return
     m.scenario_cost_musd = pyo.Expression(
-        m.S, rule=lambda m, s: linear(aggregate(
-            [ledger.first[c] for c in CATEGORIES] + [ledger.second[c][s] for c in CATEGORIES])))
+        m.S, rule=lambda m, s: linear(ledger.scenario_terms(s)))
     m.cvar_eta_musd = pyo.Var()
     m.cvar_excess_musd = pyo.Var(m.S, within=pyo.NonNegativeReals)
     m.c_cvar = pyo.Constraint(

@@ -24,12 +24,37 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from remech.model.core import linear, var_array
-from remech.prepare import MUSD_PER_T_USD_PER_KG as K
-from remech.prepare import ModelData
+from remech.errors import InputError
+from remech.model.data import MUSD_PER_T_USD_PER_KG as K
+from remech.model.data import Context, ModelData
+from remech.model.ledger import Category, Ledger, linear
+from remech.model.price_floor import Support
 
 
-def _slack(m, name: str, index, data: ModelData, ledger, target: str):
+def prepare(ctx: Context, stockpile_enabled: np.ndarray) -> dict:
+    """The targets per product (by product, else its stage, else '*') and soft penalties."""
+    design = ctx.design
+    cover = ctx.per_product(design.stockpile_cover_days)
+    missing = [p for i, p in enumerate(ctx.products)
+               if not np.isnan(cover[i]) and not stockpile_enabled[i]]
+    if missing:
+        raise InputError(f"{design.path.name} [security] stockpile_cover_days.{missing[0]}: "
+                         f"no stockpile for '{missing[0]}'; enable [instruments] stockpile and "
+                         "give the product a row in stockpile.csv, or drop the target")
+    return {"max_expected_shortfall_share": ctx.per_product(design.max_expected_shortfall_share),
+            "min_non_chinese_share": ctx.per_product(design.min_non_chinese_share),
+            "max_single_country_share": ctx.per_product(design.max_single_country_share),
+            "stockpile_cover_days": cover,
+            "soft_penalty_usd_per_kg": dict(design.soft_penalty_usd_per_kg)}
+
+
+def enabled(data: ModelData) -> bool:
+    return bool(any(np.any(~np.isnan(x)) for x in (
+        data.max_expected_shortfall_share, data.min_non_chinese_share,
+        data.max_single_country_share, data.stockpile_cover_days)))
+
+
+def slack_var(m, name: str, index, data: ModelData, ledger: Ledger, target: str):
     """Slack variables of a soft target (None when the target is hard)."""
     penalty = data.soft_penalty_usd_per_kg.get(target)
     if penalty is None:
@@ -38,11 +63,14 @@ def _slack(m, name: str, index, data: ModelData, ledger, target: str):
     m.add_component(name, var)
     for key in index:
         s, t = key[0], key[1]
-        ledger.add_second("target_penalty", s, data.discount[t] * penalty * K, var[key])
+        ledger.add_second(Category.TARGET_PENALTY, s, data.discount[t] * penalty * K, var[key])
     return var
 
 
-def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
+def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support, balance,
+        stock=None) -> None:
+    """The targets, with the supply balance's handles (remech.model.supply.Balance) and the
+    stockpile's (remech.model.stockpile.Stock, for the cover target)."""
     prob = data.probability
     n_s, n_t, n_p = len(data.scenarios), len(data.years), len(data.products)
     D = data.demand_t
@@ -51,45 +79,42 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     m.P_secured = pyo.Set(initialize=targets, ordered=True)
     m.c_security = pyo.Constraint(
         m.P_secured, rule=lambda m, p: sum(
-            float(prob[s]) * m.shortfall_t[s, t, p] for s in m.S for t in m.T)
+            float(prob[s]) * balance.shortfall[s, t, p] for s in m.S for t in m.T)
         <= float(theta[p] * D[:, p].sum()))
 
     nc = data.min_non_chinese_share
     idx = [(s, t, p) for s in range(n_s) for t in range(n_t) for p in range(n_p)
            if not np.isnan(nc[p]) and D[t, p] > 0]
     if idx:
-        slack = _slack(m, "slack_non_chinese_t", idx, data, ledger, "min_non_chinese_share")
+        slack = slack_var(m, "slack_non_chinese_t", idx, data, ledger, "min_non_chinese_share")
         m.c_target_non_chinese = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
-            [(1.0, m.china_used_t[s, t, p])] + ([(-1.0, slack[s, t, p])] if slack else []))
+            [(1.0, balance.china_used[s, t, p])] + ([(-1.0, slack[s, t, p])] if slack else []))
             <= float((1.0 - nc[p]) * D[t, p]))
 
     sigma = data.max_single_country_share
     idx = [(s, t, p) for s in range(n_s) for t in range(n_t) for p in range(n_p)
            if not np.isnan(sigma[p]) and D[t, p] > 0]
     if idx:
-        slack = _slack(m, "slack_china_share_t", idx, data, ledger,
+        slack = slack_var(m, "slack_china_share_t", idx, data, ledger,
                        "max_single_country_share")
         m.c_target_china_share = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
-            [(1.0, m.china_used_t[s, t, p])] + ([(-1.0, slack[s, t, p])] if slack else []))
+            [(1.0, balance.china_used[s, t, p])] + ([(-1.0, slack[s, t, p])] if slack else []))
             <= float(sigma[p] * D[t, p]))
-        _host_shares(m, data, ledger, sigma)
-
-    if data.reagents:
-        _reagents(m, data, ledger)
+        _host_shares(m, data, ledger, sigma, support)
 
     cover = data.stockpile_cover_days
-    k_of = {p: k for k, p in enumerate(m.SP)}
     idx = [(s, t, p) for s in range(n_s) for t in range(1, n_t) for p in range(n_p)
            if not np.isnan(cover[p]) and data.china_availability[s, t, p] >= 1 - 1e-9]
     if idx:
-        level = var_array(m.stock_level_t, n_s, n_t, len(k_of))
-        slack = _slack(m, "slack_cover_t", idx, data, ledger, "stockpile_cover_days")
+        level, k_of = stock.level, stock.k_of
+        slack = slack_var(m, "slack_cover_t", idx, data, ledger, "stockpile_cover_days")
         m.c_target_cover = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
             [(1.0, level[s, t, k_of[p]])] + ([(1.0, slack[s, t, p])] if slack else []))
             >= float(cover[p] / 365.0 * D[t, p]))
 
 
-def _host_shares(m, data: ModelData, ledger, sigma: np.ndarray) -> None:
+def _host_shares(m, data: ModelData, ledger: Ledger, sigma: np.ndarray,
+                 support: Support) -> None:
     """Single-country caps for the hosts of projects, where they could bind."""
     opt = data.options
     extra = opt.output_t - data.outside_output_t[opt.project]
@@ -111,7 +136,7 @@ def _host_shares(m, data: ModelData, ledger, sigma: np.ndarray) -> None:
     if not rows:
         return
     index = [(s, t, p, k) for s, t, p, k, _ in rows]
-    slack = _slack(m, "slack_host_share_t", index, data, ledger, "max_single_country_share")
+    slack = slack_var(m, "slack_host_share_t", index, data, ledger, "max_single_country_share")
     members = {(s, t, p, k): js for s, t, p, k, js in rows}
 
     def rule(m, s, t, p, k):
@@ -119,7 +144,7 @@ def _host_shares(m, data: ModelData, ledger, sigma: np.ndarray) -> None:
         for j in members[s, t, p, k]:
             for o in np.flatnonzero(opt.project == j):
                 if extra[o, s, t]:
-                    terms.append((float(extra[o, s, t]), m.support[int(o)]))
+                    terms.append((float(extra[o, s, t]), support.support[int(o)]))
         if slack is not None:
             terms.append((-1.0, slack[s, t, p, k]))
         base = float(data.outside_output_t[members[s, t, p, k], s, t].sum())
@@ -128,42 +153,39 @@ def _host_shares(m, data: ModelData, ledger, sigma: np.ndarray) -> None:
     m.c_target_host_share = pyo.Constraint(index, rule=rule)
 
 
-def _reagents(m, data: ModelData, ledger) -> None:
-    """Critical-reagent limits on refining, with curtailment of output.
+def report(target_duals: dict, data: ModelData) -> dict:
+    """Marginal cost (MUSD) of tightening each security target by one unit, from the duals
+    of the LP with the integer decisions fixed at the optimum: +1 percentage point of
+    non-Chinese share, -1 point of single-country share or expected shortfall share, +1 day
+    of stockpile cover. Conditional on the fixed integer decisions."""
+    D = data.demand_t
+    agg: dict[tuple[str, str], float] = {}
 
-    c_reagent_curtail[s,t,j]: reagent_curtail_t <= output_j[s,t]
-    c_target_reagent[s,t,r]:
-        sum_j use[j,r] (output_j[s,t] - reagent_curtail_t[s,t,j]) - slack
-        <= non_chinese_supply_r + china_supply_r x availability[s,t,r]
-    output_j = outside_output_t[j] + sum_{o of j} (output_t[o] - outside) support[o]. Top-ups
-    are paid on the nominal output (curtailment is not deducted from them).
-    """
-    opt = data.options
-    extra = opt.output_t - data.outside_output_t[opt.project]
-    users = list(m.J_reagent)
+    def add(target: str, p: int, value: float) -> None:  # per product
+        key = (target, data.products[p])
+        agg[key] = agg.get(key, 0.0) + value
 
-    def output_terms(j, s, t):
-        return [(float(extra[o, s, t]), m.support[int(o)])
-                for o in np.flatnonzero(opt.project == j) if extra[o, s, t]]
-
-    m.c_reagent_curtail = pyo.Constraint(m.S, m.T, m.J_reagent, rule=lambda m, s, t, j: linear(
-        [(1.0, m.reagent_curtail_t[s, t, j])] + [(-c, v) for c, v in output_terms(j, s, t)])
-        <= float(data.outside_output_t[j, s, t]))
-    idx = [(s, t, r) for s in range(len(data.scenarios)) for t in range(len(data.years))
-           for r in range(len(data.reagents))]
-    slack = _slack(m, "slack_reagent_t", idx, data, ledger, "reagent_limits")
-    use = data.reagent_use_t_per_t
-
-    def rule(m, s, t, r):
-        terms, base = [], 0.0
-        for j in users:
-            if use[j, r] == 0:
-                continue
-            base += use[j, r] * data.outside_output_t[j, s, t]
-            terms += [(use[j, r] * c, v) for c, v in output_terms(j, s, t)]
-            terms.append((-use[j, r], m.reagent_curtail_t[s, t, j]))
-        if slack is not None:
-            terms.append((-1.0, slack[s, t, r]))
-        return linear(terms) <= float(data.reagent_supply_t[s, t, r] - base)
-
-    m.c_target_reagent = pyo.Constraint(idx, rule=rule)
+    for comp, rows in target_duals.items():
+        for idx, dual in rows:
+            if comp == "c_security":
+                add("max_expected_shortfall_share", idx, -0.01 * dual * D[:, idx].sum())
+            elif comp == "c_target_non_chinese":
+                s, t, p = idx
+                add("min_non_chinese_share", p, -0.01 * dual * D[t, p])
+            elif comp in ("c_target_china_share", "c_target_host_share"):
+                s, t, p = idx[:3]
+                add("max_single_country_share", p, -0.01 * dual * D[t, p])
+            elif comp == "c_target_cover":
+                s, t, p = idx
+                add("stockpile_cover_days", p, dual * D[t, p] / 365.0)
+            elif comp == "c_target_reagent":
+                s, t, r = idx
+                key = ("reagent_limits", data.reagents[r])
+                agg[key] = agg.get(key, 0.0) - dual
+    units = {"max_expected_shortfall_share": "MUSD per percentage point tighter",
+             "min_non_chinese_share": "MUSD per percentage point higher",
+             "max_single_country_share": "MUSD per percentage point tighter",
+             "stockpile_cover_days": "MUSD per extra day of cover",
+             "reagent_limits": "MUSD per extra t/yr of reagent supply in every scenario"}
+    return {f"{t}.{p}": {"marginal_cost_musd": v, "unit": units[t]}
+            for (t, p), v in sorted(agg.items())}

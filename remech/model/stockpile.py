@@ -48,103 +48,151 @@ Policy (design [stockpile] policy): what a second-stage decision may know.
   "clairvoyant": each scenario's second stage sees its whole path. A bound, not a
       mechanism: mechanism.json and the summary say so.
 
-Buyer of last resort (products with last_resort_enabled): when the market is below the
-floor, the mechanism buys supported producers' output at the floor into its own reserve
-  reserve_buy_t, reserve_release_t, reserve_level_t [s,t,p] >= 0
-  c_reserve_source[s,t,p]: reserve_buy_t <= sum_{o of p, F_o > price} output_t[o,s,t] support[o]
-                           (not under policy "rule", whose c_rule_take fixes the purchases)
-  c_reserve_balance[s,t,p]: reserve_level = reserve_level[t-1] + buy - release
-  c_stock_limit: stock_level + reserve_level <= stock_capacity_t
-Paying the floor = the top-up (already in category topup) + the market value, here in
-category last_resort_purchase: d_t price reserve_buy 1e-3. Holding and terminal value as
-above. Under policy "rule" the reserve buys a first-stage share reserve_share[t,p] of the
-supported output offered below the floor in year t and releases only in cuts (greedy, as
-the stockpile):
-  c_rule_take[s,t,p]: reserve_buy_t = sum_o source[o,s,t] reserve_share_support[o,t]
-  reserve_share_support[o,t] = reserve_share[t,p] x support[o], linearised exactly
-Buy-back revenue (release x buy-back price) and the manufacturers' premium over the
-market (buy-back - price) are reported after the solve, not optimised (releases are valued
-by the shortfall they avoid, as for the stockpile).
+The buyer-of-last-resort reserve (remech.model.reserve) shares the capacity:
+  c_stock_limit[s,t,p]: stock_level + reserve_level <= stock_capacity_t
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
-from remech.model.core import linear, var_array
-from remech.prepare import MUSD_PER_T_USD_PER_KG as K
-from remech.prepare import ModelData
+from remech.errors import InputError
+from remech.model.data import MUSD_PER_T_USD_PER_KG as K
+from remech.model.data import Context, ModelData
+from remech.model.ledger import Category, Ledger, linear, values, var_array
+
+# ----------------------------------------------------------------------------- prepare
 
 
-def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
-    stock_products = [p for p in range(len(data.products)) if data.stockpile_enabled[p]]
-    m.SP = pyo.Set(initialize=stock_products, ordered=True)
+def _nodes(ctx: Context) -> np.ndarray | None:
+    """[s, t] integer id of each scenario's tree node per year (policy "tree")."""
+    inst, design = ctx.inst, ctx.design
+    if design.stockpile_policy != "tree":
+        return None
+    if inst.nodes is None or not len(inst.nodes):
+        raise InputError(f"{design.path.name} [stockpile] policy = \"tree\": instance "
+                         f"'{inst.name}' has no nodes.csv (scenario tree); write one with "
+                         "remech scenarios generate --tree, or use policy = \"rule\"")
+    keyed = inst.nodes.assign(key=inst.nodes["year"].astype(str) + "/" + inst.nodes["node"])
+    codes = {k: i for i, k in enumerate(dict.fromkeys(keyed["key"]))}
+    table = keyed.set_index(["scenario", "year"])["key"]
+    return np.array([[codes[table[s, y]] for y in ctx.years] for s in ctx.scenarios],
+                    dtype=int)
+
+
+def prepare(ctx: Context) -> dict:
+    """Costs and limits of each product's stockpile (stockpile.csv), which products have
+    one (design [instruments] stockpile and a row), the policy and the scenario tree."""
+    sp = ctx.inst.stockpile.set_index("product") if len(ctx.inst.stockpile) else None
+
+    def stock(col: str) -> np.ndarray:
+        if sp is None:
+            return np.zeros(len(ctx.products))
+        return sp[col].reindex(ctx.products).fillna(0.0).to_numpy(float)
+
+    on = np.array([ctx.design.stockpile and sp is not None and p in sp.index
+                   for p in ctx.products], dtype=bool)
+    return {"stockpile_enabled": on,
+            "stock_fixed_cost_musd": stock("fixed_cost_musd"),
+            "stock_capacity_cost_usd_per_kg": stock("capacity_cost_usd_per_kg"),
+            "stock_holding_cost_usd_per_kg_yr": stock("holding_cost_usd_per_kg_yr"),
+            "stock_max_capacity_t": stock("max_capacity_t"),
+            "stock_salvage_fraction": stock("salvage_fraction"),
+            "stock_terminal_value_usd_per_kg": stock("salvage_fraction")[None, :]
+            * ctx.price_usd_per_kg[:, -1, :],
+            "stock_policy": ctx.design.stockpile_policy, "scenario_node": _nodes(ctx)}
+
+
+def enabled(data: ModelData) -> bool:
+    return bool(data.stockpile_enabled.any())
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass
+class Stock:
+    """The handles other blocks use: arrays [s, t, k] of the stockpile's variables, with
+    k = k_of[p] the position of product p among the stockpiled products."""
+
+    products: list[int]
+    k_of: dict[int, int]
+    level: np.ndarray
+    purchase: np.ndarray
+    release: np.ndarray
+
+
+def balance_rule(level, buy, sell, index: dict):
+    """level[s,t] = level[s,t-1] + buy - sell (level[s,-1] = 0), as a constraint rule."""
+    def rule(m, s, t, p):
+        k = index[p]
+        terms = [(1.0, level[s, t, k]), (-1.0, buy[s, t, k]), (1.0, sell[s, t, k])]
+        if t > 0:
+            terms.append((-1.0, level[s, t - 1, k]))
+        return linear(terms) == 0.0
+    return rule
+
+
+def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Stock:
+    products = [p for p in range(len(data.products)) if data.stockpile_enabled[p]]
+    m.SP = pyo.Set(initialize=products, ordered=True)
     m.stock_build = pyo.Var(m.SP, within=pyo.Binary)
     m.stock_capacity_t = pyo.Var(m.SP, within=pyo.NonNegativeReals)
     m.stock_purchase_t = pyo.Var(m.S, m.T, m.SP, within=pyo.NonNegativeReals)
     m.stock_release_t = pyo.Var(m.S, m.T, m.SP, within=pyo.NonNegativeReals)
     m.stock_level_t = pyo.Var(m.S, m.T, m.SP, within=pyo.NonNegativeReals)
-    m.RP = pyo.Set(initialize=[p for p in stock_products if data.last_resort_enabled[p]],
-                   ordered=True)
-    m.reserve_buy_t = pyo.Var(m.S, m.T, m.RP, within=pyo.NonNegativeReals)
-    m.reserve_release_t = pyo.Var(m.S, m.T, m.RP, within=pyo.NonNegativeReals)
-    m.reserve_level_t = pyo.Var(m.S, m.T, m.RP, within=pyo.NonNegativeReals)
-    if not stock_products:
-        return
-    rule = data.stock_policy == "rule"
-    if rule:
+    if data.stock_policy == "rule":
         m.stock_target_t = pyo.Var(m.T, m.SP, within=pyo.NonNegativeReals)
         m.c_stock_target_cap = pyo.Constraint(
             m.T, m.SP, rule=lambda m, t, p: m.stock_target_t[t, p] <= m.stock_capacity_t[p])
-
     m.c_stock_capacity = pyo.Constraint(
         m.SP, rule=lambda m, p: m.stock_capacity_t[p]
         <= float(data.stock_max_capacity_t[p]) * m.stock_build[p])
-
     n_s, n_t, k_of = len(data.scenarios), len(data.years), {p: k for k, p in enumerate(m.SP)}
-    level = var_array(m.stock_level_t, n_s, n_t, len(k_of))
-    buy = var_array(m.stock_purchase_t, n_s, n_t, len(k_of))
-    sell = var_array(m.stock_release_t, n_s, n_t, len(k_of))
+    stock = Stock(products, k_of, var_array(m.stock_level_t, n_s, n_t, len(k_of)),
+                  var_array(m.stock_purchase_t, n_s, n_t, len(k_of)),
+                  var_array(m.stock_release_t, n_s, n_t, len(k_of)))
+    m.c_stock_balance = pyo.Constraint(m.S, m.T, m.SP, rule=balance_rule(
+        stock.level, stock.purchase, stock.release, k_of))
+    for p in products:
+        ledger.add_first(Category.STOCKPILE_BUILD, data.stock_fixed_cost_musd[p],
+                         m.stock_build[p])
+        ledger.add_first(Category.STOCKPILE_BUILD, data.stock_capacity_cost_usd_per_kg[p] * K,
+                         m.stock_capacity_t[p])
+    operation_costs(ledger, data, stock.level, stock.purchase, k_of,
+                    Category.STOCKPILE_OPERATION)
+    return stock
 
-    def balance(level, buy, sell, index=k_of):
-        def rule(m, s, t, p):
-            k = index[p]
-            terms = [(1.0, level[s, t, k]), (-1.0, buy[s, t, k]), (1.0, sell[s, t, k])]
-            if t > 0:
-                terms.append((-1.0, level[s, t - 1, k]))
-            return linear(terms) == 0.0
-        return rule
 
-    m.c_stock_balance = pyo.Constraint(m.S, m.T, m.SP, rule=balance(level, buy, sell))
-    if not data.reserve_market_purchases:  # the reserve is the stockpile's only source
-        for (_s, _t, p), v in m.stock_purchase_t.items():
-            if p in m.RP:
-                v.fix(0.0)
-    reserve = _last_resort(m, data, k_of, balance)
+def add_limits(m: pyo.ConcreteModel, data: ModelData, stock: Stock, reserve) -> None:
+    """The capacity shared with the reserve (``reserve``: remech.model.reserve.Reserve or
+    None) and, under policy "rule", the level at the target in years without a cut."""
+    level, k_of = stock.level, stock.k_of
 
     def limit(m, s, t, p):
         terms = [(1.0, level[s, t, k_of[p]]), (-1.0, m.stock_capacity_t[p])]
-        if reserve is not None and p in reserve[3]:
-            terms.append((1.0, reserve[0][s, t, reserve[3][p]]))
+        if reserve is not None and p in reserve.r_of:
+            terms.append((1.0, reserve.level[s, t, reserve.r_of[p]]))
         return linear(terms) <= 0.0
 
     m.c_stock_limit = pyo.Constraint(m.S, m.T, m.SP, rule=limit)
-    if rule:
-        _rule_levels(m, data, level, buy, k_of)
-
-    for p in stock_products:
-        ledger.add_first("stockpile_build", data.stock_fixed_cost_musd[p], m.stock_build[p])
-        ledger.add_first("stockpile_build", data.stock_capacity_cost_usd_per_kg[p] * K,
-                         m.stock_capacity_t[p])
-    _operation_costs(ledger, data, level, buy, k_of, "stockpile_operation")
-    if reserve is not None:
-        r_level, r_buy, _, r_of = reserve
-        _operation_costs(ledger, data, r_level, r_buy, r_of, "last_resort_purchase")
+    if data.stock_policy != "rule":
+        return
+    cut = data.cut
+    normal = [(s, t, p) for s in m.S for t in m.T for p in m.SP if not cut[s, t, p]]
+    m.c_stock_rule_level = pyo.Constraint(normal, rule=lambda m, s, t, p: linear(
+        [(1.0, level[s, t, k_of[p]]), (-1.0, m.stock_target_t[t, p])]) == 0.0)
+    for s, t, p in zip(*np.nonzero(cut), strict=True):  # no market purchases in a cut
+        if p in k_of:
+            stock.purchase[s, t, k_of[p]].fix(0.0)
 
 
-def _operation_costs(ledger, data: ModelData, level, buy, index: dict,
-                     purchase_category: str) -> None:
+def operation_costs(ledger: Ledger, data: ModelData, level, buy, index: dict,
+                    purchase_category: Category) -> None:
     """Purchases at the market price (in ``purchase_category``), holding, and the terminal
     value of the stock left (both in stockpile_operation), discounted, per scenario."""
     n_s, n_t = len(data.scenarios), len(data.years)
@@ -156,116 +204,61 @@ def _operation_costs(ledger, data: ModelData, level, buy, index: dict,
             for t in range(n_t):
                 ledger.add_second(purchase_category, s, buy_cost[s, t, p], buy[s, t, k])
                 if hold:
-                    ledger.add_second("stockpile_operation", s, data.discount[t] * K * hold,
-                                      level[s, t, k])
+                    ledger.add_second(Category.STOCKPILE_OPERATION, s,
+                                      data.discount[t] * K * hold, level[s, t, k])
             salvage = float(data.discount[last] * K
                             * data.stock_terminal_value_usd_per_kg[s, p])
             if salvage:
-                ledger.add_second("stockpile_operation", s, -salvage, level[s, last, k])
+                ledger.add_second(Category.STOCKPILE_OPERATION, s, -salvage, level[s, last, k])
 
 
-def _last_resort(m, data: ModelData, k_of: dict, balance):
-    """The buyer-of-last-resort reserve: variables, source limit and balance."""
-    products = list(m.RP)
-    if not products:
-        return None
-    n_s, n_t = len(data.scenarios), len(data.years)
-    r_of = {p: k for k, p in enumerate(products)}
-    m.reserve_source = {}  # (s, t, p) -> [(output t offered below the floor, option o)]
-    level = var_array(m.reserve_level_t, n_s, n_t, len(r_of))
-    buy = var_array(m.reserve_buy_t, n_s, n_t, len(r_of))
-    sell = var_array(m.reserve_release_t, n_s, n_t, len(r_of))
-    m.c_reserve_balance = pyo.Constraint(m.S, m.T, m.RP, rule=balance(level, buy, sell, r_of))
-    opt = data.options
-    below = (opt.floor_usd_per_kg[:, None, None]
-             > data.price_usd_per_kg[:, :, data.project_product[opt.project]].transpose(2, 0, 1)
-             ) & ~opt.is_tariff[:, None, None]  # [o, s, t]
-    source = opt.output_t * below
-
-    for s in range(n_s):  # (s, t, p) -> [(output t, support var)]: what can be offered
-        for t in range(n_t):
-            for p in products:
-                idx = np.flatnonzero((data.project_product[opt.project] == p)
-                                     & (source[:, s, t] > 0))
-                m.reserve_source[s, t, p] = [(float(source[o, s, t]), int(o)) for o in idx]
-    if data.stock_policy == "rule":  # c_rule_take fixes the purchases instead
-        return level, buy, sell, r_of
-    m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=lambda m, s, t, p: linear(
-        [(1.0, buy[s, t, r_of[p]])]
-        + [(-c, m.support[o]) for c, o in m.reserve_source[s, t, p]]) <= 0.0)
-    return level, buy, sell, r_of
+# ----------------------------------------------------------------------------- policy
 
 
-def _rule_levels(m, data: ModelData, level, buy, k_of: dict) -> None:
-    """Policy "rule": the level equals the first-stage target in years without a cut;
-    no market purchases in a cut."""
-    cut = data.cut
-    normal = [(s, t, p) for s in m.S for t in m.T for p in m.SP if not cut[s, t, p]]
-    m.c_stock_rule_level = pyo.Constraint(normal, rule=lambda m, s, t, p: linear(
-        [(1.0, level[s, t, k_of[p]]), (-1.0, m.stock_target_t[t, p])]) == 0.0)
-    for s, t, p in zip(*np.nonzero(cut), strict=True):
-        if p in k_of:
-            buy[s, t, k_of[p]].fix(0.0)
-
-
-def add_policy(m: pyo.ConcreteModel, data: ModelData) -> None:
-    """The constraints of the stockpile policy that need the supply balance's variables
-    (shortfall_t); called after remech.model.supply.add."""
-    if not len(m.SP):
-        return
+def add_policy(m: pyo.ConcreteModel, data: ModelData, stock: Stock, reserve, balance) -> None:
+    """The constraints of the stockpile policy that need the supply balance (``balance``:
+    remech.model.supply.Balance); called after remech.model.supply.add."""
     if data.stock_policy == "rule":
-        _rule_greedy(m, data)
+        _rule_greedy(m, data, stock, reserve, balance)
     elif data.stock_policy == "tree":
-        _tree(m, data)
+        _tree(m, data, reserve)
 
 
-def _rule_greedy(m, data: ModelData) -> None:
-    """Greedy release in a cut (stock and reserve drawn to zero, or no shortfall); the
-    reserve releases only in cuts and buys its first-stage share of what is offered."""
+def _rule_greedy(m, data: ModelData, stock: Stock, reserve, balance) -> None:
+    """Greedy release in a cut: the stock (and the reserve) is drawn to zero, or the
+    product has no shortfall; and nothing is released while supply is left over."""
     cut, cap = data.cut, data.stock_max_capacity_t
-    most = _most_shortfall_t(m, data)
+    most = most_shortfall_t(data, reserve, balance)
     idx = [(s, t, p) for s in m.S for t in m.T for p in m.SP
            if cut[s, t, p] and most[s, t, p] > 1e-9]
     m.stock_drawn = pyo.Var(idx, within=pyo.Binary)
 
-    def stored(s, t, p) -> list:
-        terms = [(1.0, m.stock_level_t[s, t, p])]
-        if p in m.RP:
-            terms.append((1.0, m.reserve_level_t[s, t, p]))
+    def held(s, t, p, var_stock, var_reserve) -> list:
+        terms = [(1.0, var_stock[s, t, p])]
+        if reserve is not None and p in reserve.r_of:
+            terms.append((1.0, var_reserve[s, t, p]))
         return terms
 
     m.c_rule_drawn = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
-        stored(s, t, p) + [(float(cap[p]), m.stock_drawn[s, t, p])]) <= float(cap[p]))
+        held(s, t, p, m.stock_level_t, getattr(m, "reserve_level_t", None))
+        + [(float(cap[p]), m.stock_drawn[s, t, p])]) <= float(cap[p]))
     m.c_rule_covered = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
-        [(1.0, m.shortfall_t[s, t, p]), (-float(most[s, t, p]), m.stock_drawn[s, t, p])])
+        [(1.0, balance.shortfall[s, t, p]), (-float(most[s, t, p]), m.stock_drawn[s, t, p])])
         <= 0.0)
-    # no release while supply is left over (it would be thrown away): in a cut year either
-    # the balance is tight or nothing is released
     surplus = _most_surplus_t(data)
     cells = [(s, t, p) for s in m.S for t in m.T for p in m.SP
              if cut[s, t, p] and data.demand_t[t, p] > 0]
     m.stock_surplus = pyo.Var(cells, within=pyo.Binary)
-    m.c_rule_surplus = pyo.Constraint(cells, rule=lambda m, s, t, p: m.c_balance[s, t, p].body
+    rows = balance.rows
+    m.c_rule_surplus = pyo.Constraint(cells, rule=lambda m, s, t, p: rows[s, t, p].body
                                       - float(surplus[s, t, p]) * m.stock_surplus[s, t, p]
-                                      <= m.c_balance[s, t, p].lower)
-
-    def no_release(m, s, t, p):
-        terms = [(1.0, m.stock_release_t[s, t, p])]
-        if p in m.RP:
-            terms.append((1.0, m.reserve_release_t[s, t, p]))
-        terms.append((float(cap[p]), m.stock_surplus[s, t, p]))
-        return linear(terms) <= float(cap[p])
-
-    m.c_rule_no_release = pyo.Constraint(cells, rule=no_release)
-    if not len(m.RP):
-        return
-    for (s, t, p), v in m.reserve_release_t.items():
-        if not cut[s, t, p]:
-            v.fix(0.0)
-    _rule_reserve_share(m, data)
+                                      <= rows[s, t, p].lower)
+    m.c_rule_no_release = pyo.Constraint(cells, rule=lambda m, s, t, p: linear(
+        held(s, t, p, m.stock_release_t, getattr(m, "reserve_release_t", None))
+        + [(float(cap[p]), m.stock_surplus[s, t, p])]) <= float(cap[p]))
 
 
-def _most_shortfall_t(m, data: ModelData) -> np.ndarray:
+def most_shortfall_t(data: ModelData, reserve, balance) -> np.ndarray:
     """[s, t, p] the largest shortfall possible: demand less the supply no decision can
     take away (China's available deliveries, other supply, output of projects outside
     the mechanism), or the whole demand where reserve purchases or reagent curtailment
@@ -276,9 +269,10 @@ def _most_shortfall_t(m, data: ModelData) -> np.ndarray:
     fixed = outside + data.other_supply_t[None] + data.china_supply_t[None] * \
         data.china_availability
     most = np.clip(data.demand_t[None] - fixed, 0.0, data.demand_t[None])
-    if hasattr(m, "china_used_t"):  # a share target may leave China's supply unused
+    if data.china_share_decided:  # a share target may leave China's supply unused
         return np.broadcast_to(data.demand_t[None], most.shape).copy()
-    for p in list(m.RP) + [int(data.project_product[j]) for j in m.J_reagent]:
+    taken = list(reserve.r_of) if reserve is not None else []
+    for p in taken + [int(data.project_product[j]) for j in balance.reagent_users]:
         most[:, :, p] = data.demand_t[None, :, p]
     return most
 
@@ -298,33 +292,7 @@ def _most_surplus_t(data: ModelData) -> np.ndarray:
     return most
 
 
-def _rule_reserve_share(m, data: ModelData) -> None:
-    """The reserve buys a share reserve_share[t,p] (first stage) of the supported output
-    offered below the floor, reserve_buy_t[s,t,p] = sum_o source[o,s,t] share_support[o,t],
-    with share_support[o,t] = reserve_share[t,p(o)] x support[o] linearised exactly
-    (support is binary): share_support <= support, <= share, >= share + support - 1."""
-    by_year: dict[tuple[int, int], set[int]] = {}  # (t, p) -> options with an offer
-    for (_s, t, p), terms in m.reserve_source.items():
-        by_year.setdefault((t, p), set()).update(o for _, o in terms)
-    m.reserve_share = pyo.Var(m.T, m.RP, bounds=(0.0, 1.0))
-    pairs = sorted((o, t) for (t, p), options in by_year.items() for o in options)
-    p_of = {o: int(data.project_product[data.options.project[o]]) for o, _ in pairs}
-    m.reserve_share_support = pyo.Var(pairs, bounds=(0.0, 1.0))
-    w, share, sup = m.reserve_share_support, m.reserve_share, m.support
-    m.c_rule_share_support = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t] <= sup[o])
-    m.c_rule_share_level = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t]
-                                          <= share[t, p_of[o]])
-    m.c_rule_share_both = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t]
-                                         >= share[t, p_of[o]] + sup[o] - 1)
-
-    def take(m, s, t, p):
-        terms = [(c, w[o, t]) for c, o in m.reserve_source[s, t, p]]
-        return linear([(1.0, m.reserve_buy_t[s, t, p])] + [(-c, v) for c, v in terms]) == 0.0
-
-    m.c_rule_take = pyo.Constraint(list(m.reserve_source), rule=take)
-
-
-def _tree(m, data: ModelData) -> None:
+def _tree(m, data: ModelData, reserve) -> None:
     """Non-anticipativity on a scenario tree: scenarios in one node decide alike."""
     node = data.scenario_node
     pairs = []  # (s, s0, t): scenario s shares year t's node with its first member s0
@@ -335,10 +303,115 @@ def _tree(m, data: ModelData) -> None:
             if s0 != s:
                 pairs.append((s, s0, t))
     first_of = {(s, t): s0 for s, s0, t in pairs}
-    for name in ("stock_purchase_t", "stock_release_t", "stock_level_t", "reserve_buy_t",
-                 "reserve_release_t", "reserve_level_t"):
+    names = ["stock_purchase_t", "stock_release_t", "stock_level_t"]
+    if reserve is not None:
+        names += ["reserve_buy_t", "reserve_release_t", "reserve_level_t"]
+    for name in names:
         var = getattr(m, name)
         products = m.SP if name.startswith("stock") else m.RP
         idx = [(s, t, p) for s, _, t in pairs for p in products]
         m.add_component(f"c_nonanticipative_{name}", pyo.Constraint(
             idx, rule=lambda m, s, t, p, var=var: var[s, t, p] == var[first_of[s, t], t, p]))
+
+
+# ----------------------------------------------------------------------------- report
+
+POLICY_TEXT = {
+    "rule": "rule: a target level per year chosen in advance; each year's purchases and "
+            "releases use only that year's prices and export controls",
+    "tree": "tree: decisions equal across scenarios that share their history (nodes.csv)",
+    "clairvoyant": "CLAIRVOYANT BOUND: each scenario's stockpile sees its whole future; "
+                   "no agency can follow this, it bounds what foresight would be worth",
+}
+
+STOCK_COLUMNS = ["product", "built", "capacity_t", "max_capacity_t", "at_max_capacity",
+                 "expected_purchases_t", "expected_releases_t", "max_capacity_value_musd_per_t"]
+
+
+def targets(m: pyo.ConcreteModel, data: ModelData) -> dict[str, list[float]]:
+    """Policy "rule": the target level per year (t) of each stockpiled product."""
+    if not hasattr(m, "stock_target_t"):
+        return {}
+    return {data.products[p]: [round(float(m.stock_target_t[t, p].value or 0.0), 6)
+                               for t in m.T] for p in m.SP}
+
+
+def report(m: pyo.ConcreteModel, data: ModelData, duals: dict, short: np.ndarray) -> dict:
+    """The stockpile section of the mechanism and its tables. ``duals``: the capacity rows'
+    duals with the integers fixed; ``short``: shortfall [s, t, p] as solved."""
+    shape, prob = short.shape, data.probability
+    built = hasattr(m, "SP")
+    buy = values(m.stock_purchase_t, shape) if built else np.zeros(shape)
+    rel = values(m.stock_release_t, shape) if built else np.zeros(shape)
+    lev = values(m.stock_level_t, shape) if built else np.zeros(shape)
+    rows, cap_dual = [], dict(duals.get("c_stock_capacity", []))
+    for p in (m.SP if built else []):
+        capacity = float(m.stock_capacity_t[p].value or 0.0)
+        is_built = (m.stock_build[p].value or 0) > 0.5
+        rows.append({
+            "product": data.products[p], "built": bool(round(m.stock_build[p].value or 0)),
+            "capacity_t": round(capacity, 6),
+            "max_capacity_t": float(data.stock_max_capacity_t[p]),
+            "at_max_capacity": bool(capacity >= data.stock_max_capacity_t[p] * (1 - 1e-6)
+                                    and capacity > 0),
+            "expected_purchases_t": float(prob @ buy[:, :, p].sum(1)),
+            "expected_releases_t": float(prob @ rel[:, :, p].sum(1)),
+            # MUSD saved per extra t of allowed capacity of a built stockpile (dual of
+            # c_stock_capacity with the integers fixed; 0 when below its limit)
+            "max_capacity_value_musd_per_t": -cap_dual.get(p, 0.0) if is_built else None})
+    target = targets(m, data)
+    sidx = pd.MultiIndex.from_product([data.scenarios, data.years, data.products],
+                                      names=["scenario", "year", "product"])
+    policy_df = pd.DataFrame({"purchase_t": buy.ravel(), "release_t": rel.ravel(),
+                              "level_t": lev.ravel()}, index=sidx).reset_index()
+    stocked = [data.products[p] for p in (m.SP if built else [])]
+    policy_df = policy_df[policy_df["product"].isin(stocked)]
+    targets_df = pd.DataFrame([{"product": p, "year": y, "target_t": v}
+                               for p, vals in target.items()
+                               for y, v in zip(data.years, vals, strict=True)],
+                              columns=["product", "year", "target_t"])
+    stock_df = pd.DataFrame(rows, columns=STOCK_COLUMNS)
+    return {"stockpiles": stock_df, "policy": _policy(m, data, target, short, lev),
+            "tables": {"stockpile.csv": stock_df, "stockpile_policy.csv": policy_df,
+                       "stockpile_targets.csv": targets_df},
+            "purchase_t": buy, "release_t": rel}
+
+
+def _policy(m, data: ModelData, target: dict, short: np.ndarray, lev: np.ndarray) -> dict:
+    """How the stockpile decisions were taken, and a check that under the rule nothing was
+    held back in a cut while the product ran short (the stock is drawn first)."""
+    out = {"policy": data.stock_policy, "clairvoyant_bound": data.stock_policy == "clairvoyant",
+           "meaning": POLICY_TEXT[data.stock_policy], "target_t_by_year": target,
+           "years": data.years}
+    if not hasattr(m, "SP"):
+        return out
+    if hasattr(m, "RP"):
+        lev = lev + values(m.reserve_level_t, short.shape)
+    held = 0.0
+    for p in m.SP:
+        both = np.minimum(lev[:, :, p], short[:, :, p]) * data.cut[:, :, p]
+        held += float(data.probability @ both.sum(1))
+    out["expected_held_back_while_short_t"] = held
+    return out
+
+
+# ----------------------------------------------------------------------------- first stage
+
+
+def read_first_stage(m: pyo.ConcreteModel, data: ModelData, fs) -> None:
+    """Build, capacity and (policy "rule") the target level per year."""
+    fs.stock = {data.products[p]: (round(m.stock_build[p].value or 0),
+                                   float(m.stock_capacity_t[p].value or 0.0)) for p in m.SP}
+    if hasattr(m, "stock_target_t"):
+        fs.stock_target = {(data.products[p], data.years[t]): float(v.value or 0.0)
+                           for (t, p), v in m.stock_target_t.items()}
+
+
+def fix_first_stage(m: pyo.ConcreteModel, data: ModelData, fs) -> None:
+    for p in m.SP:
+        build, cap = fs.stock.get(data.products[p], (0, 0.0))
+        m.stock_build[p].fix(build)
+        m.stock_capacity_t[p].fix(cap)
+    if hasattr(m, "stock_target_t"):
+        for (t, p), var in m.stock_target_t.items():
+            var.fix(fs.stock_target.get((data.products[p], data.years[t]), 0.0))

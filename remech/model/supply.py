@@ -25,36 +25,102 @@ Cost shortfall_loss[s] = sum_{t,p} d_t * penalty_usd_per_kg[p] * shortfall_t * 1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyomo.environ as pyo
 
-from remech.model.core import linear, var_array
-from remech.prepare import MUSD_PER_T_USD_PER_KG as K
-from remech.prepare import ModelData
+from remech.model.data import MUSD_PER_T_USD_PER_KG as K
+from remech.model.data import Context, ModelData, grid
+from remech.model.ledger import Category, Ledger, linear, values, var_array
+from remech.model.price_floor import Support
 
 
-def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
+def prepare(ctx: Context) -> dict:
+    """Demand, China's and other supply, availability and the shortfall penalty."""
+    inst, keys = ctx.inst, [("product", ctx.products), ("year", ctx.years)]
+    return {
+        "china_availability": grid(inst.availability, [("scenario", ctx.scenarios),
+                                                       ("year", ctx.years),
+                                                       ("product", ctx.products)],
+                                   "china_availability", 1.0),
+        "demand_t": ctx.demand_by_ally_t.sum(0), "demand_by_ally_t": ctx.demand_by_ally_t,
+        "china_supply_t": grid(inst.supply, keys, "china_supply_t", 0.0).T,
+        "other_supply_t": grid(inst.supply, keys, "other_supply_t", 0.0).T,
+        "shortfall_penalty_usd_per_kg":
+            inst.products["shortfall_penalty_usd_per_kg"].to_numpy(float)}
+
+
+@dataclass
+class Balance:
+    """The handles other blocks use: shortfall_t [s, t, p], the balance rows, China's
+    deliveries when they are a decision (else None) and the reagent-curtailing projects."""
+
+    shortfall: pyo.Var
+    rows: pyo.Constraint
+    china_used: pyo.Var | None
+    reagent_users: list[int]
+
+
+def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
+        stock=None, reserve=None, curtail=None) -> Balance:
+    """The balance with the stockpile's (remech.model.stockpile.Stock), the reserve's
+    (remech.model.reserve.Reserve) and the reagent curtailment's (remech.model.reagents
+    .Curtailment) terms where those blocks exist."""
     opt = data.options
     m.shortfall_t = pyo.Var(m.S, m.T, m.P, within=pyo.NonNegativeReals,
                             bounds=lambda m, s, t, p: (0.0, float(data.demand_t[t, p])))
-    # constant supply [s, t, p]: outside output + other + available Chinese supply
     n_p = len(data.products)
-    outside_by_p = np.zeros(data.price_usd_per_kg.shape)
+    outside_by_p = np.zeros(data.price_usd_per_kg.shape)  # [s, t, p]
     for p in range(n_p):
-        mask = data.project_product == p
-        outside_by_p[:, :, p] = data.outside_output_t[mask].sum(0)
+        outside_by_p[:, :, p] = data.outside_output_t[data.project_product == p].sum(0)
     china_cap = data.china_supply_t[None] * data.china_availability  # [s, t, p]
-    china_var = bool(np.any(~np.isnan(data.min_non_chinese_share))
-                     or np.any(~np.isnan(data.max_single_country_share)))
+    china_var = data.china_share_decided
     fixed = outside_by_p + data.other_supply_t[None] + (0.0 if china_var else china_cap)
     # China's deliveries are a variable only when a share target needs them:
     # china_used_t[s,t,p] in [0, china_supply_t x availability]
     if china_var:
         m.china_used_t = pyo.Var(m.S, m.T, m.P, bounds=lambda m, s, t, p: (
             0.0, float(china_cap[s, t, p])))
-    # marginal output of each option over staying outside: [o, s, t]
+    heads_of, heads_var, extra = _groups(m, data, support)
+    n_s, n_t = len(data.scenarios), len(data.years)
+    short = var_array(m.shortfall_t, n_s, n_t, n_p)
+    rhs = data.demand_t[None] - fixed  # [s, t, p]
+    users = curtail.users if curtail is not None else []
+    users_of = {p: [j for j in users if data.project_product[j] == p] for p in range(n_p)}
+    k_of = stock.k_of if stock is not None else {}
+    r_of = reserve.r_of if reserve is not None else {}
+
+    def balance(m, s, t, p):
+        coef = extra[heads_of[p], s, t]
+        terms = [(float(c), v) for v, c in zip(heads_var[p], coef, strict=True) if c]
+        terms.append((1.0, short[s, t, p]))
+        if china_var:
+            terms.append((1.0, m.china_used_t[s, t, p]))
+        k = k_of.get(p)
+        if k is not None:
+            terms += [(1.0, stock.release[s, t, k]), (-1.0, stock.purchase[s, t, k])]
+        terms += [(-1.0, curtail.var[s, t, j]) for j in users_of[p]]
+        r = r_of.get(p)
+        if r is not None:
+            terms += [(1.0, reserve.release[s, t, r]), (-1.0, reserve.buy[s, t, r])]
+        return linear(terms) >= float(rhs[s, t, p])
+
+    m.c_balance = pyo.Constraint(m.S, m.T, m.P, rule=balance)
+    loss = data.discount[:, None] * data.shortfall_penalty_usd_per_kg[None, :] * K  # [t, p]
+    active = [(t, p) for t in range(n_t) for p in range(n_p) if data.demand_t[t, p] > 0]
+    for s in range(n_s):
+        for t, p in active:
+            ledger.add_second(Category.SHORTFALL_LOSS, s, loss[t, p], short[s, t, p])
+    return Balance(m.shortfall_t, m.c_balance, getattr(m, "china_used_t", None), users)
+
+
+def _groups(m, data: ModelData, support: Support):
+    """Options of a project with identical marginal output enter the balance through one
+    aggregate support_group[g] = sum_{o in g} support[o]. Returns, per product, the head
+    option of each group, its variable, and the marginal output [o, s, t]."""
+    opt = data.options
     extra = opt.output_t - data.outside_output_t[opt.project]
-    # group options with identical marginal output: one balance term per group
     groups: dict[tuple[int, bytes], list[int]] = {}
     for o, j in enumerate(opt.project):
         groups.setdefault((int(j), extra[o].tobytes()), []).append(o)
@@ -63,47 +129,40 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     m.G = pyo.RangeSet(0, len(multi) - 1)
     m.support_group = pyo.Var(m.G, bounds=(0.0, 1.0))
     m.c_support_group = pyo.Constraint(
-        m.G, rule=lambda m, g: m.support_group[g] == sum(m.support[o] for o in multi[g]))
+        m.G, rule=lambda m, g: m.support_group[g]
+        == sum(support.support[o] for o in multi[g]))
     group_var = {}
     for g in members:
-        group_var[g[0]] = m.support_group[multi.index(g)] if len(g) > 1 else m.support[g[0]]
+        group_var[g[0]] = m.support_group[multi.index(g)] if len(g) > 1 \
+            else support.support[g[0]]
     heads = np.array(sorted(group_var), dtype=int)
     heads_of = [heads[data.project_product[opt.project[heads]] == p] if len(heads) else heads
-                for p in range(n_p)]
-    n_s, n_t = len(data.scenarios), len(data.years)
-    short = var_array(m.shortfall_t, n_s, n_t, n_p)
-    stock_k = {p: k for k, p in enumerate(m.SP)}
-    reserve_k = set(m.RP)
-    release = var_array(m.stock_release_t, n_s, n_t, len(stock_k))
-    purchase = var_array(m.stock_purchase_t, n_s, n_t, len(stock_k))
-    heads_var = [[group_var[int(o)] for o in heads_of[p]] for p in range(n_p)]
-    rhs = data.demand_t[None] - fixed  # [s, t, p]
+                for p in range(len(data.products))]
+    heads_var = [[group_var[int(o)] for o in heads_of[p]] for p in range(len(data.products))]
+    return heads_of, heads_var, extra
 
-    # refiners short of reagents may curtail output (design [security] reagent_limits):
-    # reagent_curtail_t[s,t,j] >= 0 for the projects that use a limited reagent
-    users = [int(j) for j in np.flatnonzero(data.reagent_use_t_per_t.sum(1) > 0)] \
-        if data.reagents else []
-    m.J_reagent = pyo.Set(initialize=users, ordered=True)
-    m.reagent_curtail_t = pyo.Var(m.S, m.T, m.J_reagent, within=pyo.NonNegativeReals)
-    users_of = {p: [j for j in users if data.project_product[j] == p] for p in range(n_p)}
 
-    def balance(m, s, t, p):
-        coef = extra[heads_of[p], s, t]
-        terms = [(float(c), v) for v, c in zip(heads_var[p], coef, strict=True) if c]
-        terms.append((1.0, short[s, t, p]))
-        if china_var:
-            terms.append((1.0, m.china_used_t[s, t, p]))
-        k = stock_k.get(p)
-        if k is not None:
-            terms += [(1.0, release[s, t, k]), (-1.0, purchase[s, t, k])]
-        terms += [(-1.0, m.reagent_curtail_t[s, t, j]) for j in users_of[p]]
-        if p in reserve_k:
-            terms += [(1.0, m.reserve_release_t[s, t, p]), (-1.0, m.reserve_buy_t[s, t, p])]
-        return linear(terms) >= float(rhs[s, t, p])
-
-    m.c_balance = pyo.Constraint(m.S, m.T, m.P, rule=balance)
-    loss = data.discount[:, None] * data.shortfall_penalty_usd_per_kg[None, :] * K  # [t, p]
-    active = [(t, p) for t in range(n_t) for p in range(n_p) if data.demand_t[t, p] > 0]
-    for s in range(n_s):
-        for t, p in active:
-            ledger.add_second("shortfall_loss", s, loss[t, p], short[s, t, p])
+def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
+           stock_purchase_t: np.ndarray, stock_release_t: np.ndarray) -> dict:
+    """Shortfall, China's deliveries actually needed and the non-Chinese share, after the
+    solve. ``output_t`` [j, s, t]: each project's output as solved."""
+    S, T, P = len(data.scenarios), len(data.years), len(data.products)
+    prob = data.probability
+    short = values(m.shortfall_t, (S, T, P))
+    allied = np.zeros((S, T, P))
+    for j, p in enumerate(data.project_product):
+        allied[:, :, p] += output_t[j]
+    # demand + purchases - releases - shortfall - allied output - other supply, within
+    # what China makes available
+    need = (data.demand_t[None] + stock_purchase_t - stock_release_t - short - allied
+            - data.other_supply_t[None])
+    china_used = np.clip(need, 0.0, data.china_supply_t[None] * data.china_availability)
+    demand = data.demand_t.sum(0)
+    non_chinese = 1.0 - np.einsum("s,stp->p", prob, china_used) / np.where(
+        demand > 0, demand, 1.0)
+    exp_short = np.einsum("s,stp->p", prob, short)
+    shortfall = {name: {"expected_t": float(exp_short[p]),
+                        "expected_share": float(exp_short[p] / demand[p]) if demand[p] else 0.0}
+                 for p, name in enumerate(data.products)}
+    return {"shortfall_t": short, "china_used_t": china_used, "shortfall": shortfall,
+            "non_chinese_share": dict(zip(data.products, non_chinese.tolist(), strict=True))}

@@ -1,0 +1,229 @@
+"""The recommended mechanism: one typed object, built once after the solve, the core split
+and the extra steps (VSS, foresight, SAA), serialised by one writer.
+
+``collect`` asks each instrument block for its section (remech.model.<instrument>.report)
+and the ledger for the costs: the same coefficients the objective is built from, so the
+report and the objective cannot disagree. The CLI, the Python API (remech.run), compare,
+game and the report all read this object; ``to_json()`` is mechanism.json and
+``tables`` are the CSV files. A ``Mechanism`` is also a read-only mapping of its JSON
+(``mech["floors_usd_per_kg"]``).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from remech import __version__
+from remech.design import Design
+from remech.instance import Instance
+from remech.model import burden_sharing, price_floor, reserve, security, stockpile, supply, tariff
+from remech.model import first_stage as stage
+from remech.model.data import ModelData, weighted_quantile
+from remech.model.first_stage import FirstStage
+from remech.model.ledger import CATEGORIES, OUTLAY_CATEGORIES, scenario_costs, values
+from remech.solve import SolveResult
+
+SCHEMA_VERSION = "1.0"
+REPORT_CVAR_ALPHA = 0.95
+SHADOW_PRICES_NOTE = ("duals of the LP with the integer decisions fixed at the optimum and "
+                      "re-solved; conditional on that fix")
+#: JSON keys written even when they are None (the others are left out when None)
+_ALWAYS = ("schema_version", "status", "proved_optimal", "highs_status", "objective_musd",
+           "dual_bound_musd", "mip_gap", "instance", "design", "solver", "software",
+           "conflict")
+
+
+@dataclass(eq=False)  # equality is Mapping's: equal JSON
+class Mechanism(Mapping):
+    """mechanism.json, field by field in file order, and the tables. Sections after
+    ``conflict`` exist only when HiGHS returned a solution; ``vss``, ``foresight`` and
+    ``saa`` only when asked for."""
+
+    schema_version: str
+    status: str
+    proved_optimal: bool
+    highs_status: str
+    objective_musd: float | None
+    dual_bound_musd: float | None
+    mip_gap: float | None
+    instance: dict
+    design: dict
+    solver: dict
+    software: dict
+    conflict: list[str]
+    floors_usd_per_kg: dict[str, float | None] | None = None
+    upside_share: dict[str, float] | None = None
+    upside_cap_usd_per_kg: dict[str, float | None] | None = None
+    supported_projects: list[str] | None = None
+    projects: list[dict] | None = None
+    stockpiles: list[dict] | None = None
+    stockpile_policy: dict | None = None
+    first_stage: FirstStage | None = None
+    last_resort_reserve: list[dict] | None = None
+    grants_musd: float | None = None
+    burden_sharing: dict | None = None
+    contributions: dict[str, dict] | None = None
+    tariff_reference_usd_per_kg: dict[str, float | None] | None = None
+    costs: dict | None = None
+    shortfall: dict[str, dict] | None = None
+    shadow_prices: dict | None = None
+    shadow_prices_note: str | None = None
+    non_chinese_share: dict[str, float] | None = None
+    sizes: dict[str, int] | None = None
+    vss: dict | None = None
+    foresight: dict | None = None
+    saa: dict | None = None
+    timings_s: dict[str, float] | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.costs is not None
+
+    def to_json(self) -> dict:
+        """mechanism.json's content: JSON-safe (numpy scalars to Python, inf/nan to null)."""
+        out = {}
+        for f in fields(self):
+            if f.name == "tables":
+                continue
+            value = getattr(self, f.name)
+            if value is None and f.name not in _ALWAYS:
+                continue
+            out[f.name] = value.to_json() if isinstance(value, FirstStage) else value
+        return clean(out)
+
+    def __getitem__(self, key: str):
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+    def write(self, outdir: Path, force: bool, extra_files: dict[str, Path] | None = None
+              ) -> None:
+        """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap)."""
+        from remech.results import write_results
+
+        write_results(outdir, self.to_json(), self.tables, force, extra_files)
+
+
+def cvar(values: np.ndarray, prob: np.ndarray, alpha: float) -> float:
+    """CVaR_alpha of a discrete distribution: mean of the worst (1 - alpha) tail."""
+    var_ = float(weighted_quantile(values, prob, alpha))
+    return var_ + float(prob @ np.maximum(values - var_, 0.0)) / (1.0 - alpha)
+
+
+def clean(x):
+    """JSON-safe: numpy scalars to Python, inf/nan to None."""
+    if isinstance(x, dict):
+        return {str(k): clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def as_json(doc: Mapping) -> dict:
+    """A Mechanism's JSON, or any JSON-ready mapping made JSON-safe."""
+    return doc.to_json() if isinstance(doc, Mechanism) else clean(dict(doc))
+
+
+def software_versions() -> dict[str, str]:
+    import pyomo
+
+    from remech.solve import new_highs
+
+    return {"remech": __version__, "python": platform.python_version(),
+            "pyomo": pyomo.__version__, "highspy": new_highs().version(),
+            "pandas": pd.__version__, "numpy": np.__version__}
+
+
+def _head(inst: Instance, design: Design, res: SolveResult) -> Mechanism:
+    return Mechanism(
+        schema_version=SCHEMA_VERSION, status=res.status,
+        proved_optimal=res.status == "optimal", highs_status=res.highs_status,
+        objective_musd=res.objective_musd, dual_bound_musd=res.dual_bound_musd,
+        mip_gap=res.mip_gap,
+        instance={"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256},
+        design={"name": design.name, "path": str(design.path), "sha256": design.sha256},
+        solver={**res.options, "nodes": res.nodes, "simplex_iterations": res.simplex_iterations,
+                "model_size": res.model_size,
+                "timings_s": {k: round(v, 4) for k, v in res.timings_s.items()}},
+        software=software_versions(), conflict=res.conflict)
+
+
+def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Design,
+            res: SolveResult) -> Mechanism:
+    """The mechanism of a solved model: each block's section, the costs from the ledger."""
+    mech = _head(inst, design, res)
+    if not res.has_solution:
+        return mech
+    floor = price_floor.report(m, data, inst.projects)
+    stock = stockpile.report(m, data, res.target_duals,
+                             values(m.shortfall_t, data.price_usd_per_kg.shape))
+    bal = supply.report(m, data, floor["output_t"], stock["purchase_t"], stock["release_t"])
+    refs = tariff.references(data, price_floor.chosen(m, data))
+    consumer, revenue = tariff.report(data, refs, bal["shortfall_t"], bal["china_used_t"])
+    scen = scenario_costs(m, data.scenarios, data.probability, bal["shortfall_t"],
+                          data.products)
+    payers = burden_sharing.report(m, data, scen["outlay_musd"].to_numpy(), consumer, revenue)
+    reserve_df = reserve.report(m, data, floor["floors"])
+    projects_df = floor["projects"]
+    mech.floors_usd_per_kg, mech.upside_share = floor["floors"], floor["upside"]
+    mech.upside_cap_usd_per_kg = floor["cap_up"]
+    mech.supported_projects = projects_df.loc[projects_df["supported"], "project"].tolist()
+    mech.projects = projects_df.to_dict(orient="records")
+    mech.stockpiles = stock["stockpiles"].to_dict(orient="records")
+    mech.stockpile_policy = stock["policy"]
+    mech.first_stage = stage.read(m, data)
+    mech.last_resort_reserve = reserve_df.to_dict(orient="records")
+    mech.grants_musd = float(floor["grant_by_project_musd"].sum())
+    mech.burden_sharing = {"rule": data.sharing_rule}
+    mech.contributions = payers["contributions"]
+    mech.tariff_reference_usd_per_kg = refs
+    mech.costs = _costs(scen, data)
+    mech.shortfall = bal["shortfall"]
+    mech.shadow_prices = security.report(res.target_duals, data)
+    mech.shadow_prices_note = SHADOW_PRICES_NOTE
+    mech.non_chinese_share = bal["non_chinese_share"]
+    mech.sizes = data.sizes
+    mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
+                   "projects.csv": projects_df, **stock["tables"],
+                   "last_resort_reserve.csv": reserve_df, **payers["tables"],
+                   "scenario_costs.csv": scen}
+    return mech
+
+
+def _costs(scen: pd.DataFrame, data: ModelData) -> dict:
+    """The costs section, from the ledger's per-scenario table."""
+    prob = data.probability
+    total = scen["total_cost_musd"].to_numpy()
+    outlay = scen["outlay_musd"].to_numpy()
+    return {
+        "expected_cost_musd": float(prob @ total),
+        "expected_outlay_musd": float(prob @ outlay),
+        "cvar_alpha": REPORT_CVAR_ALPHA,
+        "cvar_cost_musd": cvar(total, prob, REPORT_CVAR_ALPHA),
+        "cvar_outlay_musd": cvar(outlay, prob, REPORT_CVAR_ALPHA),
+        "worst_scenario_cost_musd": float(total.max()),
+        "by_category_musd": {str(c): float(prob @ scen[f"{c}_musd"].to_numpy())
+                             for c in CATEGORIES},
+        "risk_weight": data.cvar_weight, "risk_alpha": data.cvar_alpha,
+        "discounted_to_year": data.years[0],
+    }
+
+
+__all__ = ["Mechanism", "collect", "cvar", "clean", "OUTLAY_CATEGORIES", "REPORT_CVAR_ALPHA"]

@@ -1,0 +1,220 @@
+"""The indexed data the model is built from, and the typed floor menu.
+
+``ModelData`` is filled by ``remech.prepare.prepare``, which calls each instrument module's
+``prepare`` for its own fields. Nothing here knows Pyomo or files.
+
+Units: t (tonnes), USD/kg, USD million (MUSD). 1 t x 1 USD/kg = 1,000 USD = 1e-3 MUSD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from remech.design import Design
+from remech.instance import Instance
+
+MUSD_PER_T_USD_PER_KG = 1e-3
+
+
+class EntryKind(StrEnum):
+    NONE = "none"  # no floor
+    FLOOR = "floor"  # a contract for difference at the floor
+    COLLAR = "collar"  # a floor with a share of the upside above a cap paid back
+    TARIFF = "tariff"  # a reference price enforced by tariffs, paid by consumers
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One entry of a product's floor menu. ``index`` is its stable position in the menu
+    (the model's floor_choice[p, index]); entries compare by their terms, not by index."""
+
+    level_usd_per_kg: float  # floor, or tariff reference price; 0.0 = no floor
+    upside_share: float = 0.0  # collar: share of the price above the cap paid back
+    upside_cap_usd_per_kg: float = 0.0  # collar: the cap
+    is_tariff: bool = False
+    index: int = field(default=0, compare=False)
+
+    @property
+    def kind(self) -> EntryKind:
+        if self.is_tariff:
+            return EntryKind.TARIFF
+        if self.level_usd_per_kg <= 0:
+            return EntryKind.NONE
+        return EntryKind.COLLAR if self.upside_share > 0 else EntryKind.FLOOR
+
+    @property
+    def key(self) -> tuple[float, float, float, bool]:
+        """The entry's terms: what identifies it across instances and files."""
+        return (float(self.level_usd_per_kg), float(self.upside_share),
+                float(self.upside_cap_usd_per_kg), bool(self.is_tariff))
+
+    def to_json(self) -> dict:
+        return {"level_usd_per_kg": self.level_usd_per_kg, "upside_share": self.upside_share,
+                "upside_cap_usd_per_kg": self.upside_cap_usd_per_kg,
+                "tariff_reference": self.is_tariff}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> MenuEntry:
+        return cls(float(doc["level_usd_per_kg"]), float(doc["upside_share"]),
+                   float(doc["upside_cap_usd_per_kg"]), bool(doc["tariff_reference"]))
+
+
+@dataclass
+class Options:
+    """The support options: one per admissible (project, floor-menu entry) pair.
+
+    Arrays are indexed [option] or [option, scenario, year].
+    """
+
+    project: np.ndarray  # int index into ModelData.projects
+    entry: list[MenuEntry]  # [o] the menu entry (entry.index: position in the menu)
+    output_t: np.ndarray  # [o, s, t] output if supported at this level
+    topup_musd: np.ndarray  # [o, s, t] contract-for-difference payment (undiscounted)
+    grant_musd: np.ndarray  # [o] capex grant needed to make the project bankable
+    npv_test_musd: np.ndarray  # [o] NPV under the design's bankability test, before grant
+
+    @property
+    def level(self) -> np.ndarray:
+        """[o] position of the option's entry in its product's menu."""
+        return np.array([e.index for e in self.entry], dtype=int)
+
+    @property
+    def floor_usd_per_kg(self) -> np.ndarray:
+        return np.array([e.level_usd_per_kg for e in self.entry], dtype=float)
+
+    @property
+    def upside_share(self) -> np.ndarray:
+        return np.array([e.upside_share for e in self.entry], dtype=float)
+
+    @property
+    def is_tariff(self) -> np.ndarray:
+        return np.array([e.is_tariff for e in self.entry], dtype=bool)
+
+
+@dataclass
+class Context:
+    """What every instrument's ``prepare`` starts from: the instance and design, and the
+    grids shared by all (axes in the order of the names)."""
+
+    inst: Instance
+    design: Design
+    products: list[str]
+    years: list[int]
+    scenarios: list[str]
+    members: list[str]
+    probability: np.ndarray  # [s]
+    discount: np.ndarray  # [t]
+    price_usd_per_kg: np.ndarray  # [s, t, p]
+    demand_by_ally_t: np.ndarray  # [a, t, p]
+    projects: pd.DataFrame  # instance projects, index 0..J-1
+    project_product: np.ndarray  # [j]
+    capacity_t: np.ndarray  # [j, t]
+
+    def per_product(self, table: dict[str, float]) -> np.ndarray:
+        """A value by product, else by the product's stage, else '*' (all); nan if none."""
+        stage_of = self.inst.products.set_index("product")["stage"].to_dict()
+        return np.array([table.get(p, table.get(stage_of[p], table.get("*", np.nan)))
+                         for p in self.products], dtype=float)
+
+
+@dataclass
+class ModelData:
+    """Indexed data for the model; see docs/formulation.md for every symbol."""
+
+    products: list[str]
+    years: list[int]
+    scenarios: list[str]
+    members: list[str]
+    projects: list[str]
+    project_product: np.ndarray  # [j] product index
+    project_existing: np.ndarray  # [j] bool
+    project_forced: np.ndarray  # [j] bool: support is compulsory (design support_existing=all)
+    capacity_t: np.ndarray  # [j, t]
+    menus: list[list[MenuEntry]]  # per product: its floor menu, entry.index = position
+    probability: np.ndarray  # [s]
+    discount: np.ndarray  # [t] (1+r)^-(year - first_year)
+    price_usd_per_kg: np.ndarray  # [s, t, p]
+    china_availability: np.ndarray  # [s, t, p]
+    demand_t: np.ndarray  # [t, p] (members' total)
+    demand_by_ally_t: np.ndarray  # [a, t, p]
+    china_supply_t: np.ndarray  # [t, p]
+    other_supply_t: np.ndarray  # [t, p]
+    outside_output_t: np.ndarray  # [j, s, t] output of a project outside the mechanism
+    project_built_outside: np.ndarray  # [j] bool: built (or existing) without support
+    options: Options
+    shortfall_penalty_usd_per_kg: np.ndarray  # [p]
+    stockpile_enabled: np.ndarray  # [p] bool
+    stock_fixed_cost_musd: np.ndarray  # [p]
+    stock_capacity_cost_usd_per_kg: np.ndarray  # [p]
+    stock_holding_cost_usd_per_kg_yr: np.ndarray  # [p]
+    stock_max_capacity_t: np.ndarray  # [p]
+    stock_salvage_fraction: np.ndarray  # [p]
+    stock_terminal_value_usd_per_kg: np.ndarray  # [s, p] salvage x final-year price of s
+    stock_policy: str  # "rule" | "tree" | "clairvoyant" (design [stockpile] policy)
+    #: [s, t] id of the scenario-tree node scenario s is in at year t (policy "tree");
+    #: None without a tree
+    scenario_node: np.ndarray | None
+    grants_enabled: bool
+    last_resort_enabled: np.ndarray  # [p] bool: buyer of last resort (needs a stockpile)
+    buyback_usd_per_kg: np.ndarray  # [p] nan: at the chosen floor
+    reserve_market_purchases: bool
+    sharing_rule: str
+    sharing_share: np.ndarray  # [a], sums to 1
+    budget_cap_musd: np.ndarray  # [a], inf where none
+    max_expected_shortfall_share: np.ndarray  # [p], nan where none
+    min_non_chinese_share: np.ndarray  # [p], nan where none
+    max_single_country_share: np.ndarray  # [p], nan where none
+    stockpile_cover_days: np.ndarray  # [p], nan where none
+    soft_penalty_usd_per_kg: dict[str, float]  # target -> penalty; absent: hard
+    reagents: list[str]  # limited reagents (empty unless the design asks for the limits)
+    reagent_use_t_per_t: np.ndarray  # [j, r]
+    reagent_supply_t: np.ndarray  # [s, t, r] non-Chinese + Chinese x availability
+    project_host: list[str]  # [j]
+    project_stage: list[str]  # [j]
+    grant_cap_by_stage_musd: dict[str, float]
+    grant_cap_by_host_musd: dict[str, float]
+    cvar_weight: float
+    cvar_alpha: float
+
+    @property
+    def cut(self) -> np.ndarray:
+        """[s, t, p] bool: an export-control year, China delivers less than normal."""
+        return self.china_availability < 1.0 - 1e-9
+
+    @property
+    def china_share_decided(self) -> bool:
+        """China's deliveries are a decision (china_used_t) when a share target needs them."""
+        return bool(np.any(~np.isnan(self.min_non_chinese_share))
+                    or np.any(~np.isnan(self.max_single_country_share)))
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"scenarios": len(self.scenarios), "years": len(self.years),
+                "products": len(self.products), "projects": len(self.projects),
+                "allies": len(self.members), "support_options": len(self.options.project)}
+
+    def entry_of_option(self, o: int) -> MenuEntry:
+        return self.options.entry[o]
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Lower q-quantile along the last axis: smallest v with P(X <= v) >= q."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    v = np.take_along_axis(values, order, axis=-1)
+    cum = np.cumsum(weights[order], axis=-1)
+    idx = np.argmax(cum >= q - 1e-12, axis=-1)
+    return np.take_along_axis(v, idx[..., None], axis=-1)[..., 0]
+
+
+def grid(df: pd.DataFrame, index: list[tuple[str, list]], value: str,
+         fill: float) -> np.ndarray:
+    """Pivot a long table onto a dense array with axes in ``index`` order."""
+    names = [n for n, _ in index]
+    full = pd.MultiIndex.from_product([labels for _, labels in index], names=names)
+    series = df.set_index(names)[value]
+    return series.reindex(full, fill_value=fill).to_numpy(dtype=float).reshape(
+        [len(labels) for _, labels in index])
