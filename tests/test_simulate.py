@@ -21,9 +21,9 @@ from remech.cli import main
 from remech.errors import InputError
 from remech.evaluate import cost
 from remech.instance import load_instance
+from remech.mechanism import collect
 from remech.model import build_model
 from remech.prepare import prepare
-from remech.mechanism import collect
 from remech.saa import saa, seeds
 from remech.scenarios import (
     GeneratorSettings,

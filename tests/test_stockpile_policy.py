@@ -26,8 +26,8 @@ import pytest
 from conftest import design, solve, two_year_world, write
 from remech.errors import InputError
 from remech.evaluate import evaluate, first_stage
-from remech.model.first_stage import FirstStage
 from remech.instance import load_instance
+from remech.model.first_stage import FirstStage
 from remech.run import load_files
 
 TOL = dict(rel=1e-6, abs=1e-6)

@@ -197,9 +197,6 @@ class ModelData:
                 "products": len(self.products), "projects": len(self.projects),
                 "allies": len(self.members), "support_options": len(self.options.project)}
 
-    def entry_of_option(self, o: int) -> MenuEntry:
-        return self.options.entry[o]
-
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
     """Lower q-quantile along the last axis: smallest v with P(X <= v) >= q."""

@@ -67,7 +67,6 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
     """The balance with the stockpile's (remech.model.stockpile.Stock), the reserve's
     (remech.model.reserve.Reserve) and the reagent curtailment's (remech.model.reagents
     .Curtailment) terms where those blocks exist."""
-    opt = data.options
     m.shortfall_t = pyo.Var(m.S, m.T, m.P, within=pyo.NonNegativeReals,
                             bounds=lambda m, s, t, p: (0.0, float(data.demand_t[t, p])))
     n_p = len(data.products)
