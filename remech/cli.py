@@ -125,6 +125,23 @@ def model_option(fn):
         help="Design file (models/*.toml). Default: the instance's default_model.")(fn)
 
 
+def out_option(help: str, required: bool = False):
+    return click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
+                        required=required, help=help)
+
+
+def json_option(what: str):
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} on stdout.")
+
+
+def quiet_option(help: str = "No progress on stderr."):
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def jobs_option(help: str = "Parallel solver processes (default: the number of cores)."):
+    return click.option("--jobs", "-j", type=int, default=None, help=help)
+
+
 force_option = click.option("--force", is_flag=True,
                             help="Replace OUTDIR if it is an earlier remech result.")
 
@@ -157,9 +174,8 @@ def main() -> None:
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
-              help="Folder for mechanism.json and the CSV tables (new, empty, or an earlier "
-                   "remech result with --force).")
+@out_option("Folder for mechanism.json and the CSV tables (new, empty, or an earlier "
+                   "remech result with --force).", required=True)
 @force_option
 @click.option("--time-limit", type=float, default=600.0,
               show_default=True, help="HiGHS time limit in seconds.")
@@ -170,11 +186,10 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="HiGHS random seed.")
 @click.option("--write-model", type=click.Path(path_type=Path),
               help="Also write the exact model solved to this .lp or .mps file.")
-@click.option("--json", "as_json", is_flag=True, help="Print mechanism.json on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@json_option("mechanism.json")
+@quiet_option()
 @click.option("--log", "show_log", is_flag=True, help="Show the HiGHS log on stderr.")
-@click.option("--jobs", "-j", type=int, default=None,
-              help="Parallel processes for the --saa replications and evaluation and, "
+@jobs_option("Parallel processes for the --saa replications and evaluation and, "
                    "under burden-sharing rule 'core', the coalition solves (default: the "
                    "number of cores).")
 @click.option("--scheduler", help="Burden-sharing rule 'core' only: a dask.distributed "
@@ -365,14 +380,12 @@ def _bar(file, label: str):
               "tests (all, or a comma list, as in remech scenarios generate).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
               help="Scenarios per evaluation; batches run in parallel processes.")
-@click.option("--jobs", "-j", type=int, default=None,
-              help="Parallel processes for the batches (default: the number of cores).")
+@jobs_option("Parallel processes for the batches (default: the number of cores).")
 @solver_limit_options("batch", 600.0)
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
-              help="Write simulation.json and scenario_costs.csv here.")
+@out_option("Write simulation.json and scenario_costs.csv here.")
 @force_option
-@click.option("--json", "as_json", is_flag=True, help="Print simulation.json on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@json_option("simulation.json")
+@quiet_option()
 @user_errors
 def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | None,
              seed: int, sampler: str, stress: str, batch_size: int, jobs: int | None,
@@ -462,7 +475,7 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@quiet_option("Print nothing on success.")
 @user_errors
 def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
     """Read and check INSTANCE and a design, and build the model without solving.
@@ -475,7 +488,7 @@ def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
     """
-    from remech.run import build, load_files
+    from remech.run import build, load_files, model_counts
 
     run = build(load_files(instance, model_path))
     counts = model_counts(run.model)
@@ -505,65 +518,13 @@ def schema(kind: str) -> None:
     click.echo(json.dumps(schema, indent=2))
 
 
-def model_counts(model) -> dict[str, int]:
-    """Variables, binaries and constraints of a built model (as Pyomo counts them)."""
-    import pyomo.environ as pyo
-
-    variables = list(model.component_data_objects(pyo.Var, active=True))
-    return {"variables": len(variables),
-            "binaries": sum(1 for v in variables if v.is_binary()),
-            "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint,
-                                                                        active=True))}
-
-
-def _game_text(result: dict, records: list[dict] | None) -> str:
-    """Per-ally report of a cost game: stand-alone cost, each rule, savings, stability."""
-    players = result["players"]
-    rules = list(result["rules"])
-    width = max(8, *(len(p) for p in players))
-    lines = [f"grand coalition cost {result['grand_coalition_cost']:,.1f}; least-core epsilon "
-             f"{result['least_core']['epsilon']:,.3f} "
-             f"({'core EMPTY' if result['core_empty'] else 'core not empty'})"]
-    col = max(11, *(len(r) for r in rules))
-    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>{col}}" for r in rules)
-    lines += ["", "cost under each rule", head]
-    for p in players:
-        lines.append(f"{p:<{width}} {result['stand_alone'][p]:>10,.1f} " + " ".join(
-            f"{result['rules'][r]['allocation'][p]:>{col},.1f}" for r in rules))
-    lines += ["", "saving from joining (alone - rule)", head]
-    for p in players:
-        lines.append(f"{p:<{width}} {'':>10} " + " ".join(
-            f"{result['rules'][r]['saving_vs_alone'][p]:>{col},.1f}" for r in rules))
-    lines.append("")
-    for r in rules:
-        info = result["rules"][r]
-        if info["stable"]:
-            lines.append(f"{r:<12} stable: no coalition pays less on its own")
-        else:
-            b = info["blocking"][0]
-            lines.append(f"{r:<12} NOT stable: {info['n_blocking']} blocking coalition(s), "
-                         f"e.g. {b['coalition']} pays {b['excess']:,.2f} more than alone")
-    if result.get("nucleolus_note"):
-        lines.append(f"{'nucleolus':<12} {result['nucleolus_note']}")
-    if records:
-        solved = [r for r in records if not r.get("cached")]
-        secs = sum(r["seconds"] for r in solved)
-        lines.append(f"\n{len(records)} coalitions: {len(solved)} solved "
-                     f"({secs:,.1f} s of solver processes, "
-                     f"{secs / max(1, len(solved)):.2f} s each), "
-                     f"{len(records) - len(solved)} from cache; "
-                     f"{sum(r['status'] == 'optimal' for r in records)} proved optimal")
-    return "\n".join(lines)
-
-
 @main.command()
 @click.argument("instance", type=click.Path(path_type=Path), required=False)
 @model_option
 @click.option("--costs", "costs_csv", type=click.Path(path_type=Path),
               help="Analyse this cost game instead: CSV with columns coalition,cost "
                    "(members joined by '+', one row per non-empty coalition).")
-@click.option("--jobs", "-j", type=int, default=None,
-              help="Parallel solver processes (default: the number of cores).")
+@jobs_option()
 @click.option("--scheduler", help="Address of a dask.distributed scheduler "
                                   "(e.g. tcp://10.0.0.5:8786) to run the solves on.")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
@@ -575,11 +536,10 @@ def _game_text(result: dict, records: list[dict] | None) -> str:
                    "(with a 95 %% confidence interval); automatic beyond 20 players.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sampled Shapley value.")
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
-              help="Write coalition_costs.csv, allocations.csv and game.json here.")
+@out_option("Write coalition_costs.csv, allocations.csv and game.json here.")
 @force_option
-@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option("the analysis as JSON")
+@quiet_option("No progress bar.")
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
@@ -601,7 +561,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
       remech game instances/allied-ree-2026 --jobs 2 -o game-out/
       remech game --costs game-out/coalition_costs.csv --json
     """
-    from remech.game import CostGame, allocation_table, analyse
+    from remech.game import CostGame, allocation_table, analyse, game_text
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
@@ -644,7 +604,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        click.echo(_game_text(result, records))
+        click.echo(game_text(result, records))
 
 
 @main.command()
@@ -654,14 +614,12 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                    "the instance's default design (models/).")
 @click.option("--baseline", default="no-mechanism", show_default=True,
               help="Design the others are measured against.")
-@click.option("--jobs", "-j", type=int, default=None,
-              help="Parallel solver processes (default: the number of cores).")
+@jobs_option()
 @solver_limit_options("design", 600.0)
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path),
-              help="Write compare.csv, compare.md and compare.json here.")
+@out_option("Write compare.csv, compare.md and compare.json here.")
 @force_option
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option("the comparison as JSON")
+@quiet_option("No progress bar.")
 @user_errors
 def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
@@ -780,8 +738,7 @@ def scenarios() -> None:
 
 @scenarios.command()
 @click.argument("instance", type=click.Path(path_type=Path))
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
-              help="New instance folder: a copy of INSTANCE with the generated scenarios.")
+@out_option("New instance folder: a copy of INSTANCE with the generated scenarios.", required=True)
 @click.option("-n", "n", type=click.IntRange(min=0), default=100, show_default=True,
               help="Number of bootstrap paths.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -830,21 +787,9 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
     from remech.instance import load_instance
     from remech.scenarios import (
         GeneratorSettings,
-        china_multiple,
-        first_new_capacity,
-        history_statistics,
-        nodes_table,
-        parse_tree,
-        statistics,
-        to_tables,
-        tree_spec,
+        calibration_text,
+        generated_tables,
         write_instance,
-    )
-    from remech.scenarios import (
-        generate as make,
-    )
-    from remech.scenarios import (
-        generate_tree as make_tree,
     )
 
     for option, value in (("--mean-reversion", kappa), ("--p-controls", p_controls),
@@ -860,46 +805,19 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
         start_usd_per_kg=_per_product(start, "--start", products), p_controls=p_controls,
         p_flooding=p_flooding, flooding_depth=flooding_depth, flooding_years=flooding_years,
         stress=tuple(x.strip() for x in stress.split(",") if x.strip()))
-    if tree is None:
-        sset = make(products, inst.years, settings, first_new_capacity(inst))
-        if not sset.names:
-            raise InputError("-n 0 and no --stress: nothing to generate; give -n or --stress")
-        source = (f"derived: remech scenarios generate (seed {seed}, n {n}, block {block}, "
-                  f"mean reversion {kappa}) from oxide price history [S1][S2][S3][S4][S5]; "
-                  "overlays [S87][S88][S91]; assumption: overlay probabilities")
-        tables = to_tables(sset, china_multiple(inst), source)
-        shape = ""
-    else:
-        branchings = parse_tree(tree, inst.years)
-        spec = tree_spec(branchings)
-        ctx = click.get_current_context()
-        if ctx.get_parameter_source("n") is not click.core.ParameterSource.DEFAULT:
-            raise InputError(f"-n {n}: with --tree {spec} the number of scenarios is the "
-                             "product of the factors; drop -n")
-        sset, node = make_tree(products, inst.years, settings, branchings,
-                               first_new_capacity(inst))
-        source = (f"derived: remech scenarios generate (seed {seed}, tree {spec}, block "
-                  f"{block}, mean reversion {kappa}) from oxide price history "
-                  "[S1][S2][S3][S4][S5]; overlays [S87][S88][S91]; assumption: overlay "
-                  "probabilities, equally likely branches")
-        tables = to_tables(sset, china_multiple(inst), source)
-        tables["nodes.csv"] = nodes_table(sset, node, source)
-        shape = f"; scenario tree {spec}: {len(set(node.ravel()))} nodes in nodes.csv"
+    n_given = click.get_current_context().get_parameter_source("n") \
+        is not click.core.ParameterSource.DEFAULT
+    sset, tables, shape = generated_tables(inst, settings, tree, n_given)
     write_instance(inst, tables, outdir, force)
-    hist, gen = history_statistics(products), statistics(sset)
     click.echo(f"wrote {len(sset.names)} scenarios to {outdir}/ (seed {seed}){shape}")
-    click.echo("annual log-return std  " + ", ".join(
-        f"{p} {gen['std'][p]:.3f} (history {hist['std'][p]:.3f})" for p in products))
-    click.echo("return correlation     " + ", ".join(
-        f"{k} {gen['corr'][k]:.2f} (history {hist['corr'][k]:.2f})" for k in gen["corr"]))
+    click.echo(calibration_text(sset))
 
 
 @scenarios.command()
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--to", "k", type=click.IntRange(min=1), required=True,
               help="Number of scenarios to keep.")
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
-              help="New instance folder with the reduced scenarios.")
+@out_option("New instance folder with the reduced scenarios.", required=True)
 @model_option
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Solve on the reduced set and evaluate that mechanism on the full set.")
@@ -945,26 +863,18 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
                    f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
                    "need one)")
     if check:
-        from remech.evaluate import cost, evaluate_on, first_stage
-        from remech.run import solve_files
+        from remech.evaluate import out_of_sample_check
 
-        reduced = solve_files(outdir, model_path)
-        whole = solve_files(instance, model_path)
-        m_eval, res = evaluate_on(whole.instance, whole.design,
-                                  first_stage(reduced.model, reduced.data))
-        r_cost = cost(reduced.model, reduced.result)
-        o_cost = cost(m_eval, res)
-        f_cost = cost(whole.model, whole.result)
-        click.echo(f"in-sample (reduced set) {r_cost:,.1f} MUSD; that mechanism on the full "
-                   f"set {o_cost:,.1f} MUSD; full-set optimum {f_cost:,.1f} MUSD "
-                   f"(out-of-sample loss {o_cost - f_cost:,.1f} MUSD, "
-                   f"{(o_cost - f_cost) / abs(f_cost) * 100:.2f} %)")
+        c = out_of_sample_check(outdir, instance, model_path)
+        click.echo(f"in-sample (reduced set) {c['in_sample_musd']:,.1f} MUSD; that mechanism "
+                   f"on the full set {c['out_of_sample_musd']:,.1f} MUSD; full-set optimum "
+                   f"{c['full_optimum_musd']:,.1f} MUSD (out-of-sample loss "
+                   f"{c['loss_musd']:,.1f} MUSD, {c['loss_share'] * 100:.2f} %)")
 
 
 @scenarios.command()
 @click.argument("instance", type=click.Path(path_type=Path))
-@click.option("-o", "--out", "outdir", type=click.Path(path_type=Path), required=True,
-              help="Folder for the PNG fan charts (one per product).")
+@out_option("Folder for the PNG fan charts (one per product).", required=True)
 @click.option("--mechanism", type=click.Path(path_type=Path),
               help="A mechanism.json whose floor levels are drawn.")
 @force_option

@@ -56,109 +56,121 @@ class _Words:
 
 def _describe(comp: str, idx: tuple, kind: str, w: _Words) -> tuple[str, str, str]:
     """(group key, sentence, hint) for one IIS member."""
-    d = w.d
     try:
-        if comp == "c_security":
-            (p,) = idx
-            theta = float(d.max_expected_shortfall_share[p])
-            return (f"{comp}/{p}",
-                    f"hard target max_expected_shortfall_share = {theta:g} for "
-                    f"{w.product(p)} cannot hold: the expected shortfall over the horizon "
-                    f"must be at most {theta * float(d.demand_t[:, p].sum()):,.0f} t",
-                    "loosen it (design [security]), or allow instruments and supply that "
-                    "close the gap (floors, stockpile, grants, projects)")
-        if comp in ("c_target_non_chinese", "c_target_china_share"):
-            s, t, p = idx
-            name = _TARGETS[comp]
-            share = float((d.min_non_chinese_share if comp == "c_target_non_chinese"
-                           else d.max_single_country_share)[p])
-            most = (1 - share if comp == "c_target_non_chinese" else share) * w.demand(t, p)
-            return (f"{comp}/{p}",
-                    f"hard target {name} = {share:g} for {w.product(p)} cannot hold "
-                    f"{w.where(s, t)}: China may then deliver at most {most:,.0f} t",
-                    _soft_hint(name))
-        if comp == "c_target_host_share":
-            s, t, p, k = idx
-            share = float(d.max_single_country_share[p])
-            return (f"{comp}/{p}/{k}",
-                    f"hard target max_single_country_share = {share:g} for {w.product(p)} "
-                    f"cannot hold for host {k} {w.where(s, t)}: its projects may supply at "
-                    f"most {share * w.demand(t, p):,.0f} t",
-                    _soft_hint("max_single_country_share"))
-        if comp == "c_target_cover":
-            s, t, p = idx
-            days = float(d.stockpile_cover_days[p])
-            return (f"{comp}/{p}",
-                    f"hard target stockpile_cover_days = {days:g} for {w.product(p)} cannot "
-                    f"hold {w.where(s, t)}: the stock must hold "
-                    f"{days / 365 * w.demand(t, p):,.0f} t",
-                    _soft_hint("stockpile_cover_days") + " (a stockpile: [instruments] "
-                    "stockpile = true, stockpile.csv max_capacity_t)")
-        if comp == "c_target_reagent":
-            s, t, r = idx
-            return (f"{comp}/{r}",
-                    f"hard target reagent_limits for reagent {d.reagents[r]} cannot hold "
-                    f"{w.where(s, t)}: refiners may use at most "
-                    f"{float(d.reagent_supply_t[s, t, r]):,.0f} t",
-                    _soft_hint("reagent_limits"))
-        if comp == "contribution_musd":
-            (a,) = idx
-            return (f"{comp}/{a}",
-                    f"budget cap of {d.members[a]}: {float(d.budget_cap_musd[a]):,.1f} MUSD "
-                    "(allies.csv budget_cap_musd)",
-                    "raise the cap or leave it blank (no cap)")
-        if comp == "c_share":
-            (a,) = idx
-            return (f"{comp}/{a}",
-                    f"{d.members[a]} pays its {float(d.sharing_share[a]):.1%} share of the "
-                    "outlay (design [burden_sharing])", "")
-        if comp in ("stock_capacity_t", "c_stock_capacity"):
-            p = idx[-1]
-            return (f"{comp}/{p}",
-                    f"stockpile capacity of {w.product(p)}: at most "
-                    f"{float(d.stock_max_capacity_t[p]):,.0f} t (stockpile.csv max_capacity_t)",
-                    "raise max_capacity_t")
-        if comp == "c_balance":
-            s, t, p = idx
-            return (f"{comp}/{p}",
-                    f"supply of {w.product(p)} plus shortfall must meet the demand of "
-                    f"{w.demand(t, p):,.0f} t {w.where(s, t)}", "")
-        if comp == "shortfall_t":
-            s, t, p = idx
-            return (f"{comp}/{p}",
-                    f"the shortfall of {w.product(p)} {w.where(s, t)} is at most the demand "
-                    f"({w.demand(t, p):,.0f} t)", "")
-        if comp == "china_used_t":
-            s, t, p = idx
-            return (f"{comp}/{p}",
-                    f"China delivers at most "
-                    f"{float(d.china_supply_t[t, p] * d.china_availability[s, t, p]):,.0f} t "
-                    f"of {w.product(p)} {w.where(s, t)} (supply.csv, availability.csv)", "")
-        if comp == "support":
-            (o,) = idx
-            opt = d.options
-            j, price = int(opt.project[o]), opt.entry[o].level_usd_per_kg
-            return (f"{comp}/{o}",
-                    f"project {d.projects[j]} is supported at {price:g} USD/kg at most once "
-                    "(a yes/no choice)", "")
-        if comp in ("outlay_musd", "c_outlay"):
-            return ("outlay", "the outlay (grants, stockpile, top-ups) is paid by the allies",
-                    "")
-        if comp in ("c_one_option", "c_link", "c_floor_used", "c_one_level",
-                    "floor_choice", "c_tariff_auto"):
-            return ("floor_rules", "the floor rules: one level per product, a project supported "
-                    "only at its product's level, a floor only with a contracted project; "
-                    "check mandatory_floor, eligible_projects and support_existing "
-                    "(design [price_floor])", "")
-        if comp in ("c_grant_stage_cap", "c_grant_host_cap"):
-            (k,) = idx
-            caps = d.grant_cap_by_stage_musd if comp == "c_grant_stage_cap" \
-                else d.grant_cap_by_host_musd
-            return (f"{comp}/{k}", f"grant cap for {k}: {float(caps[k]):,.1f} MUSD "
-                    "(design [grants])", "raise the cap")
+        found = _describe_target(comp, idx, w) or _describe_limit(comp, idx, w)
     except (ValueError, IndexError, KeyError, TypeError):
-        pass
-    return (comp, comp, "")
+        found = None
+    return found or (comp, comp, "")
+
+
+def _describe_target(comp: str, idx: tuple, w: _Words) -> tuple[str, str, str] | None:
+    """A security target's row (design [security])."""
+    d = w.d
+    if comp == "c_security":
+        (p,) = idx
+        theta = float(d.max_expected_shortfall_share[p])
+        return (f"{comp}/{p}",
+                f"hard target max_expected_shortfall_share = {theta:g} for "
+                f"{w.product(p)} cannot hold: the expected shortfall over the horizon "
+                f"must be at most {theta * float(d.demand_t[:, p].sum()):,.0f} t",
+                "loosen it (design [security]), or allow instruments and supply that "
+                "close the gap (floors, stockpile, grants, projects)")
+    if comp in ("c_target_non_chinese", "c_target_china_share"):
+        s, t, p = idx
+        name = _TARGETS[comp]
+        share = float((d.min_non_chinese_share if comp == "c_target_non_chinese"
+                       else d.max_single_country_share)[p])
+        most = (1 - share if comp == "c_target_non_chinese" else share) * w.demand(t, p)
+        return (f"{comp}/{p}",
+                f"hard target {name} = {share:g} for {w.product(p)} cannot hold "
+                f"{w.where(s, t)}: China may then deliver at most {most:,.0f} t",
+                _soft_hint(name))
+    if comp == "c_target_host_share":
+        s, t, p, k = idx
+        share = float(d.max_single_country_share[p])
+        return (f"{comp}/{p}/{k}",
+                f"hard target max_single_country_share = {share:g} for {w.product(p)} "
+                f"cannot hold for host {k} {w.where(s, t)}: its projects may supply at "
+                f"most {share * w.demand(t, p):,.0f} t",
+                _soft_hint("max_single_country_share"))
+    if comp == "c_target_cover":
+        s, t, p = idx
+        days = float(d.stockpile_cover_days[p])
+        return (f"{comp}/{p}",
+                f"hard target stockpile_cover_days = {days:g} for {w.product(p)} cannot "
+                f"hold {w.where(s, t)}: the stock must hold "
+                f"{days / 365 * w.demand(t, p):,.0f} t",
+                _soft_hint("stockpile_cover_days") + " (a stockpile: [instruments] "
+                "stockpile = true, stockpile.csv max_capacity_t)")
+    if comp == "c_target_reagent":
+        s, t, r = idx
+        return (f"{comp}/{r}",
+                f"hard target reagent_limits for reagent {d.reagents[r]} cannot hold "
+                f"{w.where(s, t)}: refiners may use at most "
+                f"{float(d.reagent_supply_t[s, t, r]):,.0f} t",
+                _soft_hint("reagent_limits"))
+    return None
+
+
+def _describe_limit(comp: str, idx: tuple, w: _Words) -> tuple[str, str, str] | None:
+    """A cap, bound or rule of the instruments and the balance."""
+    d = w.d
+    if comp == "contribution_musd":
+        (a,) = idx
+        return (f"{comp}/{a}",
+                f"budget cap of {d.members[a]}: {float(d.budget_cap_musd[a]):,.1f} MUSD "
+                "(allies.csv budget_cap_musd)",
+                "raise the cap or leave it blank (no cap)")
+    if comp == "c_share":
+        (a,) = idx
+        return (f"{comp}/{a}",
+                f"{d.members[a]} pays its {float(d.sharing_share[a]):.1%} share of the "
+                "outlay (design [burden_sharing])", "")
+    if comp in ("stock_capacity_t", "c_stock_capacity"):
+        p = idx[-1]
+        return (f"{comp}/{p}",
+                f"stockpile capacity of {w.product(p)}: at most "
+                f"{float(d.stock_max_capacity_t[p]):,.0f} t (stockpile.csv max_capacity_t)",
+                "raise max_capacity_t")
+    if comp == "c_balance":
+        s, t, p = idx
+        return (f"{comp}/{p}",
+                f"supply of {w.product(p)} plus shortfall must meet the demand of "
+                f"{w.demand(t, p):,.0f} t {w.where(s, t)}", "")
+    if comp == "shortfall_t":
+        s, t, p = idx
+        return (f"{comp}/{p}",
+                f"the shortfall of {w.product(p)} {w.where(s, t)} is at most the demand "
+                f"({w.demand(t, p):,.0f} t)", "")
+    if comp == "china_used_t":
+        s, t, p = idx
+        return (f"{comp}/{p}",
+                f"China delivers at most "
+                f"{float(d.china_supply_t[t, p] * d.china_availability[s, t, p]):,.0f} t "
+                f"of {w.product(p)} {w.where(s, t)} (supply.csv, availability.csv)", "")
+    if comp == "support":
+        (o,) = idx
+        opt = d.options
+        j, price = int(opt.project[o]), opt.entry[o].level_usd_per_kg
+        return (f"{comp}/{o}",
+                f"project {d.projects[j]} is supported at {price:g} USD/kg at most once "
+                "(a yes/no choice)", "")
+    if comp in ("outlay_musd", "c_outlay"):
+        return ("outlay", "the outlay (grants, stockpile, top-ups) is paid by the allies",
+                "")
+    if comp in ("c_one_option", "c_link", "c_floor_used", "c_one_level",
+                "floor_choice", "c_tariff_auto"):
+        return ("floor_rules", "the floor rules: one level per product, a project supported "
+                "only at its product's level, a floor only with a contracted project; "
+                "check mandatory_floor, eligible_projects and support_existing "
+                "(design [price_floor])", "")
+    if comp in ("c_grant_stage_cap", "c_grant_host_cap"):
+        (k,) = idx
+        caps = d.grant_cap_by_stage_musd if comp == "c_grant_stage_cap" \
+            else d.grant_cap_by_host_musd
+        return (f"{comp}/{k}", f"grant cap for {k}: {float(caps[k]):,.1f} MUSD "
+                "(design [grants])", "raise the cap")
+    return None
 
 
 def _rank(comp: str, kind: str) -> int:

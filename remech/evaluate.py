@@ -22,6 +22,7 @@ EVPI = RP - WS >= 0.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 import pyomo.environ as pyo
@@ -165,3 +166,20 @@ def supported_projects(m: pyo.ConcreteModel, data: ModelData) -> set[str]:
     """Projects supported in a solved (or fixed) model."""
     return {data.projects[int(data.options.project[o])] for o, v in m.support.items()
             if (v.value or 0) > 0.5}
+
+
+def out_of_sample_check(reduced: str | Path, full: str | Path,
+                        model: str | Path | None = None) -> dict:
+    """The mechanism solved on a reduced scenario set, evaluated on the full set, against
+    the full set's optimum (MUSD, without the floor tie-break)."""
+    from remech.run import solve_files
+
+    small = solve_files(reduced, model)
+    whole = solve_files(full, model)
+    m_eval, res = evaluate_on(whole.instance, whole.design,
+                              first_stage(small.model, small.data))
+    r_cost, o_cost, f_cost = cost(small.model, small.result), cost(m_eval, res), \
+        cost(whole.model, whole.result)
+    return {"in_sample_musd": r_cost, "out_of_sample_musd": o_cost,
+            "full_optimum_musd": f_cost, "loss_musd": o_cost - f_cost,
+            "loss_share": (o_cost - f_cost) / abs(f_cost)}

@@ -395,3 +395,43 @@ def allocation_table(result: dict) -> pd.DataFrame:
         df[name] = [r["allocation"][p] for p in result["players"]]
         df[f"saving_{name}"] = [r["saving_vs_alone"][p] for p in result["players"]]
     return df
+
+
+def game_text(result: dict, records: list[dict] | None) -> str:
+    """Per-ally report of a cost game: stand-alone cost, each rule, savings, stability."""
+    players = result["players"]
+    rules = list(result["rules"])
+    width = max(8, *(len(p) for p in players))
+    lines = [f"grand coalition cost {result['grand_coalition_cost']:,.1f}; least-core epsilon "
+             f"{result['least_core']['epsilon']:,.3f} "
+             f"({'core EMPTY' if result['core_empty'] else 'core not empty'})"]
+    col = max(11, *(len(r) for r in rules))
+    head = f"{'ally':<{width}} {'alone':>10} " + " ".join(f"{r:>{col}}" for r in rules)
+    lines += ["", "cost under each rule", head]
+    for p in players:
+        lines.append(f"{p:<{width}} {result['stand_alone'][p]:>10,.1f} " + " ".join(
+            f"{result['rules'][r]['allocation'][p]:>{col},.1f}" for r in rules))
+    lines += ["", "saving from joining (alone - rule)", head]
+    for p in players:
+        lines.append(f"{p:<{width}} {'':>10} " + " ".join(
+            f"{result['rules'][r]['saving_vs_alone'][p]:>{col},.1f}" for r in rules))
+    lines.append("")
+    for r in rules:
+        info = result["rules"][r]
+        if info["stable"]:
+            lines.append(f"{r:<12} stable: no coalition pays less on its own")
+        else:
+            b = info["blocking"][0]
+            lines.append(f"{r:<12} NOT stable: {info['n_blocking']} blocking coalition(s), "
+                         f"e.g. {b['coalition']} pays {b['excess']:,.2f} more than alone")
+    if result.get("nucleolus_note"):
+        lines.append(f"{'nucleolus':<12} {result['nucleolus_note']}")
+    if records:
+        solved = [r for r in records if not r.get("cached")]
+        secs = sum(r["seconds"] for r in solved)
+        lines.append(f"\n{len(records)} coalitions: {len(solved)} solved "
+                     f"({secs:,.1f} s of solver processes, "
+                     f"{secs / max(1, len(solved)):.2f} s each), "
+                     f"{len(records) - len(solved)} from cache; "
+                     f"{sum(r['status'] == 'optimal' for r in records)} proved optimal")
+    return "\n".join(lines)

@@ -34,9 +34,8 @@ def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], for
     replace_folder(Path(outdir), fill, force, kind)
 
 
-def summary(mech: Mapping) -> str:
-    """The printed summary of a solve."""
-    mech = as_json(mech)
+def _head_lines(mech: dict) -> list[str]:
+    """Status, objective and costs."""
     lines = [f"remech: {mech['instance']['name']} x {mech['design']['name']}"]
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
@@ -50,7 +49,7 @@ def summary(mech: Mapping) -> str:
     if "costs" not in mech:
         if mech.get("conflict"):
             lines.append("conflicting   " + "; ".join(mech["conflict"]))
-        return "\n".join(lines)
+        return lines
     c = mech["costs"]
     lines.append(f"objective     {mech['objective_musd']:,.1f} MUSD "
                  f"(expected cost{' + risk term' if c['risk_weight'] else ''}, "
@@ -62,6 +61,16 @@ def summary(mech: Mapping) -> str:
                  + (f" + target penalties {penalty:,.1f}" if penalty else ""))
     lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
                  f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
+    return lines
+
+
+def summary(mech: Mapping) -> str:
+    """The printed summary of a solve."""
+    mech = as_json(mech)
+    lines = _head_lines(mech)
+    if "costs" not in mech:
+        return "\n".join(lines)
+
     def floor_text(p, v):
         if v is None:
             return f"{p} none"

@@ -189,3 +189,12 @@ def _saa(run: Run, opts: SolverOptions, extras: Extras, on_saa) -> dict:
     return saa(run.instance, run.design, run.mechanism.to_json(), *extras.saa,
                sampler=sampler, seed=extras.saa_seed, options=opts, jobs=extras.jobs,
                on_done=on_saa)
+
+
+def model_counts(model) -> dict[str, int]:
+    """Variables, binaries and constraints of a built model (as Pyomo counts them)."""
+    variables = list(model.component_data_objects(pyo.Var, active=True))
+    return {"variables": len(variables),
+            "binaries": sum(1 for v in variables if v.is_binary()),
+            "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint,
+                                                                        active=True))}

@@ -586,3 +586,46 @@ def history_statistics(products: list[str]) -> dict:
     return {"std": dict(zip(products, r.std(axis=0).tolist(), strict=True)),
             "corr": {f"{a}-{b}": float(corr[i, j]) for i, a in enumerate(products)
                      for j, b in enumerate(products) if i < j}}
+
+
+def generated_tables(inst: Instance, settings: GeneratorSettings, tree: str | None,
+                     n_given: bool = False
+                     ) -> tuple[ScenarioSet, dict[str, pd.DataFrame], str]:
+    """The scenario tables of ``remech scenarios generate``: N independent paths, or a
+    scenario tree (``tree``: a spec such as 2028:5,2031:4, with nodes.csv; ``n_given``: the
+    user also gave -n, which a tree refuses). Returns the scenario set, the tables and a
+    note on the tree's shape ('' without one)."""
+    products = inst.products["product"].tolist()
+    s = settings
+    if tree is None:
+        sset = generate(products, inst.years, s, first_new_capacity(inst))
+        if not sset.names:
+            raise InputError("-n 0 and no --stress: nothing to generate; give -n or --stress")
+        source = (f"derived: remech scenarios generate (seed {s.seed}, n {s.n}, block "
+                  f"{s.block}, mean reversion {s.kappa}) from oxide price history "
+                  "[S1][S2][S3][S4][S5]; overlays [S87][S88][S91]; assumption: overlay "
+                  "probabilities")
+        return sset, to_tables(sset, china_multiple(inst), source), ""
+    branchings = parse_tree(tree, inst.years)
+    spec = tree_spec(branchings)
+    if n_given:
+        raise InputError(f"-n {s.n}: with --tree {spec} the number of scenarios is the "
+                         "product of the factors; drop -n")
+    sset, node = generate_tree(products, inst.years, s, branchings, first_new_capacity(inst))
+    source = (f"derived: remech scenarios generate (seed {s.seed}, tree {spec}, block "
+              f"{s.block}, mean reversion {s.kappa}) from oxide price history "
+              "[S1][S2][S3][S4][S5]; overlays [S87][S88][S91]; assumption: overlay "
+              "probabilities, equally likely branches")
+    tables = to_tables(sset, china_multiple(inst), source)
+    tables["nodes.csv"] = nodes_table(sset, node, source)
+    return sset, tables, f"; scenario tree {spec}: {len(set(node.ravel()))} nodes in nodes.csv"
+
+
+def calibration_text(sset: ScenarioSet) -> str:
+    """The generated paths' return volatility and correlation against history."""
+    products = list(sset.products)
+    hist, gen = history_statistics(products), statistics(sset)
+    return ("annual log-return std  " + ", ".join(
+        f"{p} {gen['std'][p]:.3f} (history {hist['std'][p]:.3f})" for p in products)
+        + "\nreturn correlation     " + ", ".join(
+        f"{k} {gen['corr'][k]:.2f} (history {hist['corr'][k]:.2f})" for k in gen["corr"]))
