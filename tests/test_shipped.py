@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from conftest import MODELS, REAL, solve
-from remech.cli import model_counts
+from remech.run import model_counts
 from remech.instance import load_instance
 from remech.run import build, load_files
 
