@@ -49,6 +49,9 @@ def compare_row(task: DesignTask) -> dict:
         supported_projects=m["supported_projects"],
         stockpiles_t={s["product"]: s["capacity_t"] for s in m["stockpiles"] if s["built"]},
         grants_musd=m["grants_musd"], expected_cost_musd=c["expected_cost_musd"],
+        view=c["view"],
+        fiscal_cost_musd=c["views"]["fiscal"]["expected_cost_musd"],
+        economic_cost_musd=c["views"]["economic"]["expected_cost_musd"],
         expected_outlay_musd=c["expected_outlay_musd"], cvar95_cost_musd=c["cvar_cost_musd"],
         expected_shortfall_t={p: v["expected_t"] for p, v in m["shortfall"].items()},
         expected_shortfall_share={p: v["expected_share"] for p, v in m["shortfall"].items()},
@@ -69,6 +72,8 @@ def with_baseline(rows: list[dict], baseline: str | None) -> list[dict]:
         r["vs_baseline"] = {
             "baseline": base["design"],
             "expected_cost_saving_musd": base["expected_cost_musd"] - r["expected_cost_musd"],
+            "fiscal_saving_musd": base["fiscal_cost_musd"] - r["fiscal_cost_musd"],
+            "economic_saving_musd": base["economic_cost_musd"] - r["economic_cost_musd"],
             "extra_outlay_musd": r["expected_outlay_musd"] - base["expected_outlay_musd"],
             "shortfall_avoided_t": {p: base["expected_shortfall_t"][p] - v
                                     for p, v in r["expected_shortfall_t"].items()},
@@ -104,7 +109,9 @@ def table(rows: list[dict]) -> pd.DataFrame:
                                              for p, v in r["stockpiles_t"].items()) or "none"
             col["grants (MUSD)"] = _fmt(r["grants_musd"])
             col["expected outlay (MUSD)"] = _fmt(r["expected_outlay_musd"])
-            col["expected cost (MUSD)"] = _fmt(r["expected_cost_musd"])
+            col["expected cost (MUSD)"] = _fmt(r["expected_cost_musd"]) + f" ({r['view']})"
+            col["fiscal view (MUSD)"] = _fmt(r["fiscal_cost_musd"])
+            col["economic view (MUSD)"] = _fmt(r["economic_cost_musd"])
             col["CVaR95 cost (MUSD)"] = _fmt(r["cvar95_cost_musd"])
             for p, v in r["expected_shortfall_share"].items():
                 col[f"shortfall {p}"] = f"{r['expected_shortfall_t'][p]:,.0f} t ({v * 100:.2f} %)"
@@ -113,8 +120,12 @@ def table(rows: list[dict]) -> pd.DataFrame:
             for a, v in r["ally_cost_musd"].items():
                 col[f"{a} net cost (MUSD)"] = _fmt(v)
             if "vs_baseline" in r:
-                col[f"saving vs {r['vs_baseline']['baseline']} (MUSD)"] = _fmt(
+                base = r["vs_baseline"]["baseline"]
+                col[f"saving vs {base} (MUSD)"] = _fmt(
                     r["vs_baseline"]["expected_cost_saving_musd"])
+                col[f"fiscal saving vs {base}"] = _fmt(r["vs_baseline"]["fiscal_saving_musd"])
+                col[f"economic saving vs {base}"] = _fmt(
+                    r["vs_baseline"]["economic_saving_musd"])
         else:
             col["note"] = r.get("error") or "; ".join(r.get("conflict", [])) or "-"
         col["time (s)"] = _fmt(r["seconds"], 2)

@@ -70,6 +70,10 @@ class Design:
     reagent_limits: bool = False
     #: soft targets: target name -> penalty in USD per kg of violation (absent: hard)
     soft_penalty_usd_per_kg: dict[str, float] = field(default_factory=dict)
+    #: cost minimised: "fiscal" or "economic" (allied welfare, see remech.model.ledger)
+    objective_view: str = "fiscal"
+    #: marginal cost of public funds (welfare cost of 1 USD of treasury outlay)
+    mcpf: float = 1.3
     sha256: str = ""
 
 
@@ -161,6 +165,8 @@ def load_design(path: str | Path) -> Design:
     d.soft_penalty_usd_per_kg = {k: float(v) for k, v in sec.soft.model_dump().items()
                                  if v is not None}
     d.stockpile_policy = f.stockpile.policy
+    d.objective_view = f.objective.view
+    d.mcpf = float(f.objective.mcpf)
     return d
 
 

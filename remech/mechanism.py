@@ -28,13 +28,26 @@ from remech.model import burden_sharing, price_floor, reserve, security, stockpi
 from remech.model import first_stage as stage
 from remech.model.data import ModelData, weighted_quantile
 from remech.model.first_stage import FirstStage
-from remech.model.ledger import CATEGORIES, OUTLAY_CATEGORIES, scenario_costs, values
+from remech.model.ledger import (
+    CATEGORIES,
+    OUTLAY_CATEGORIES,
+    VIEWS,
+    scenario_costs,
+    values,
+)
 from remech.solve import SolveResult
 
 SCHEMA_VERSION = "1.0"
 REPORT_CVAR_ALPHA = 0.95
 SHADOW_PRICES_NOTE = ("duals of the LP with the integer decisions fixed at the optimum and "
                       "re-solved; conditional on that fix")
+VIEW_TEXT = {
+    "fiscal": "what the allies' treasuries pay (outlay), plus consumers' tariff premium, "
+              "shortfall losses and target penalties",
+    "economic": "allied welfare: treasury outlay x MCPF, shortfall losses and penalties, "
+                "less the allied producers' gain (top-ups, premiums and grants are "
+                "transfers inside the alliance; capex and running costs are real costs)",
+}
 #: JSON keys written even when they are None (the others are left out when None)
 _ALWAYS = ("schema_version", "status", "proved_optimal", "highs_status", "objective_musd",
            "dual_bound_musd", "mip_gap", "instance", "design", "solver", "software",
@@ -223,6 +236,12 @@ def _costs(scen: pd.DataFrame, data: ModelData) -> dict:
                              for c in CATEGORIES},
         "risk_weight": data.cvar_weight, "risk_alpha": data.cvar_alpha,
         "discounted_to_year": data.years[0],
+        "view": data.objective_view, "mcpf": data.mcpf,
+        "views": {view: {"expected_cost_musd": float(prob @ scen[f"{view}_cost_musd"]),
+                         "cvar_cost_musd": cvar(scen[f"{view}_cost_musd"].to_numpy(), prob,
+                                                REPORT_CVAR_ALPHA),
+                         "meaning": VIEW_TEXT[view]}
+                  for view in VIEWS},
     }
 
 

@@ -61,6 +61,11 @@ def _head_lines(mech: dict) -> list[str]:
                  + (f" + target penalties {penalty:,.1f}" if penalty else ""))
     lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
                  f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
+    if "views" in c:
+        v = c["views"]
+        lines.append(f"views         fiscal {v['fiscal']['expected_cost_musd']:,.1f} MUSD, "
+                     f"economic {v['economic']['expected_cost_musd']:,.1f} MUSD (MCPF "
+                     f"{c['mcpf']:g}); minimised: {c['view']}")
     return lines
 
 

@@ -221,6 +221,19 @@ class SecuritySection(_Section):
     soft: SoftTargets = SoftTargets()
 
 
+OBJECTIVE_VIEWS = ("fiscal", "economic")
+
+
+class ObjectiveSection(_Section):
+    view: Literal[OBJECTIVE_VIEWS] = "fiscal"
+    """Cost minimised: "fiscal" (what treasuries pay, plus consumers' tariff premium,
+    shortfall losses and target penalties) or "economic" (allied welfare: transfers
+    inside the alliance net out, treasury flows weighted by the MCPF). Both are reported."""
+    mcpf: _bounded(1.0, 3.0) = 1.3
+    """Marginal cost of public funds: welfare cost of 1 USD raised by a treasury
+    (1.1-1.5 in advanced economies [S98]; 1.3 the middle)."""
+
+
 class StockpileSection(_Section):
     policy: Literal[STOCKPILE_POLICIES] = "rule"
     """How releases are decided: a rule, a scenario tree, or with perfect foresight."""
@@ -241,6 +254,7 @@ class DesignFile(_Section):
     risk: RiskSection = RiskSection()
     security: SecuritySection = SecuritySection()
     stockpile: StockpileSection = StockpileSection()
+    objective: ObjectiveSection = ObjectiveSection()
 
 
 _YEAR = _bounded(*YEAR_RANGE, kind=int)

@@ -74,7 +74,7 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     if curtail is not None:
         reagents.add(m, data, book, support, curtail)
         built.append("reagents")
-    ledger.finish(m, book, data.probability)
+    ledger.finish(m, book, data.probability, data.objective_view, data.mcpf)
     burden_sharing.add(m, data)
     objective = m.expected_cost_musd + m.floor_tie_break_musd
     if risk.enabled(data):

@@ -76,6 +76,9 @@ class Options:
     topup_musd: np.ndarray  # [o, s, t] contract-for-difference payment (undiscounted)
     grant_musd: np.ndarray  # [o] capex grant needed to make the project bankable
     npv_test_musd: np.ndarray  # [o] NPV under the design's bankability test, before grant
+    #: [o, s] the producer's gain from the option over staying outside (MUSD, discounted
+    #: at the instance's rate; remech.model.price_floor._surplus)
+    producer_surplus_musd: np.ndarray
 
     @property
     def level(self) -> np.ndarray:
@@ -179,6 +182,8 @@ class ModelData:
     grant_cap_by_host_musd: dict[str, float]
     cvar_weight: float
     cvar_alpha: float
+    objective_view: str  # "fiscal" | "economic" (remech.model.ledger.view_weights)
+    mcpf: float  # marginal cost of public funds
 
     @property
     def cut(self) -> np.ndarray:

@@ -20,7 +20,8 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 
 class Category(StrEnum):
     """Who bears a cost term. The first five are the mechanism's outlay (paid by the
-    allies' treasuries); the others are costs to the allies that no treasury pays."""
+    allies' treasuries); the others are costs to the allies that no treasury pays, and
+    the allied producers' surplus from the mechanism (counted in the economic view only)."""
 
     GRANTS = "grants"
     STOCKPILE_BUILD = "stockpile_build"
@@ -33,14 +34,41 @@ class Category(StrEnum):
     SHORTFALL_LOSS = "shortfall_loss"
     #: the price of violating soft security targets
     TARGET_PENALTY = "target_penalty"
+    #: minus the allied producers' gain from the mechanism: their margins (top-ups and
+    #: tariff premiums included) and grants, less the capex of plants built because of it
+    PRODUCER_SURPLUS = "producer_surplus"
 
 
 #: cost categories paid by the allies (the mechanism's outlay)
 OUTLAY_CATEGORIES = (Category.GRANTS, Category.STOCKPILE_BUILD, Category.TOPUP,
                      Category.STOCKPILE_OPERATION, Category.LAST_RESORT_PURCHASE)
 OTHER_CATEGORIES = (Category.CONSUMER_COST_NET, Category.SHORTFALL_LOSS,
-                    Category.TARGET_PENALTY)
+                    Category.TARGET_PENALTY, Category.PRODUCER_SURPLUS)
 CATEGORIES = OUTLAY_CATEGORIES + OTHER_CATEGORIES
+VIEWS = ("fiscal", "economic")
+
+
+def view_weights(view: str, mcpf: float) -> dict[Category, float]:
+    """The weight of each category in a view of cost.
+
+    fiscal: what the treasuries pay (the outlay), plus what consumers pay under a tariff,
+        shortfall losses and target penalties; producers' gains do not count.
+    economic (allied welfare): a treasury's outlay costs mcpf per USD (raising it has a
+        welfare cost, the marginal cost of public funds); consumers' tariff premium and the
+        top-ups and grants reach allied producers and come back as their surplus, so a
+        transfer inside the alliance costs only its (mcpf - 1) excess burden, while real
+        resource costs (capex, running a plant below its cost, material bought from
+        China) and shortfall losses count in full.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"unknown view '{view}'; use one of {', '.join(VIEWS)}")
+    weights = {c: 1.0 for c in CATEGORIES}
+    weights[Category.PRODUCER_SURPLUS] = 0.0
+    if view == "economic":
+        for c in OUTLAY_CATEGORIES:
+            weights[c] = float(mcpf)
+        weights[Category.PRODUCER_SURPLUS] = 1.0
+    return weights
 
 
 def _category(category: str) -> Category:
@@ -69,10 +97,11 @@ class Ledger:
     def add_second(self, category: Category | str, s: int, coef: float, var) -> None:
         self.second[_category(category)][s].append((float(coef), var))
 
-    def scenario_terms(self, s: int, categories=CATEGORIES) -> list:
-        """First-stage terms and scenario s's terms of ``categories``, merged by variable."""
-        return aggregate([self.first[c] for c in categories]
-                         + [self.second[c][s] for c in categories])
+    def scenario_terms(self, s: int, weights: dict[Category, float]) -> list:
+        """First-stage and scenario s's terms, weighted by category, merged by variable."""
+        cats = [c for c in CATEGORIES if weights[c]]
+        return aggregate([_scaled(self.first[c], weights[c]) for c in cats]
+                         + [_scaled(self.second[c][s], weights[c]) for c in cats])
 
     def expected_terms(self, probability: np.ndarray, categories) -> list:
         """Expected terms of ``categories`` (first stage + probability-weighted second
@@ -81,6 +110,10 @@ class Ledger:
         lists += [[(float(probability[s]) * coef, v) for coef, v in self.second[c][s]]
                   for c in categories for s in self.second[c]]
         return aggregate(lists)
+
+
+def _scaled(terms: list, weight: float) -> list:
+    return terms if weight == 1.0 else [(weight * c, v) for c, v in terms]
 
 
 def linear(terms) -> LinearExpression:
@@ -133,39 +166,48 @@ def ledger_values(m: pyo.ConcreteModel, n_scenarios: int) -> tuple[dict, dict]:
 def scenario_costs(m: pyo.ConcreteModel, scenarios: list[str], probability: np.ndarray,
                    shortfall_t: np.ndarray, products: list[str]) -> pd.DataFrame:
     """After a solve: one row per scenario with its probability, its cost per ledger
-    category, outlay and total (MUSD, discounted; first-stage costs counted in every
-    scenario, no floor tie-break) and its shortfall per product over the horizon
-    (``shortfall_t`` [s, t, p], t)."""
+    category, outlay, cost in each view and total (the view the model minimised) (MUSD,
+    discounted; first-stage costs counted in every scenario, no floor tie-break) and its
+    shortfall per product over the horizon (``shortfall_t`` [s, t, p], t)."""
     first, second = ledger_values(m, len(scenarios))
     out = pd.DataFrame({"scenario": scenarios, "probability": probability})
     for c in CATEGORIES:
         out[f"{c}_musd"] = first[c] + second[c]
     out["outlay_musd"] = sum(out[f"{c}_musd"] for c in OUTLAY_CATEGORIES)
-    out["total_cost_musd"] = sum(out[f"{c}_musd"] for c in CATEGORIES)
+    for view in VIEWS:
+        w = view_weights(view, m.cost_mcpf)
+        out[f"{view}_cost_musd"] = sum(w[c] * out[f"{c}_musd"] for c in CATEGORIES if w[c])
+    out["total_cost_musd"] = out[f"{m.cost_view}_cost_musd"]
     for p, name in enumerate(products):
         out[f"shortfall_{name}_t"] = shortfall_t[:, :, p].sum(1)
     return out
 
 
-def finish(m: pyo.ConcreteModel, ledger: Ledger, probability: np.ndarray) -> None:
+def finish(m: pyo.ConcreteModel, ledger: Ledger, probability: np.ndarray, view: str,
+           mcpf: float) -> None:
     """Turn the ledger into the expressions the objective and the burden sharing use.
 
     outlay_musd          variable = expected discounted cost over OUTLAY_CATEGORIES
                          (c_outlay), so that rows needing the outlay hold one coefficient
-    expected_cost_musd   expected discounted cost, all categories
+    expected_cost_musd   expected discounted cost in ``view`` (view_weights)
     Terms are merged by variable across scenarios. The ledger itself stays on the model
-    (``m.cost_ledger``): reports evaluate its terms after the solve, so report and
-    objective are computed from the same coefficients.
+    (``m.cost_ledger``, with ``m.cost_view`` and ``m.cost_mcpf``): reports evaluate its
+    terms after the solve, so report and objective are computed from the same coefficients.
     """
+    weights = view_weights(view, mcpf)
     outlay = ledger.expected_terms(probability, OUTLAY_CATEGORIES)
     m.outlay_musd = pyo.Var()
     m.c_outlay = pyo.Constraint(expr=m.outlay_musd == linear(outlay))
     # The objective holds the merged terms themselves, not outlay_musd: measured on the
     # 500-scenario benchmark, routing the objective through outlay_musd made HiGHS 19x
     # slower (187 s vs 9.8 s, same optimum).
-    m.expected_cost_musd = pyo.Expression(
-        expr=linear(outlay + ledger.expected_terms(probability, OTHER_CATEGORIES)))
-    m.cost_ledger = ledger
+    weighted = aggregate(
+        [_scaled(ledger.expected_terms(probability, (c,)), weights[c])
+         for c in CATEGORIES if weights[c]]) if view != "fiscal" else \
+        outlay + ledger.expected_terms(probability, tuple(
+            c for c in OTHER_CATEGORIES if weights[c]))
+    m.expected_cost_musd = pyo.Expression(expr=linear(weighted))
+    m.cost_ledger, m.cost_view, m.cost_mcpf = ledger, view, float(mcpf)
 
 
 def cost_without_tie_break(m: pyo.ConcreteModel, objective_musd: float | None) -> float | None:

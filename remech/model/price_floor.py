@@ -84,6 +84,10 @@ class _Economics:
     gap: np.ndarray  # [l] grant needed (0 for existing projects)
     market: np.ndarray  # [s, t] output at market prices
     market_npv: np.ndarray  # [s]
+    surplus_pv: np.ndarray  # [l, s] producer's margin while supported, social discount
+    market_surplus_pv: np.ndarray  # [s] its margin at market prices, social discount
+    after_horizon_pv: np.ndarray  # [s] tail years of the last year's market margin
+    capex_pv: float  # capex at the social discount rate (0 for an existing plant)
 
 
 def _test(npv_s: np.ndarray, ctx: Context) -> np.ndarray:
@@ -125,8 +129,29 @@ def _economics(ctx: Context, j: int, menu: list[MenuEntry]) -> _Economics:
     gap = np.where(existing, 0.0, np.maximum(-npv, 0.0))
     price = ctx.price_usd_per_kg[:, :, p]
     market = capacity[None, :] * (price >= cost)
-    market_npv = npv_of(market * (price - cost) * MUSD_PER_T_USD_PER_KG)
-    return _Economics(out, top, npv, npv_s @ ctx.probability, gap, market, market_npv)
+    market_margin = market * (price - cost) * MUSD_PER_T_USD_PER_KG  # [s, t]
+    market_npv = npv_of(market_margin)
+    d = ctx.discount  # the instance's (social) discount rate
+    tail_social = sum((1.0 + ctx.inst.discount_rate) ** -k
+                      for k in range(1, design.tail_years + 1))
+    capex_year = max(int(row["start_year"]) - 1, ctx.years[0]) - ctx.years[0]
+    return _Economics(
+        out, top, npv, npv_s @ ctx.probability, gap, market, market_npv,
+        surplus_pv=(out * (received - cost) * MUSD_PER_T_USD_PER_KG * d).sum(-1),
+        market_surplus_pv=(market_margin * d).sum(-1),
+        after_horizon_pv=market_margin[:, -1] * d[-1] * tail_social,
+        capex_pv=0.0 if existing else float(row["capex_musd"]) * float(d[capex_year]))
+
+
+def _surplus(eco: _Economics, l: int, grant: float, built_outside: bool) -> np.ndarray:
+    """[s] the producer's gain from being supported at entry l rather than left alone:
+    its margin while supported (what it receives less its cost) and the grant, less its
+    margin outside (if it is built or exists without support), less the capex and plus
+    the plant's market margin after the horizon (if it is built only because of the
+    support). Social discount rate; see remech.model.ledger.view_weights."""
+    if built_outside:
+        return eco.surplus_pv[l] - eco.market_surplus_pv + grant
+    return eco.surplus_pv[l] + eco.after_horizon_pv - eco.capex_pv + grant
 
 
 def prepare(ctx: Context, fixed=None) -> dict:
@@ -154,13 +179,16 @@ def prepare(ctx: Context, fixed=None) -> dict:
         outside[j] = eco.market if ok else 0.0
         if fixed is not None:
             rows += [(j, e, eco.out[e.index], eco.top[e.index], fixed.support[name, e],
-                      float(eco.npv[e.index])) for e in menu if (name, e) in fixed.support]
+                      float(eco.npv[e.index]), _surplus(eco, e.index, fixed.support[name, e],
+                                                        ok))
+                     for e in menu if (name, e) in fixed.support]
             continue
-        mine = [(j, e, eco.out[e.index], eco.top[e.index],
-                 float(eco.gap[e.index]) if eco.gap[e.index] > 0 else 0.0,
-                 float(eco.npv[e.index]))
-                for e in menu if _admissible(ctx, e, eco, j, forced[j], eligible[j],
-                                             outside[j], ok)]
+        mine = []
+        for e in menu:
+            if _admissible(ctx, e, eco, j, forced[j], eligible[j], outside[j], ok):
+                grant = float(eco.gap[e.index]) if eco.gap[e.index] > 0 else 0.0
+                mine.append((j, e, eco.out[e.index], eco.top[e.index], grant,
+                             float(eco.npv[e.index]), _surplus(eco, e.index, grant, ok)))
         if forced[j] and not mine:
             raise InputError(f"{design.path.name} [price_floor] support_existing: project "
                              f"'{name}' must be supported but no floor level is admissible "
@@ -171,7 +199,9 @@ def prepare(ctx: Context, fixed=None) -> dict:
         project=np.array([r[0] for r in rows], dtype=int), entry=[r[1] for r in rows],
         output_t=np.array([r[2] for r in rows]) if rows else np.zeros(shape),
         topup_musd=np.array([r[3] for r in rows]) if rows else np.zeros(shape),
-        grant_musd=np.array([r[4] for r in rows]), npv_test_musd=np.array([r[5] for r in rows]))
+        grant_musd=np.array([r[4] for r in rows]), npv_test_musd=np.array([r[5] for r in rows]),
+        producer_surplus_musd=np.array([r[6] for r in rows]) if rows
+        else np.zeros((0, len(ctx.scenarios))))
     return {"menus": menu_of, "options": options, "outside_output_t": outside,
             "project_built_outside": built_outside, "project_forced": forced,
             "project_existing": existing}
@@ -255,6 +285,9 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Support:
             col = topup_pv[:, s]
             for o in np.flatnonzero(col * contracts):
                 ledger.add_second(Category.TOPUP, s, col[o], m.support[int(o)])
+            gain = opt.producer_surplus_musd[:, s]
+            for o in np.flatnonzero(gain):
+                ledger.add_second(Category.PRODUCER_SURPLUS, s, -gain[o], m.support[int(o)])
     return Support(m.support, m.floor_choice)
 
 

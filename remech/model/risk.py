@@ -3,7 +3,8 @@
 risk_term_musd = lambda * (cvar_eta_musd + 1/(1-alpha) * sum_s prob_s * cvar_excess_musd[s])
 c_cvar[s]: cvar_excess_musd[s] >= scenario_cost_musd[s] - cvar_eta_musd, excess >= 0,
 where scenario_cost_musd[s] = first-stage cost + discounted second-stage cost of s (all
-categories, merged by variable). With lambda = 0 nothing is added and risk_term_musd = 0.
+categories weighted as in the design's view of cost, merged by variable). With lambda = 0
+the block is not built.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from remech.model.data import Context, ModelData
-from remech.model.ledger import Ledger, linear
+from remech.model.ledger import Ledger, linear, view_weights
 
 
 def prepare(ctx: Context) -> dict:
@@ -24,8 +25,9 @@ def enabled(data: ModelData) -> bool:
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> None:
     lam, alpha = data.cvar_weight, data.cvar_alpha
+    weights = view_weights(data.objective_view, data.mcpf)
     m.scenario_cost_musd = pyo.Expression(
-        m.S, rule=lambda m, s: linear(ledger.scenario_terms(s)))
+        m.S, rule=lambda m, s: linear(ledger.scenario_terms(s, weights)))
     m.cvar_eta_musd = pyo.Var()
     m.cvar_excess_musd = pyo.Var(m.S, within=pyo.NonNegativeReals)
     m.c_cvar = pyo.Constraint(

@@ -1,0 +1,84 @@
+"""Two views of cost: fiscal (what treasuries pay) and economic (allied welfare), by hand.
+
+tiny-floor: one ally, product X (demand 1,000 t, shortfall 100 USD/kg), scenarios 'low'
+(price 40, China supplies 1,000 t) and 'cut' (price 80, China supplies nothing), 0.5 each,
+no discounting; project P1 (new, 1,000 t, unit cost 50, capex 20 MUSD).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import design, read, solve, write
+from remech.errors import InputError
+
+TOL = {"abs": 1e-6}
+
+
+def test_floor_for_a_new_plant_in_both_views(tiny):
+    # floor 60: P1 runs in both scenarios; top-up 1,000 t x 20 USD/kg = 20 MUSD in 'low'
+    # (expected 10); no shortfall. Fiscal: 10 (no floor: 0.5 x 100 MUSD shortfall = 50).
+    # Economic (MCPF 1.3): 1.3 x 10 minus the producer's gain: margins with the top-up
+    # 0.5 x 10 + 0.5 x 30 = 20, less capex 20 (built only because of the floor) = 0 -> 13:
+    # the excess burden of the top-up (3) plus the plant's net real cost (capex 20 less its
+    # expected margin at market prices 0.5 x -10 + 0.5 x 30 = 10).
+    run = solve(tiny, design(tiny, extra="[objective]\nview = \"economic\"\n"))
+    c = run.mechanism.costs
+    assert run.mechanism.status == "optimal"
+    assert run.mechanism.floors_usd_per_kg == {"X": 60.0}
+    assert c["view"] == "economic" and c["mcpf"] == 1.3
+    assert c["views"]["fiscal"]["expected_cost_musd"] == pytest.approx(10.0, **TOL)
+    assert c["views"]["economic"]["expected_cost_musd"] == pytest.approx(13.0, **TOL)
+    assert c["expected_cost_musd"] == pytest.approx(13.0, **TOL)
+    assert run.mechanism.objective_musd == pytest.approx(13.0, abs=1e-4)
+    assert c["by_category_musd"]["producer_surplus"] == pytest.approx(0.0, **TOL)
+    table = run.mechanism.tables["scenario_costs.csv"].set_index("scenario")
+    # 'low': -(10 + 0 - 20) = 10 of producer loss; 'cut': -(30 - 20) = -10
+    assert table.loc["low", "producer_surplus_musd"] == pytest.approx(10.0, **TOL)
+    assert table.loc["cut", "producer_surplus_musd"] == pytest.approx(-10.0, **TOL)
+    assert table.loc["low", "economic_cost_musd"] == pytest.approx(1.3 * 20 + 10, **TOL)
+
+
+def test_topup_to_an_allys_own_producer_is_a_transfer(tiny):
+    # P1 existing at unit cost 30: it runs at 40 and at 80 with or without the floor.
+    # A compulsory 60 floor pays it 20 MUSD in 'low' (expected 10): the fiscal view counts
+    # 10, the economic view only the excess burden (1.3 - 1) x 10 = 3.
+    projects = read(tiny, "projects.csv")
+    projects.loc[0, ["status", "unit_cost_usd_per_kg"]] = ["existing", "30"]
+    write(tiny, "projects.csv", projects)
+    extra = ("[objective]\nview = \"economic\"\n")
+    path = design(tiny, extra=extra)
+    path.write_text(path.read_text().replace(
+        "levels_usd_per_kg = { X = [60] }",
+        "levels_usd_per_kg = { X = [60] }\nmandatory_floor = [\"X\"]\nsupport_existing = \"all\""))
+    run = solve(tiny, path)
+    c = run.mechanism.costs
+    assert run.mechanism.floors_usd_per_kg == {"X": 60.0}
+    assert c["by_category_musd"]["topup"] == pytest.approx(10.0, **TOL)
+    assert c["by_category_musd"]["producer_surplus"] == pytest.approx(-10.0, **TOL)
+    assert c["views"]["fiscal"]["expected_cost_musd"] == pytest.approx(10.0, **TOL)
+    assert c["views"]["economic"]["expected_cost_musd"] == pytest.approx(3.0, **TOL)
+
+
+def test_the_view_can_change_the_decision(tiny):
+    # Shortfall penalty 22 USD/kg: no floor costs 0.5 x 1,000 t x 22 = 11 MUSD of shortfall.
+    # The floor costs 10 in the fiscal view (chosen) but 13 in the economic view (not).
+    products = read(tiny, "products.csv")
+    products.loc[0, "shortfall_penalty_usd_per_kg"] = "22"
+    write(tiny, "products.csv", products)
+    fiscal = solve(tiny, design(tiny))
+    assert fiscal.mechanism.floors_usd_per_kg == {"X": 60.0}
+    assert fiscal.mechanism.costs["expected_cost_musd"] == pytest.approx(10.0, **TOL)
+    economic = solve(tiny, design(tiny, extra="[objective]\nview = \"economic\"\n"))
+    assert economic.mechanism.floors_usd_per_kg == {"X": None}
+    assert economic.mechanism.costs["expected_cost_musd"] == pytest.approx(11.0, **TOL)
+    # the other view is reported next to the one minimised
+    assert economic.mechanism.costs["views"]["fiscal"]["expected_cost_musd"] == \
+        pytest.approx(11.0, **TOL)
+
+
+def test_mcpf_is_checked(tiny):
+    with pytest.raises(InputError, match=r"\[objective\] mcpf"):
+        solve(tiny, design(tiny, extra="[objective]\nmcpf = 0.5\n"))
+    with pytest.raises(InputError, match=r"\[objective\] view"):
+        solve(tiny, design(tiny, extra="[objective]\nview = \"social\"\n"))
