@@ -256,6 +256,9 @@ def _result(h: highspy.Highs, is_mip: bool) -> SolveResult:
 
 
 TARGET_ROWS = ("c_security", "c_target_", "c_stock_capacity")
+#: rows whose duals (integers fixed) are reported: the targets, and the rows in which a
+#: stockpile's max_capacity_t appears (its value, remech.model.stockpile.capacity_value)
+DUAL_ROWS = TARGET_ROWS + ("c_rule_drawn", "c_rule_no_release", "c_reserve_release_floor")
 
 
 def _fixed_integer_duals(lp, values, smap) -> dict[str, list]:
@@ -265,7 +268,7 @@ def _fixed_integer_duals(lp, values, smap) -> dict[str, list]:
     for r, name in enumerate(lp.row_names_):
         obj = smap.bySymbol.get(name)
         if obj is not None and hasattr(obj, "parent_component") and \
-                obj.parent_component().name.startswith(TARGET_ROWS):
+                obj.parent_component().name.startswith(DUAL_ROWS):
             rows.append((r, obj))
     if not rows:
         return {}

@@ -69,12 +69,13 @@ def test_bankability_tests_and_grants(tiny, test, quantile, grants, share, expec
     assert run.mechanism["grants_musd"] == pytest.approx(grant, **TOL)
 
 
-@pytest.mark.parametrize(("holding", "expected"), [(0.0, 42.0), (2.0, 44.0)])
+@pytest.mark.parametrize(("holding", "expected"), [(0.0, 2.0), (2.0, 4.0)])
 def test_stockpile_bought_before_the_cut_and_released_in_it(tiny, holding, expected):
     # Buy 1000 t in 2030 at 40 USD/kg = 40 MUSD, hold it a year (1000 t x holding),
-    # release it in 2031. Build: 1 MUSD fixed + 1000 t x 1 USD/kg = 1 MUSD. No shortfall
-    # (which would cost 1000 t x 100 = 100 MUSD). Left-over stock is worth only
-    # 0.5 x 40 = 20 USD/kg, so nothing more is bought.
+    # release it in 2031, sold at that year's price: 1000 t x 40 = 40 MUSD back. Build:
+    # 1 MUSD fixed + 1000 t x 1 USD/kg = 1 MUSD. Total 2 + 40 - 40 (+ 2 of holding). No
+    # shortfall (which would cost 1000 t x 100 = 100 MUSD). Left-over stock is worth only
+    # 0.5 x 40 = 20 USD/kg and nothing is released into a surplus, so nothing more is bought.
     two_year_world(tiny, holding=holding)  # China can supply 2000 t: room for the stock
     run = solve(tiny, design(tiny, floor=False, stock=True))
     m = run.mechanism
@@ -164,15 +165,16 @@ def test_buyer_of_last_resort_reserve(tiny):
     # demand 1500 t/yr, China normally 3000 t. P1 (capex 20) runs at market only in 2031;
     # under the 60 USD/kg floor also in 2030 (top-up 1000 t x 20 = 20 MUSD). The reserve
     # may only buy supported output below the floor: 500 t in 2030 at the market value
-    # 500 x 40 = 20 MUSD, released in 2031 against the 500 t short; build 1 + 500 t x
-    # 1 USD/kg = 1.5. Total 41.5 (without it: 50 MUSD of shortfall).
+    # 500 x 40 = 20 MUSD, released in 2031 against the 500 t short and sold back at the
+    # floor, 500 x 60 = 30 MUSD; build 1 + 500 t x 1 USD/kg = 1.5. Total 20 + 20 + 1.5 - 30
+    # = 11.5 (without it: 50 MUSD of shortfall).
     two_year_world(tiny, prices=(40, 80), demand_t=1500, china_t=3000)
     path = design(tiny, stock=True)
     path.write_text(path.read_text().replace("grants = false\n",
                                              "grants = false\nbuyer_of_last_resort = true\n")
                     + "[buyer_of_last_resort]\nmarket_purchases = false\n")
     run = solve(tiny, path)
-    assert objective_without_tie_break(run) == pytest.approx(41.5, **TOL)
+    assert objective_without_tie_break(run) == pytest.approx(11.5, **TOL)
     (r,) = run.mechanism["last_resort_reserve"]
     assert r["expected_purchases_t"] == pytest.approx(500)
     assert r["expected_releases_t"] == pytest.approx(500)
@@ -183,3 +185,5 @@ def test_buyer_of_last_resort_reserve(tiny):
     assert r["manufacturers_premium_musd"] == pytest.approx(-10.0)  # 60 vs 80 market
     assert run.mechanism["costs"]["by_category_musd"]["last_resort_purchase"] == \
         pytest.approx(20.0)
+    assert run.mechanism["costs"]["by_category_musd"]["release_revenue"] == \
+        pytest.approx(-30.0)  # the buy-back revenue, in the objective

@@ -111,7 +111,7 @@ def test_own_scenarios_reproduce_the_in_sample_cost(tiny, name):
     if name == "rule":
         calm_and_cut(tiny)
         run = solve(tiny, policy(tiny, "rule"))
-        expected = 32.0
+        expected = 12.0
     else:
         run = solve(tiny)
         expected = 10.0
@@ -171,12 +171,13 @@ def test_batches_give_the_same_costs_as_one_evaluation(tiny):
 
 def v_by_hand(share_cut: float) -> float:
     """Optimum of the two-year stockpile world when 'cut' has probability f: build and
-    fill 1000 t (22 + 20 f) or bear the shortfall (100 f) (test_stockpile_policy.py)."""
-    return min(22.0 + 20.0 * share_cut, 100.0 * share_cut)
+    fill 1000 t, sold in the cut and worth 20 at the end otherwise (42 - 20 (1 - f) - 40 f
+    = 22 - 20 f), or bear the shortfall (100 f) (test_stockpile_policy.py)."""
+    return min(22.0 - 20.0 * share_cut, 100.0 * share_cut)
 
 
 def test_saa_bounds_bracket_the_known_optimum(tiny):
-    # true problem: the instance itself (resample), optimum 32 MUSD by hand
+    # true problem: the instance itself (resample), optimum 12 MUSD by hand
     calm_and_cut(tiny)
     run = solve(tiny, policy(tiny, "rule"))
     s = saa(run.instance, run.design, run.mechanism, 6, 4, 300, "resample", seed=1, jobs=1)
@@ -190,8 +191,8 @@ def test_saa_bounds_bracket_the_known_optimum(tiny):
         assert r["lower_bound_musd"] <= r["objective_musd"] + 1e-9
     lo, up, gap = s["lower_bound"], s["upper_bound"], s["gap"]
     assert s["replications_proved_optimal"] == 6 and lo["valid"] and up["valid"]
-    assert lo["ci95_lower_musd"] <= 32.0
-    assert up["ci95_upper_musd"] >= 32.0
+    assert lo["ci95_lower_musd"] <= 12.0
+    assert up["ci95_upper_musd"] >= 12.0
     assert gap["ci95_upper_musd"] >= 0.0
     assert gap["estimate_musd"] == pytest.approx(up["estimate_musd"] - lo["estimate_musd"])
     again = saa(run.instance, run.design, run.mechanism, 6, 4, 300, "resample", seed=1,

@@ -7,14 +7,17 @@ scenario, no discounting. Two equally likely scenarios share 2030 and differ in 
 1 MUSD, capacity 1 USD/kg, no holding cost, up to 2000 t, left-over stock worth 50 % of the
 final-year price (20 USD/kg). The project P1 (unit cost 50) never runs at 40 USD/kg.
 
-clairvoyant: buy 1000 t in 2030 only in 'cut' and release it in 2031:
-    1 + 1000 x 1e-3 + 0.5 x 1000 x 40e-3 = 22 MUSD.
+Releases in an export-control year are sold at that year's price (40 USD/kg).
+
+clairvoyant: buy 1000 t in 2030 only in 'cut' and release (sell) it in 2031:
+    1 + 1000 x 1e-3 + 0.5 x 1000 x (40e-3 - 40e-3) = 2 MUSD.
 rule (and tree, whose 2030 node holds both scenarios): the 2030 purchase is the same in
 both. Buying L <= 1000 t costs per t 1e-3 (capacity) + 40e-3 (purchase) - 0.5 x 20e-3
-(worth at the end in 'calm') - 0.5 x 100e-3 (shortfall avoided in 'cut') = -19e-3 MUSD,
-so L = 1000 (beyond 1000 t: +1 + 40 - 10 - 10 > 0):
-    1 + 1 + 40 - 0.5 x 20 = 32 MUSD, against 0.5 x 1000 x 100e-3 = 50 without a stockpile.
-Value of foresight: 32 - 22 = 10 MUSD.
+(worth at the end in 'calm') - 0.5 x (100e-3 + 40e-3) (shortfall avoided and sale in
+'cut') = -39e-3 MUSD, so L = 1000 (beyond 1000 t nothing is released into a surplus:
++1 + 40 - 10 - 10 > 0):
+    1 + 1 + 40 - 0.5 x 20 - 0.5 x 40 = 12 MUSD, against 0.5 x 1000 x 100e-3 = 50 without a
+    stockpile. Value of foresight: 12 - 2 = 10 MUSD.
 """
 
 from __future__ import annotations
@@ -63,9 +66,9 @@ def purchases_2030(run) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(("name", "tree", "cost", "calm", "cut"), [
-    ("rule", False, 32.0, 1000.0, 1000.0),
-    ("tree", True, 32.0, 1000.0, 1000.0),
-    ("clairvoyant", False, 22.0, 0.0, 1000.0),
+    ("rule", False, 12.0, 1000.0, 1000.0),
+    ("tree", True, 12.0, 1000.0, 1000.0),
+    ("clairvoyant", False, 2.0, 0.0, 1000.0),
 ])
 def test_year_zero_decision_is_the_same_unless_clairvoyant(tiny, name, tree, cost, calm, cut):
     calm_and_cut(tiny, tree=tree)
@@ -88,7 +91,9 @@ def test_rule_reports_its_targets_and_draws_the_stock_in_the_cut(tiny):
     assert sp["expected_held_back_while_short_t"] == pytest.approx(0.0, abs=1e-6)
     df = run.tables["stockpile_policy.csv"].set_index(["scenario", "year"])
     assert df.loc[("cut", 2031), "release_t"] == pytest.approx(1000)
-    assert df.loc[("calm", 2031), "level_t"] == pytest.approx(1000)
+    # in 'calm' the stock is kept to the end or sold down in 2031: both worth 20 USD/kg
+    calm = df.loc[("calm", 2031)]
+    assert calm["level_t"] + calm["release_t"] == pytest.approx(1000)
     targets = run.tables["stockpile_targets.csv"]
     assert targets["target_t"].tolist()[0] == pytest.approx(1000)
 
@@ -96,23 +101,24 @@ def test_rule_reports_its_targets_and_draws_the_stock_in_the_cut(tiny):
 def test_rule_draws_the_stock_before_running_short(tiny):
     # Only 600 t of stock (max capacity) for a 1000 t gap: the rule releases all 600 t
     # in the cut year; nothing is kept back. Cost: 1 + 0.6 + 0.6 x 40 - 0.5 x 0.6 x 20
-    # + 0.5 x 400 x 100e-3 = 1 + 0.6 + 24 - 6 + 20 = 39.6 MUSD.
+    # - 0.5 x 0.6 x 40 + 0.5 x 400 x 100e-3 = 1 + 0.6 + 24 - 6 - 12 + 20 = 27.6 MUSD.
     calm_and_cut(tiny)
     write(tiny, "stockpile.csv", [{"product": "X", "fixed_cost_musd": 1,
                                    "capacity_cost_usd_per_kg": 1,
                                    "holding_cost_usd_per_kg_yr": 0, "max_capacity_t": 600,
                                    "salvage_fraction": 0.5, "source": SRC}])
     run = solve(tiny, policy(tiny, "rule"))
-    assert run.result.objective_musd == pytest.approx(39.6, **TOL)
+    assert run.result.objective_musd == pytest.approx(27.6, **TOL)
     df = run.tables["stockpile_policy.csv"].set_index(["scenario", "year"])
     assert df.loc[("cut", 2031), "release_t"] == pytest.approx(600)
     assert df.loc[("cut", 2031), "level_t"] == pytest.approx(0, abs=1e-6)
     stock = run.mechanism["stockpiles"][0]
     assert stock["at_max_capacity"] is True
-    # one more t of capacity, bought in 2030 and drawn in the cut, saves
-    # 0.5 x 100e-3 - 1e-3 - 40e-3 = 9e-3 MUSD, or 19e-3 when 'calm' also keeps it to the end
-    # (+0.5 x 20e-3). The LP is degenerate there: its dual is any value in [9e-3, 19e-3].
-    assert 0.009 - 1e-9 <= stock["max_capacity_value_musd_per_t"] <= 0.019 + 1e-9
+    # one more t of capacity, bought in 2030, drawn and sold in the cut, kept to the end in
+    # 'calm': 0.5 x (100e-3 + 40e-3) + 0.5 x 20e-3 - 1e-3 - 40e-3 = 39e-3 MUSD (measured:
+    # 27.6 - 27.561 with max_capacity_t 601). The capacity also bounds the rule's release
+    # rows, whose duals count too (remech.model.stockpile.capacity_value).
+    assert stock["max_capacity_value_musd_per_t"] == pytest.approx(0.039, abs=1e-9)
 
 
 def test_tree_whose_shared_node_disagrees_on_prices_is_rejected(tiny):
@@ -155,7 +161,7 @@ def test_evaluating_the_rule_on_its_own_scenarios_gives_its_cost(tiny):
     assert decisions == first_stage(run.model, run.data)
     m, res = evaluate(run.data, decisions)
     assert res.status == "optimal"
-    assert res.objective_musd == pytest.approx(32.0, **TOL)
+    assert res.objective_musd == pytest.approx(12.0, **TOL)
 
 
 def test_value_of_foresight_on_the_command_line(tiny, tmp_path):
@@ -169,7 +175,7 @@ def test_value_of_foresight_on_the_command_line(tiny, tmp_path):
     r = CliRunner().invoke(main, ["solve", str(tiny), "-o", str(out), "-q",
                                   "--foresight-gap"])
     assert r.exit_code == 0, r.output
-    assert ("foresight     clairvoyant bound 22.0 MUSD (optimal); value of foresight "
+    assert ("foresight     clairvoyant bound 2.0 MUSD (optimal); value of foresight "
             "10.0 MUSD over policy rule") in r.output
     f = json.loads((out / "mechanism.json").read_text())["foresight"]
     assert f["value_of_foresight_musd"] == pytest.approx(10.0, **TOL)
@@ -179,11 +185,12 @@ def test_rule_cannot_dump_stock_it_may_need_later(tiny):
     """2030-32; A and B share 2030 (normal) and 2031 (China delivers half of its 2000 t:
     exactly the 1000 t demand, nothing short); in 2032 China cuts everything in A only.
     Holding 5 USD/kg/yr, no salvage, price 40. Stock of L t bought in 2030 costs per t
-    1 + 40 + 5 (2030) + 5 (2031) = 51e-3 MUSD and saves 0.5 x 100e-3 = 50e-3 in A: not worth
-    it, so the rule costs the shortfall, 0.5 x 1000 x 100e-3 = 50 MUSD. Dumping the stock in
-    2031 in B only (whose 2032 is calm) would save B's 2031 holding cost (49.5 MUSD), but
-    that uses 2032's news: the rule may not release while supply is left over. The
-    clairvoyant stockpile buys in 2030 in A only: 2 + 0.5 x (40 + 5 + 5) = 27 MUSD."""
+    1 + 40 + 5 (2030) + 5 (2031) = 51e-3 MUSD and saves 0.5 x (100e-3 + 40e-3) = 70e-3 in A
+    (shortfall avoided, sold at 40); in B (2032 calm) it is sold down at the salvage value,
+    0. So the rule buys 1000 t: 1 + 51 - 20 = 32 MUSD (50 without a stock). Dumping the
+    stock in 2031 in B only (whose 2032 is calm) would save B's 2031 holding cost (29.5
+    MUSD), but that uses 2032's news: the rule may not release while supply is left over.
+    The clairvoyant stockpile buys in 2030 in A only: 2 + 0.5 x (40 + 5 + 5 - 40) = 7 MUSD."""
     calm_and_cut(tiny)
     toml = (tiny / "instance.toml").read_text().replace("last_year = 2031", "last_year = 2032")
     (tiny / "instance.toml").write_text(toml)
@@ -206,7 +213,7 @@ def test_rule_cannot_dump_stock_it_may_need_later(tiny):
                                    "capacity_cost_usd_per_kg": 1,
                                    "holding_cost_usd_per_kg_yr": 5, "max_capacity_t": 2000,
                                    "salvage_fraction": 0, "source": SRC}])
-    for name, cost in (("rule", 50.0), ("clairvoyant", 27.0)):
+    for name, cost in (("rule", 32.0), ("clairvoyant", 7.0)):
         run = solve(tiny, policy(tiny, name))
         assert run.result.status == "optimal"
         assert run.result.objective_musd == pytest.approx(cost, **TOL), name

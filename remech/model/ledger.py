@@ -19,7 +19,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 
 
 class Category(StrEnum):
-    """Who bears a cost term. The first five are the mechanism's outlay (paid by the
+    """Who bears a cost term. The first six are the mechanism's outlay (paid by the
     allies' treasuries); the others are costs to the allies that no treasury pays, and
     the allied producers' surplus from the mechanism (counted in the economic view only)."""
 
@@ -28,6 +28,8 @@ class Category(StrEnum):
     TOPUP = "topup"
     STOCKPILE_OPERATION = "stockpile_operation"
     LAST_RESORT_PURCHASE = "last_resort_purchase"
+    #: minus the proceeds of stockpile and reserve releases, sold at that year's price
+    RELEASE_REVENUE = "release_revenue"
     #: consumers' net premium under a tariff reference price
     CONSUMER_COST_NET = "consumer_cost_net"
     #: the economic loss of missing material
@@ -41,7 +43,8 @@ class Category(StrEnum):
 
 #: cost categories paid by the allies (the mechanism's outlay)
 OUTLAY_CATEGORIES = (Category.GRANTS, Category.STOCKPILE_BUILD, Category.TOPUP,
-                     Category.STOCKPILE_OPERATION, Category.LAST_RESORT_PURCHASE)
+                     Category.STOCKPILE_OPERATION, Category.LAST_RESORT_PURCHASE,
+                     Category.RELEASE_REVENUE)
 OTHER_CATEGORIES = (Category.CONSUMER_COST_NET, Category.SHORTFALL_LOSS,
                     Category.TARGET_PENALTY, Category.PRODUCER_SURPLUS)
 CATEGORIES = OUTLAY_CATEGORIES + OTHER_CATEGORIES

@@ -12,9 +12,12 @@ supported output offered below the floor in year t and releases only in cuts (gr
 the stockpile):
   c_rule_take[s,t,p]: reserve_buy_t = sum_o source[o,s,t] reserve_share_support[o,t]
   reserve_share_support[o,t] = reserve_share[t,p] x support[o], linearised exactly
-Buy-back revenue (release x buy-back price) and the manufacturers' premium over the
-market (buy-back - price) are reported after the solve, not optimised (releases are valued
-by the shortfall they avoid, as for the stockpile).
+Releases are sold back (category release_revenue) at the design's buy-back price, or at
+the chosen floor where it gives none (the salvage fraction of it outside export-control
+years, as for the stockpile):
+  c_reserve_release_split[s,t,p]: reserve_release_t = sum_l reserve_release_at_floor_t[.,l]
+  c_reserve_release_floor[s,t,p,l]: reserve_release_at_floor_t <= max_capacity_t floor_choice
+The manufacturers' premium over the market (buy-back - price) is reported after the solve.
 """
 
 
@@ -30,7 +33,7 @@ from remech.model.data import MUSD_PER_T_USD_PER_KG as K
 from remech.model.data import Context, ModelData
 from remech.model.ledger import Category, Ledger, linear, values, var_array
 from remech.model.price_floor import Support
-from remech.model.stockpile import Stock, balance_rule, operation_costs
+from remech.model.stockpile import Stock, balance_rule, operation_costs, sale_price
 
 COLUMNS = ["product", "buyback_usd_per_kg", "expected_purchases_t", "expected_releases_t",
            "purchases_at_floor_musd", "of_which_market_value_musd", "of_which_topup_musd",
@@ -82,8 +85,45 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, stock: Stock,
         m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=lambda m, s, t, p: linear(
             [(1.0, res.buy[s, t, r_of[p]])]
             + [(-c, support.support[o]) for c, o in res.source[s, t, p]]) <= 0.0)
-    operation_costs(ledger, data, res.level, res.buy, r_of, Category.LAST_RESORT_PURCHASE)
+    operation_costs(ledger, data, res, r_of, Category.LAST_RESORT_PURCHASE, _sale_price(data))
+    _floor_revenue(m, data, ledger, res, support)
     return res
+
+
+def _sale_price(data: ModelData) -> np.ndarray:
+    """[s, t, p] what a release earns where the design gives a buy-back price (nan where
+    the buy-back is at the chosen floor: _floor_revenue prices those)."""
+    back = np.broadcast_to(data.buyback_usd_per_kg[None, None, :],
+                           data.price_usd_per_kg.shape)
+    return sale_price(data, back)
+
+
+def _floor_revenue(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, res: Reserve,
+                   support: Support) -> None:
+    """Releases sold back at the chosen floor: release = sum_l release_at_floor[s,t,p,l],
+    release_at_floor[s,t,p,l] <= max_capacity_t[p] floor_choice[p,l] (exact: one entry is
+    chosen), earning F_l (salvage fraction of it outside cuts) per kg."""
+    cells = [(p, e.index, e.level_usd_per_kg) for p in res.r_of
+             if np.isnan(data.buyback_usd_per_kg[p])
+             for e in data.menus[p] if e.level_usd_per_kg > 0 and not e.is_tariff]
+    if not cells:
+        return
+    idx = [(s, t, p, l) for s in m.S for t in m.T for p, l, _ in cells]
+    m.reserve_release_at_floor_t = pyo.Var(idx, within=pyo.NonNegativeReals)
+    r = m.reserve_release_at_floor_t
+    levels = {p: [(l, f) for q, l, f in cells if q == p] for p in {c[0] for c in cells}}
+    m.c_reserve_release_split = pyo.Constraint(
+        [(s, t, p) for s in m.S for t in m.T for p in levels], rule=lambda m, s, t, p: linear(
+            [(1.0, res.release[s, t, res.r_of[p]])] + [(-1.0, r[s, t, p, l])
+                                                      for l, _ in levels[p]]) == 0.0)
+    cap = data.stock_max_capacity_t
+    m.c_reserve_release_floor = pyo.Constraint(idx, rule=lambda m, s, t, p, l: linear(
+        [(1.0, r[s, t, p, l]), (-float(cap[p]), support.floor_choice[p, l])]) <= 0.0)
+    factor = sale_price(data, np.ones_like(data.price_usd_per_kg))  # 1 in cuts, else salvage
+    for s, t, p, l in idx:
+        f = dict(levels[p])[l]
+        ledger.add_second(Category.RELEASE_REVENUE, s,
+                          -data.discount[t] * K * factor[s, t, p] * f, r[s, t, p, l])
 
 
 def _sources(data: ModelData, products: list[int]) -> dict:

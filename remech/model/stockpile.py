@@ -18,9 +18,15 @@ Costs (MUSD)
   stockpile_build (first stage): fixed_cost_musd * build + capacity_cost * capacity * 1e-3
   stockpile_operation[s]: sum_t d_t * 1e-3 * (price[s,t,p] * purchase + holding_cost * level)
                           - d_T * 1e-3 * terminal_value[s,p] * level[s,T,p]
+                        - sum_t d_t * 1e-3 * sale[s,t,p] * release   (release_revenue)
 terminal_value[s,p] = salvage_fraction[p] * price[s,T,p] (the final-year price, as
-stockpile.csv documents). Releases are valued through the shortfall they avoid (supply
-balance); their sale proceeds are not credited.
+stockpile.csv documents). Releases are sold (their proceeds are the category
+release_revenue, part of the outlay): sale = that year's price in an export-control year,
+salvage_fraction x price in other years (selling down is a disposal of strategic stock,
+valued like the stock left at the end, so the stock does not trade on the price path).
+Releases also avoid shortfall (supply balance). The shortfall penalty is consumers' loss
+net of the price they would pay, so the two do not count the same value twice
+(docs/formulation.md, "Two views of cost").
 
 Policy (design [stockpile] policy): what a second-stage decision may know.
   "rule" (default): the first stage chooses a target level per year,
@@ -163,8 +169,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Stock:
                          m.stock_build[p])
         ledger.add_first(Category.STOCKPILE_BUILD, data.stock_capacity_cost_usd_per_kg[p] * K,
                          m.stock_capacity_t[p])
-    operation_costs(ledger, data, stock.level, stock.purchase, k_of,
-                    Category.STOCKPILE_OPERATION)
+    operation_costs(ledger, data, stock, k_of, Category.STOCKPILE_OPERATION,
+                    sale_price(data, data.price_usd_per_kg))
     return stock
 
 
@@ -191,13 +197,27 @@ def add_limits(m: pyo.ConcreteModel, data: ModelData, stock: Stock, reserve) -> 
             stock.purchase[s, t, k_of[p]].fix(0.0)
 
 
-def operation_costs(ledger: Ledger, data: ModelData, level, buy, index: dict,
-                    purchase_category: Category) -> None:
-    """Purchases at the market price (in ``purchase_category``), holding, and the terminal
-    value of the stock left (both in stockpile_operation), discounted, per scenario."""
+def sale_price(data: ModelData, price_usd_per_kg: np.ndarray) -> np.ndarray:
+    """[s, t, p] what a kg released earns: ``price_usd_per_kg`` in an export-control year
+    (the stock does what it is for), the salvage fraction of it otherwise (a disposal of
+    strategic stock, valued like the stock left at the end: no trading on the price path)."""
+    return np.where(data.cut, price_usd_per_kg,
+                    data.stock_salvage_fraction[None, None, :] * price_usd_per_kg)
+
+
+def operation_costs(ledger: Ledger, data: ModelData, store, index: dict,
+                    purchase_category: Category, sale_usd_per_kg: np.ndarray) -> None:
+    """Purchases at the market price (in ``purchase_category``), holding and the terminal
+    value of the stock left (both in stockpile_operation), and the proceeds of releases
+    sold at ``sale_usd_per_kg`` [s, t, p] (release_revenue), discounted, per scenario.
+    ``store``: the Stock or Reserve handles (level, purchases or buys, releases)."""
     n_s, n_t = len(data.scenarios), len(data.years)
     last = n_t - 1
-    buy_cost = data.discount[None, :, None] * K * data.price_usd_per_kg  # [s, t, p]
+    level = store.level
+    buy = store.purchase if isinstance(store, Stock) else store.buy
+    sell = store.release
+    d = data.discount[None, :, None] * K
+    buy_cost, sale = d * data.price_usd_per_kg, d * sale_usd_per_kg  # [s, t, p]
     for s in range(n_s):
         for p, k in index.items():
             hold = float(data.stock_holding_cost_usd_per_kg_yr[p])
@@ -206,6 +226,9 @@ def operation_costs(ledger: Ledger, data: ModelData, level, buy, index: dict,
                 if hold:
                     ledger.add_second(Category.STOCKPILE_OPERATION, s,
                                       data.discount[t] * K * hold, level[s, t, k])
+                if not np.isnan(sale[s, t, p]):  # nan: priced by the caller
+                    ledger.add_second(Category.RELEASE_REVENUE, s, -sale[s, t, p],
+                                      sell[s, t, k])
             salvage = float(data.discount[last] * K
                             * data.stock_terminal_value_usd_per_kg[s, p])
             if salvage:
@@ -344,7 +367,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, duals: dict, short: np.ndarray
     buy = values(m.stock_purchase_t, shape) if built else np.zeros(shape)
     rel = values(m.stock_release_t, shape) if built else np.zeros(shape)
     lev = values(m.stock_level_t, shape) if built else np.zeros(shape)
-    rows, cap_dual = [], dict(duals.get("c_stock_capacity", []))
+    rows, cap_value = [], capacity_value(m, duals) if built else {}
     for p in (m.SP if built else []):
         capacity = float(m.stock_capacity_t[p].value or 0.0)
         is_built = (m.stock_build[p].value or 0) > 0.5
@@ -358,7 +381,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, duals: dict, short: np.ndarray
             "expected_releases_t": float(prob @ rel[:, :, p].sum(1)),
             # MUSD saved per extra t of allowed capacity of a built stockpile (dual of
             # c_stock_capacity with the integers fixed; 0 when below its limit)
-            "max_capacity_value_musd_per_t": -cap_dual.get(p, 0.0) if is_built else None})
+            "max_capacity_value_musd_per_t": cap_value.get(p, 0.0) if is_built else None})
     target = targets(m, data)
     sidx = pd.MultiIndex.from_product([data.scenarios, data.years, data.products],
                                       names=["scenario", "year", "product"])
@@ -375,6 +398,28 @@ def report(m: pyo.ConcreteModel, data: ModelData, duals: dict, short: np.ndarray
             "tables": {"stockpile.csv": stock_df, "stockpile_policy.csv": policy_df,
                        "stockpile_targets.csv": targets_df},
             "purchase_t": buy, "release_t": rel}
+
+
+def capacity_value(m: pyo.ConcreteModel, duals: dict) -> dict[int, float]:
+    """MUSD saved per extra t of a product's max_capacity_t, from the duals of the LP with
+    the integers fixed (remech.solve): max_capacity_t M is the right-hand side of
+    c_stock_capacity (cap <= M build) and of the rule's rows that use it as a bound,
+    c_rule_drawn (level + M drawn <= M), c_rule_no_release (release + M surplus <= M) and
+    c_reserve_release_floor (release_l <= M floor_choice), so d cost / d M is the sum of
+    each row's dual times the coefficient M carries in it."""
+    value: dict[int, float] = {}
+
+    def add(p: int, dual: float, coef: float) -> None:
+        value[p] = value.get(p, 0.0) - dual * coef
+
+    for p, dual in duals.get("c_stock_capacity", []):
+        add(p, dual, round(m.stock_build[p].value or 0.0))
+    for name, var in (("c_rule_drawn", "stock_drawn"), ("c_rule_no_release", "stock_surplus")):
+        for (s, t, p), dual in duals.get(name, []):
+            add(p, dual, 1.0 - round(getattr(m, var)[s, t, p].value or 0.0))
+    for (_s, _t, p, l), dual in duals.get("c_reserve_release_floor", []):
+        add(p, dual, round(m.floor_choice[p, l].value or 0.0))
+    return value
 
 
 def _policy(m, data: ModelData, target: dict, short: np.ndarray, lev: np.ndarray) -> dict:
