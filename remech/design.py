@@ -51,6 +51,9 @@ class Design:
     upside_cap_usd_per_kg: dict[str, float] = field(default_factory=dict)  # default: floor
     eligible_projects: list[str] | None = None  # None: every project may be supported
     mandatory_floor: list[str] = field(default_factory=list)  # products without "no floor"
+    #: floor contract length in years from the project's first year of output (existing
+    #: plants: the first model year); None: the whole horizon, tail years valued under it
+    contract_years: int | None = None
     bankability_test: str = "expected"
     bankability_quantile: float = 0.1
     hurdle_rate: float = 0.08
@@ -142,6 +145,7 @@ def load_design(path: str | Path) -> Design:
     d.eligible_projects = list(pf.eligible_projects) if pf.eligible_projects is not None \
         else None
     d.mandatory_floor = list(pf.mandatory_floor)
+    d.contract_years = pf.contract_years
     d.bankability_test = f.bankability.test
     d.bankability_quantile = float(f.bankability.quantile)
     d.hurdle_rate = float(f.bankability.hurdle_rate)

@@ -124,13 +124,26 @@ SCHEMAS: dict[str, list[Column]] = {
                   Column("node", "str", help="the scenario-tree node the scenario is in that "
                                              "year; scenarios sharing it share their history"),
                   SOURCE],
+    "cost_tiers.csv": [
+        Column("project", "str"),
+        Column("tier", "str", help="a name for the tier, unique within the project"),
+        Column("share_of_capacity", "float", minimum=0, exclusive_min=True, maximum=1,
+               help="the tier's share of the project's capacity (> 0, <= 1)"),
+        _usd_kg("unit_cost_usd_per_kg", help="the tier's cash cost in USD/kg"),
+        SOURCE,
+    ],
     "availability.csv": [Column("scenario", "str"), _year("year"),
                          Column("product", "str", help="a product or a reagent"),
                          Column("china_availability", "float", minimum=0, maximum=1), SOURCE],
 }
 OPTIONAL = {"stockpile.csv", "availability.csv", "reagents.csv", "reagent_use.csv",
-            "nodes.csv"}
+            "nodes.csv", "cost_tiers.csv"}
 PROBABILITY_TOLERANCE = 1e-6
+#: shares of a project's cost tiers must sum to 1 within this
+SHARE_TOLERANCE = 1e-6
+#: USD/kg: projects.csv unit_cost_usd_per_kg must equal the share-weighted mean of its tiers
+#: within this (a cent: rounding in a spreadsheet)
+TIER_MEAN_TOLERANCE_USD_PER_KG = 0.01
 
 
 @dataclass
@@ -157,6 +170,9 @@ class Instance:
     reagents: pd.DataFrame = None  # optional: reagent, name, supplies
     reagent_use: pd.DataFrame = None  # optional: project, reagent, use_t_per_t
     nodes: pd.DataFrame = None  # optional scenario tree: scenario, year, node
+    #: optional cost curves: project, tier, share_of_capacity, unit_cost_usd_per_kg; a
+    #: project without rows has one tier at its projects.csv unit cost
+    cost_tiers: pd.DataFrame = None
 
     @property
     def members(self) -> list[str]:
@@ -225,6 +241,7 @@ def load_instance(folder: str | Path) -> Instance:
         reagents=_or_empty(t["reagents.csv"], "reagents.csv"),
         reagent_use=_or_empty(t["reagent_use.csv"], "reagent_use.csv"),
         nodes=_or_empty(t["nodes.csv"], "nodes.csv"),
+        cost_tiers=_or_empty(t["cost_tiers.csv"], "cost_tiers.csv"),
     )
     _check(inst)
     return inst
@@ -306,6 +323,8 @@ def _check_all(inst: Instance, c: Collector) -> None:
               pj["project"].tolist(), "project")
         c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
         c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
+    if len(inst.cost_tiers):
+        c.run(_check_tiers, inst, keys)
     sc = inst.scenarios
     c.run(check_unique, f / "scenarios.csv", sc, ["scenario"])
     total = float(sc["probability"].sum())
@@ -325,6 +344,34 @@ def _check_all(inst: Instance, c: Collector) -> None:
           {"scenario": names, "year": inst.years, "product": products})
     if len(inst.nodes):
         c.run(_check_tree, inst, keys)
+
+
+def _check_tiers(inst: Instance, keys: set[str]) -> None:
+    """cost_tiers.csv: known projects, one row per (project, tier), shares summing to 1 per
+    project, and projects.csv's unit cost equal to the share-weighted mean of the tiers (so
+    that no sourced figure is silently ignored)."""
+    path, ct, pj = inst.folder / "cost_tiers.csv", inst.cost_tiers, inst.projects
+    check_sources(path, ct, keys)
+    check_member(path, ct, "project", pj["project"].tolist(), "project")
+    check_unique(path, ct, ["project", "tier"])
+    by = ct.assign(weighted=ct["share_of_capacity"] * ct["unit_cost_usd_per_kg"]).groupby(
+        "project", sort=False)
+    total, last_row = by["share_of_capacity"].sum(), by["_row"].max()
+    for name, share in total.items():
+        if abs(share - 1.0) > SHARE_TOLERANCE:
+            raise fail(path, f"the shares of project '{name}' sum to {share:.9g}, not 1",
+                       "give each project's tiers shares of capacity that sum to 1",
+                       int(last_row[name]), "share_of_capacity")
+    mean = by["weighted"].sum()
+    for _, row in pj[pj["project"].isin(mean.index)].iterrows():
+        want = float(mean[row["project"]])
+        if abs(float(row["unit_cost_usd_per_kg"]) - want) > TIER_MEAN_TOLERANCE_USD_PER_KG:
+            raise fail(inst.folder / "projects.csv",
+                       f"unit cost {row['unit_cost_usd_per_kg']:g} of project "
+                       f"'{row['project']}' is not the share-weighted mean of its tiers in "
+                       f"cost_tiers.csv ({want:.6g} USD/kg)",
+                       f"set it to {want:.6g} or fix the tiers", int(row["_row"]),
+                       "unit_cost_usd_per_kg")
 
 
 def _check_tree(inst: Instance, keys: set[str]) -> None:

@@ -62,7 +62,25 @@ def context(inst: Instance, design: Design) -> Context:
         demand_by_ally_t=grid(inst.demand, [("ally", members), ("year", years),
                                             ("product", products)], "demand_t", 0.0),
         projects=pj, project_product=pj["product"].map(pidx).to_numpy(int),
-        capacity_t=pj["capacity_t"].to_numpy()[:, None] * ramp)
+        capacity_t=pj["capacity_t"].to_numpy()[:, None] * ramp,
+        **_cost_tiers(pj, inst.cost_tiers))
+
+
+def _cost_tiers(pj, tiers) -> dict[str, np.ndarray]:
+    """[j, k] share of capacity and cash cost of each project's cost tiers, padded with
+    zero shares; a project without rows in cost_tiers.csv has one tier (share 1) at its
+    projects.csv unit cost."""
+    rows = [tiers[tiers["project"] == name] if tiers is not None and len(tiers) else None
+            for name in pj["project"]]
+    k = max([1] + [len(r) for r in rows if r is not None])
+    share, cost = np.zeros((len(pj), k)), np.zeros((len(pj), k))
+    for j, r in enumerate(rows):
+        if r is None or not len(r):
+            share[j, 0], cost[j, 0] = 1.0, float(pj.at[j, "unit_cost_usd_per_kg"])
+        else:
+            share[j, :len(r)] = r["share_of_capacity"].to_numpy(float)
+            cost[j, :len(r)] = r["unit_cost_usd_per_kg"].to_numpy(float)
+    return {"tier_share": share, "tier_cost_usd_per_kg": cost}
 
 
 def prepare(inst: Instance, design: Design, fixed: FirstStage | None = None) -> ModelData:

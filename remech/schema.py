@@ -174,6 +174,11 @@ class PriceFloorSection(_Section):
     upside_cap_usd_per_kg: _number_map(0.0, 1e6) = {}
     eligible_projects: list[str] | None = None
     mandatory_floor: list[str] = []
+    contract_years: _bounded(1, MAX_HORIZON_YEARS, kind=int) | None = None
+    """Length of a floor contract in years, from the project's first year of output (the
+    first model year for existing plants); top-ups and collars stop after it and
+    bankability values later years, and the tail, at market prices. Default: the contract
+    covers the whole horizon and bankability values the tail years under it."""
 
 
 class BankabilitySection(_Section):

@@ -79,6 +79,11 @@ class Options:
     #: [o, s] the producer's gain from the option over staying outside (MUSD, discounted
     #: at the instance's rate; remech.model.price_floor._surplus)
     producer_surplus_musd: np.ndarray
+    #: [o, t] the entry's terms apply in year t: the floor contract's years (design
+    #: [price_floor] contract_years), every year for a tariff reference price
+    in_contract: np.ndarray = None
+    #: [o] last year of the floor contract (may lie beyond the horizon); nan for a tariff
+    contract_last_year: np.ndarray = None
 
     @property
     def level(self) -> np.ndarray:
@@ -116,6 +121,8 @@ class Context:
     projects: pd.DataFrame  # instance projects, index 0..J-1
     project_product: np.ndarray  # [j]
     capacity_t: np.ndarray  # [j, t]
+    tier_share: np.ndarray  # [j, k] share of capacity of each cost tier (0: padding)
+    tier_cost_usd_per_kg: np.ndarray  # [j, k] cash cost of each cost tier
 
     def per_product(self, table: dict[str, float]) -> np.ndarray:
         """A value by product, else by the product's stage, else '*' (all); nan if none."""

@@ -4,6 +4,17 @@ prepare: the floor menu of each product (typed entries: no floor, floor, collar,
 reference) and the support options o = admissible (project j, menu entry) pairs with their
 output, top-up, grant and NPV as data, computed from the project economics per scenario.
 
+Project economics (per option, scenario and year, before the model is built):
+  received_lst = max(F_l, price_st) - sigma_l max(price_st - C_l, 0) in contract years,
+                 price_st after the contract (design [price_floor] contract_years, from
+                 the project's first year of output; default: the whole horizon)
+  output_lst   = cap_jt x sum_k share_jk [received_lst >= c_jk]   (cost tiers k; a project
+                 without cost_tiers.csv rows has one tier, share 1, at its unit cost)
+  margin_lst   = cap_jt x sum_k share_jk max(received_lst - c_jk, 0) x 1e-3    MUSD
+  NPV_ls       = sum_t e_t margin_lst + e_T (A_c margin_lsT + A_m margin0_sT) - capex
+                 with A_c, A_m the annuity factors of the tail years under the contract
+                 and after it (at the scenario's last market price, margin0).
+
 Variables
   floor_choice[p, l] in {0,1}   product p gets menu entry l (l = 0: no floor)
   support[o] in {0,1}           project j(o) is supported at entry l(o)
@@ -26,7 +37,8 @@ Costs (MUSD)
                           the lower floor is reported (remech.model.ledger
                           cost_without_tie_break removes it)
   topup[s]:               sum_o (sum_t d_t * topup_musd[o, s, t]) * support[o]
-where topup_musd[o,s,t] = output_t[o,s,t] * (max(F_l - price[s,t,p], 0) - clawback) * 1e-3.
+where topup_musd[o,s,t] = output_t[o,s,t] * (max(F_l - price[s,t,p], 0) - clawback) * 1e-3
+in the contract's years, 0 after them (paid on actual output: the tiers that run).
 """
 
 from __future__ import annotations
@@ -74,6 +86,16 @@ def menus(ctx: Context) -> list[list[MenuEntry]]:
 
 
 @dataclass
+class _Terms:
+    """One project's contract terms under each menu entry of its product."""
+
+    in_contract: np.ndarray  # [l, t] bool: the entry's terms apply in year t
+    tail_contract: np.ndarray  # [l] annuity factor of the tail years under the terms
+    tail_market: np.ndarray  # [l] annuity factor of the tail years at market prices
+    last_year: np.ndarray  # [l] last contract year (nan: no floor, or a tariff)
+
+
+@dataclass
 class _Economics:
     """One project's economics under every menu entry of its product."""
 
@@ -84,10 +106,12 @@ class _Economics:
     gap: np.ndarray  # [l] grant needed (0 for existing projects)
     market: np.ndarray  # [s, t] output at market prices
     market_npv: np.ndarray  # [s]
+    terms: _Terms
     surplus_pv: np.ndarray  # [l, s] producer's margin while supported, social discount
     market_surplus_pv: np.ndarray  # [s] its margin at market prices, social discount
     after_horizon_pv: np.ndarray  # [s] tail years of the last year's market margin
     capex_pv: float  # capex at the social discount rate (0 for an existing plant)
+    built_outside: bool = False  # built or existing without support (set by prepare)
 
 
 def _test(npv_s: np.ndarray, ctx: Context) -> np.ndarray:
@@ -100,56 +124,125 @@ def _test(npv_s: np.ndarray, ctx: Context) -> np.ndarray:
     return weighted_quantile(npv_s, ctx.probability, d.bankability_quantile)
 
 
-def _economics(ctx: Context, j: int, menu: list[MenuEntry]) -> _Economics:
-    """Output, top-up and NPV of project j under each menu entry and at market prices.
-    A plant runs when what it receives covers its unit cost; NPV at the hurdle rate with
-    the last year's margin repeated over the design's tail years."""
-    row, design, t_off = ctx.projects.iloc[j], ctx.design, np.arange(len(ctx.years))
-    p, cost, existing = ctx.project_product[j], float(row["unit_cost_usd_per_kg"]), \
-        row["status"] == "existing"
-    disc_h = (1.0 + design.hurdle_rate) ** -t_off
-    tail = sum((1.0 + design.hurdle_rate) ** -k for k in range(1, design.tail_years + 1))
-    capex_pv = 0.0 if existing else float(row["capex_musd"]) * (1.0 + design.hurdle_rate) ** -(
-        max(int(row["start_year"]) - 1, ctx.years[0]) - ctx.years[0])
+def contract_span(ctx: Context, j: int) -> tuple[int, float]:
+    """First and last year of a floor contract with project j: from its first year of
+    output (existing plants: the first model year) for the design's ``contract_years``;
+    without contract_years it never ends (the horizon, and the bankability tail under it)."""
+    row, first = ctx.projects.iloc[j], ctx.years[0]
+    start = first if row["status"] == "existing" else max(int(row["start_year"]), first)
+    n = ctx.design.contract_years
+    return start, (np.inf if n is None else float(start + n - 1))
+
+
+def _terms(ctx: Context, j: int, menu: list[MenuEntry]) -> _Terms:
+    """The years each entry's terms apply, and the tail's annuity factors at the hurdle
+    rate split into tail years under the terms and at market prices. A tariff reference
+    price (a policy, not a contract) and "no floor" apply in every year."""
+    years, n_tail, h = np.asarray(ctx.years), ctx.design.tail_years, ctx.design.hurdle_rate
+    start, last = contract_span(ctx, j)
+    always = np.array([e.is_tariff or e.level_usd_per_kg <= 0 for e in menu])[:, None]
+    in_contract = always | ((years >= start) & (years <= last))[None, :]  # [l, t]
+    tail_years = years[-1] + np.arange(1, n_tail + 1)
+    tail_in = always | ((tail_years >= start) & (tail_years <= last))[None, :]  # [l, k]
+    disc = [(1.0 + h) ** -k for k in range(1, n_tail + 1)]  # summed as in _annuity
+    tail_c = np.array([sum(d for d, inside in zip(disc, row, strict=True) if inside)
+                       for row in tail_in], dtype=float)
+    tail_m = np.array([sum(d for d, inside in zip(disc, row, strict=True) if not inside)
+                       for row in tail_in], dtype=float)
+    contract_end = float(min(last, years[-1]))  # the default contract: the horizon
+    last_year = np.where(always[:, 0], np.nan, contract_end if np.isinf(last) else last)
+    return _Terms(in_contract, tail_c, tail_m, last_year)
+
+
+def _received(ctx: Context, j: int, menu: list[MenuEntry],
+              in_contract: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[l, s, t] USD/kg: what project j receives and what the mechanism pays it per kg
+    (top-up less the collar's clawback) under each entry; during the contract
+    max(F, price) - sigma max(price - C, 0), after it the market price and no payment."""
     f = np.array([e.level_usd_per_kg for e in menu])[:, None, None]  # [l, 1, 1]
     sh = np.array([e.upside_share for e in menu])[:, None, None]
     cap_up = np.array([e.upside_cap_usd_per_kg for e in menu])[:, None, None]
-    pi = ctx.price_usd_per_kg[None, :, :, p]  # [1, s, t]
+    pi = ctx.price_usd_per_kg[None, :, :, ctx.project_product[j]]  # [1, s, t]
     clawback = sh * np.maximum(pi - cap_up, 0.0)  # collar: upside paid back, USD/kg
-    received = np.maximum(f, pi) - clawback
-    capacity = ctx.capacity_t[j]
-    out = capacity[None, None, :] * (received >= cost)  # [l, s, t]
-    top = out * (np.maximum(f - pi, 0.0) - clawback) * MUSD_PER_T_USD_PER_KG
+    inside = in_contract[:, None, :]
+    received = np.where(inside, np.maximum(f, pi) - clawback, pi)
+    pay = np.where(inside, np.maximum(f - pi, 0.0) - clawback, 0.0)
+    return received, pay
 
-    def npv_of(margin: np.ndarray) -> np.ndarray:  # [..., s, t] MUSD -> [..., s]
-        return (margin * disc_h).sum(-1) + margin[..., -1] * disc_h[-1] * tail - capex_pv
 
-    npv_s = npv_of(out * (received - cost) * MUSD_PER_T_USD_PER_KG)
+def _tiered(ctx: Context, j: int, received: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Output (t) and operating margin (MUSD) of project j receiving ``received`` USD/kg
+    ([..., t]): cap_jt x the shares of the cost tiers whose cash cost it covers, and
+    cap_jt x sum over those tiers of share_k (received - c_k) x 1e-3."""
+    share, cost = ctx.tier_share[j], ctx.tier_cost_usd_per_kg[j]  # [k]
+    runs = received[..., None] >= cost  # [..., t, k]
+    capacity = ctx.capacity_t[j]  # [t]
+    out = capacity * (runs * share).sum(-1)
+    margin = capacity * (runs * share * (received[..., None] - cost)).sum(-1)
+    return out, margin * MUSD_PER_T_USD_PER_KG
+
+
+def _annuity(ctx: Context) -> float:
+    """A_h(n): the value at the horizon's last year of 1 MUSD a year over the design's
+    ``tail_years`` following it, at the hurdle rate."""
+    h = ctx.design.hurdle_rate
+    return sum((1.0 + h) ** -k for k in range(1, ctx.design.tail_years + 1))
+
+
+def _npv(ctx: Context, j: int, margin: np.ndarray, market_margin: np.ndarray,
+         tail_contract: np.ndarray, tail_market: np.ndarray) -> np.ndarray:
+    """[..., s] NPV (MUSD) at the hurdle rate of ``margin`` [..., s, t], plus the tail: the
+    last year's margin under the terms for the tail years the contract covers and at market
+    prices (``market_margin`` [s, t], the scenario's last price) for the rest, less capex
+    (new projects, spent the year before the first output)."""
+    row, design, t_off = ctx.projects.iloc[j], ctx.design, np.arange(len(ctx.years))
+    disc_h = (1.0 + design.hurdle_rate) ** -t_off
+    capex_pv = 0.0 if row["status"] == "existing" else float(row["capex_musd"]) * (
+        1.0 + design.hurdle_rate) ** -(max(int(row["start_year"]) - 1, ctx.years[0])
+                                       - ctx.years[0])
+    return ((margin * disc_h).sum(-1) + margin[..., -1] * disc_h[-1] * tail_contract
+            + market_margin[..., -1] * disc_h[-1] * tail_market - capex_pv)
+
+
+def _economics(ctx: Context, j: int, menu: list[MenuEntry]) -> _Economics:
+    """Output, top-up and NPV of project j under each menu entry and at market prices:
+    each cost tier runs when what the plant receives covers its cash cost; top-ups are paid
+    on that output during the contract; NPV at the hurdle rate with the tail."""
+    terms = _terms(ctx, j, menu)
+    received, pay = _received(ctx, j, menu, terms.in_contract)
+    out, margin = _tiered(ctx, j, received)  # [l, s, t]
+    top = out * pay * MUSD_PER_T_USD_PER_KG
+    market, market_margin = _tiered(ctx, j, ctx.price_usd_per_kg[:, :, ctx.project_product[j]])
+    npv_s = _npv(ctx, j, margin, market_margin, terms.tail_contract[:, None],
+                 terms.tail_market[:, None])
     npv = _test(npv_s, ctx)
-    gap = np.where(existing, 0.0, np.maximum(-npv, 0.0))
-    price = ctx.price_usd_per_kg[:, :, p]
-    market = capacity[None, :] * (price >= cost)
-    market_margin = market * (price - cost) * MUSD_PER_T_USD_PER_KG  # [s, t]
-    market_npv = npv_of(market_margin)
-    d = ctx.discount  # the instance's (social) discount rate
-    tail_social = sum((1.0 + ctx.inst.discount_rate) ** -k
-                      for k in range(1, design.tail_years + 1))
+    gap = np.where(ctx.projects.iloc[j]["status"] == "existing", 0.0, np.maximum(-npv, 0.0))
+    market_npv = _npv(ctx, j, market_margin, market_margin, _annuity(ctx), 0.0)
+    return _Economics(out, top, npv, npv_s @ ctx.probability, gap, market, market_npv, terms,
+                      **_social(ctx, j, margin, market_margin))
+
+
+def _social(ctx: Context, j: int, margin: np.ndarray, market_margin: np.ndarray) -> dict:
+    """The producer's margins at the instance's (social) discount rate, for the economic
+    view: while supported [l, s], at market prices [s], after the horizon (the tail years
+    of the last year's market margin) [s], and the capex."""
+    row, d = ctx.projects.iloc[j], ctx.discount
+    tail = sum((1.0 + ctx.inst.discount_rate) ** -k
+               for k in range(1, ctx.design.tail_years + 1))
     capex_year = max(int(row["start_year"]) - 1, ctx.years[0]) - ctx.years[0]
-    return _Economics(
-        out, top, npv, npv_s @ ctx.probability, gap, market, market_npv,
-        surplus_pv=(out * (received - cost) * MUSD_PER_T_USD_PER_KG * d).sum(-1),
-        market_surplus_pv=(market_margin * d).sum(-1),
-        after_horizon_pv=market_margin[:, -1] * d[-1] * tail_social,
-        capex_pv=0.0 if existing else float(row["capex_musd"]) * float(d[capex_year]))
+    return {"surplus_pv": (margin * d).sum(-1), "market_surplus_pv": (market_margin * d).sum(-1),
+            "after_horizon_pv": market_margin[:, -1] * d[-1] * tail,
+            "capex_pv": 0.0 if row["status"] == "existing"
+            else float(row["capex_musd"]) * float(d[capex_year])}
 
 
-def _surplus(eco: _Economics, l: int, grant: float, built_outside: bool) -> np.ndarray:
+def _surplus(eco: _Economics, l: int, grant: float) -> np.ndarray:
     """[s] the producer's gain from being supported at entry l rather than left alone:
     its margin while supported (what it receives less its cost) and the grant, less its
     margin outside (if it is built or exists without support), less the capex and plus
     the plant's market margin after the horizon (if it is built only because of the
     support). Social discount rate; see remech.model.ledger.view_weights."""
-    if built_outside:
+    if eco.built_outside:
         return eco.surplus_pv[l] - eco.market_surplus_pv + grant
     return eco.surplus_pv[l] + eco.after_horizon_pv - eco.capex_pv + grant
 
@@ -165,7 +258,7 @@ def prepare(ctx: Context, fixed=None) -> dict:
     eligible = (np.ones(len(pj), bool) if design.eligible_projects is None
                 else pj["project"].isin(design.eligible_projects).to_numpy())
     forced = existing & (design.support_existing == "all") & eligible
-    rows: list[tuple[int, MenuEntry, np.ndarray, np.ndarray, float, float]] = []
+    rows: list[tuple[int, MenuEntry, _Economics, float]] = []  # (j, entry, economics, grant)
     outside = np.zeros((len(pj), len(ctx.scenarios), len(ctx.years)))
     built_outside = np.zeros(len(pj), bool)
     for j in range(len(pj)):
@@ -175,36 +268,47 @@ def prepare(ctx: Context, fixed=None) -> dict:
         ok = bool(existing[j] or _test(eco.market_npv, ctx) >= 0.0)
         if fixed is not None:
             ok = bool(existing[j] or name in fixed.built_outside)
-        built_outside[j] = ok
+        built_outside[j] = eco.built_outside = ok
         outside[j] = eco.market if ok else 0.0
         if fixed is not None:
-            rows += [(j, e, eco.out[e.index], eco.top[e.index], fixed.support[name, e],
-                      float(eco.npv[e.index]), _surplus(eco, e.index, fixed.support[name, e],
-                                                        ok))
-                     for e in menu if (name, e) in fixed.support]
+            rows += [(j, e, eco, fixed.support[name, e]) for e in menu
+                     if (name, e) in fixed.support]
             continue
-        mine = []
-        for e in menu:
-            if _admissible(ctx, e, eco, j, forced[j], eligible[j], outside[j], ok):
-                grant = float(eco.gap[e.index]) if eco.gap[e.index] > 0 else 0.0
-                mine.append((j, e, eco.out[e.index], eco.top[e.index], grant,
-                             float(eco.npv[e.index]), _surplus(eco, e.index, grant, ok)))
+        mine = [(j, e, eco, float(eco.gap[e.index]) if eco.gap[e.index] > 0 else 0.0)
+                for e in menu if _admissible(ctx, e, eco, j, forced[j], eligible[j],
+                                             outside[j], ok)]
         if forced[j] and not mine:
             raise InputError(f"{design.path.name} [price_floor] support_existing: project "
                              f"'{name}' must be supported but no floor level is admissible "
                              "for it; use support_existing = \"choose\"")
         rows += mine
-    shape = (0, len(ctx.scenarios), len(ctx.years))
-    options = Options(
-        project=np.array([r[0] for r in rows], dtype=int), entry=[r[1] for r in rows],
-        output_t=np.array([r[2] for r in rows]) if rows else np.zeros(shape),
-        topup_musd=np.array([r[3] for r in rows]) if rows else np.zeros(shape),
-        grant_musd=np.array([r[4] for r in rows]), npv_test_musd=np.array([r[5] for r in rows]),
-        producer_surplus_musd=np.array([r[6] for r in rows]) if rows
-        else np.zeros((0, len(ctx.scenarios))))
-    return {"menus": menu_of, "options": options, "outside_output_t": outside,
+    return {"menus": menu_of, "options": _options(ctx, rows), "outside_output_t": outside,
             "project_built_outside": built_outside, "project_forced": forced,
             "project_existing": existing}
+
+
+def _options(ctx: Context, rows: list[tuple[int, MenuEntry, _Economics, float]]) -> Options:
+    """The support options' arrays from (project, entry, economics, grant) rows."""
+    shape = (0, len(ctx.scenarios), len(ctx.years))
+
+    def stack(get, empty_shape) -> np.ndarray:
+        return np.array([get(eco, e.index) for _, e, eco, _ in rows]) if rows \
+            else np.zeros(empty_shape)
+
+    return Options(
+        project=np.array([r[0] for r in rows], dtype=int), entry=[r[1] for r in rows],
+        output_t=stack(lambda eco, l: eco.out[l], shape),
+        topup_musd=stack(lambda eco, l: eco.top[l], shape),
+        grant_musd=np.array([r[3] for r in rows], dtype=float),
+        npv_test_musd=np.array([float(eco.npv[e.index]) for _, e, eco, _ in rows],
+                               dtype=float),
+        in_contract=stack(lambda eco, l: eco.terms.in_contract[l], (0, len(ctx.years))
+                          ).astype(bool),
+        contract_last_year=np.array([eco.terms.last_year[e.index] for _, e, eco, _ in rows],
+                                    dtype=float),
+        producer_surplus_musd=np.array([_surplus(eco, e.index, grant)
+                                        for _, e, eco, grant in rows]) if rows
+        else np.zeros((0, len(ctx.scenarios))))
 
 
 def _admissible(ctx: Context, e: MenuEntry, eco: _Economics, j: int, forced: bool,
@@ -321,17 +425,24 @@ def report(m: pyo.ConcreteModel, data: ModelData, projects: pd.DataFrame) -> dic
     output = data.outside_output_t.copy()  # [j, s, t]
     sup = np.zeros(len(pj), bool)
     proj_floor, grant, npv = np.full(len(pj), np.nan), np.zeros(len(pj)), np.full(len(pj), np.nan)
+    last_year = np.full(len(pj), np.nan)
     for o in np.flatnonzero(supported(m)):
         j = opt.project[o]
         sup[j], output[j] = True, opt.output_t[o]
         proj_floor[j], grant[j], npv[j] = opt.entry[o].level_usd_per_kg, opt.grant_musd[o], \
             opt.npv_test_musd[o]
+        last_year[j] = opt.contract_last_year[o]
+    expected = np.einsum("s,jst->j", data.probability, output)
+    capacity = data.capacity_t.sum(1)
     projects_df = pd.DataFrame({
         "project": pj["project"], "name": pj["name"], "host": pj["host"],
         "product": pj["product"], "status": pj["status"], "supported": sup,
         "floor_usd_per_kg": np.where(sup & (proj_floor > 0), proj_floor, np.nan),
+        "contract_last_year": np.where(sup & (proj_floor > 0), last_year, np.nan),
         "grant_musd": grant.round(6), "npv_test_musd": npv.round(6),
-        "expected_output_t": np.einsum("s,jst->j", data.probability, output).round(3),
+        "expected_output_t": expected.round(3),
+        "expected_capacity_use": np.divide(expected, capacity, out=np.full(len(pj), np.nan),
+                                           where=capacity > 0).round(6),
     })
     return {"floors": floors, "upside": upside, "cap_up": cap_up, "projects": projects_df,
             "output_t": output, "grant_by_project_musd": grant}

@@ -1,7 +1,8 @@
 """Buyer of last resort (products with last_resort_enabled): when the market is below the
 floor, the mechanism buys supported producers' output at the floor into its own reserve
   reserve_buy_t, reserve_release_t, reserve_level_t [s,t,p] >= 0
-  c_reserve_source[s,t,p]: reserve_buy_t <= sum_{o of p, F_o > price} output_t[o,s,t] support[o]
+  c_reserve_source[s,t,p]: reserve_buy_t <= sum_{o of p, F_o > price, t in o's contract}
+                           output_t[o,s,t] support[o]
                            (not under policy "rule", whose c_rule_take fixes the purchases)
   c_reserve_balance[s,t,p]: reserve_level = reserve_level[t-1] + buy - release
   c_stock_limit: stock_level + reserve_level <= stock_capacity_t
@@ -127,11 +128,12 @@ def _floor_revenue(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, res: R
 
 
 def _sources(data: ModelData, products: list[int]) -> dict:
-    """(s, t, p) -> [(output t, option o)]: the supported output offered below the floor."""
+    """(s, t, p) -> [(output t, option o)]: the supported output offered below the floor
+    during the floor contract (after it the producer sells at market prices)."""
     opt = data.options
     below = (opt.floor_usd_per_kg[:, None, None]
              > data.price_usd_per_kg[:, :, data.project_product[opt.project]].transpose(2, 0, 1)
-             ) & ~opt.is_tariff[:, None, None]  # [o, s, t]
+             ) & ~opt.is_tariff[:, None, None] & opt.in_contract[:, None, :]  # [o, s, t]
     source = opt.output_t * below
     out = {}
     for s in range(len(data.scenarios)):
