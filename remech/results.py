@@ -374,7 +374,11 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
                   columns=["product", "year", "target_t"]),
               "last_resort_reserve.csv": reserve_df,
               "contributions.csv": contrib_df, "contributions_by_scenario.csv": contrib_scen,
-              "scenario_costs.csv": scen_df}
+              "scenario_costs.csv": scen_df,
+              "shortfall.csv": pd.DataFrame({"shortfall_t": short.ravel(),
+                                             "demand_t": np.broadcast_to(
+                                                 data.demand_t[None], short.shape).ravel()},
+                                            index=sidx).reset_index()}
     return _clean(mech), tables
 
 
