@@ -762,6 +762,36 @@ def _has_tabulate() -> bool:
     return True
 
 
+# -- remech report (issue 13): the logic lives in remech/report.py --------------------------
+@main.command("report")
+@click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="The HTML file to write (default OUTDIR/report.html); the Markdown twin "
+                   "NAME.md and its charts folder NAME-charts/ go next to it.")
+@click.option("--instance", type=click.Path(path_type=Path),
+              help="The instance folder, if it moved since the solve (default: the path "
+                   "recorded in mechanism.json); used for the price fans and the sources.")
+@user_errors
+def report_command(outdir: Path, out: Path | None, instance: Path | None) -> None:
+    """Write a report of the result folder OUTDIR (of remech solve or remech compare): one
+    self-contained HTML page with interactive charts (opens without a network) and a
+    Markdown twin with PNG charts. Overwrites only reports remech wrote.
+
+    \b
+    Example:
+      remech solve instances/allied-ree-2026 -o out/ && remech report out/
+      remech report out/ -o ~/reports/allied-2026.html
+    """
+    from remech.report import write_report
+
+    t0 = time.perf_counter()
+    done = write_report(outdir, out, instance)
+    for note in done.notes:
+        click.echo(f"[remech] note: {note}", err=True)
+    click.echo(f"wrote {done.html}\nwrote {done.markdown} (charts in {done.charts}/) in "
+               f"{time.perf_counter() - t0:.1f} s")
+
+
 def pd_options():
     import pandas as pd
 
