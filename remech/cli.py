@@ -739,12 +739,16 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     rows = with_baseline(rows, baseline)
     wall = time.perf_counter() - t0
     if outdir is not None:
+        from remech.document import markdown_table
+        from remech.report import write_report
         from remech.results import write_results
 
-        md = table(rows).to_markdown() if _has_tabulate() else table(rows).to_string()
-        write_results(outdir, {"designs": rows, "wall_seconds": wall},
+        write_results(outdir, {"instance": {"name": inst.name, "path": str(inst.folder),
+                                            "sha256": inst.sha256},
+                               "designs": rows, "wall_seconds": wall},
                       {"compare.csv": flat(rows)}, force, json_name="compare.json",
-                      kind="compare", texts={"compare.md": md + "\n"})
+                      kind="compare", texts={"compare.md": markdown_table(table(rows)) + "\n"})
+        click.echo(f"report        {write_report(outdir).html}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -752,14 +756,6 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
             click.echo(table(rows).to_string())
         click.echo(f"\n{len(rows)} designs in {wall:.1f} s "
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # -- remech report (issue 13): the logic lives in remech/report.py --------------------------
