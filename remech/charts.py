@@ -137,7 +137,11 @@ def plotly_figure(chart: Chart):
         xaxis_title=chart.x_label, yaxis_title=chart.y_label,
         legend={"orientation": "h", "y": -0.2}, margin={"l": 70, "r": 30, "t": 60, "b": 90},
         separators=".,")
-    fig.update_yaxes(tickformat=",~r", rangemode="tozero" if _starts_at_zero(chart) else None)
+    fig.update_yaxes(tickformat=",~r")
+    if _starts_at_zero(chart) and chart.bar_mode != "stack" and _y_range(chart):
+        fig.update_yaxes(range=list(_y_range(chart)))
+    elif _starts_at_zero(chart):
+        fig.update_yaxes(rangemode="tozero")
     if chart.categorical_x:
         fig.update_xaxes(type="category")
     elif _integer_x(chart):
@@ -145,6 +149,17 @@ def plotly_figure(chart: Chart):
     else:
         fig.update_xaxes(tickformat=",~r")
     return fig
+
+
+def _y_range(chart: Chart) -> tuple[float, float] | None:
+    """A y axis that includes zero, with 8 % headroom for lines drawn at the extremes (a
+    stock at its capacity, a floor above every price); None if there is nothing to show."""
+    values = [float(v) for t in chart.traces for seq in (t.y, t.low, t.high, t.err_low,
+                                                          t.err_high)
+              for v in seq if v is not None and np.isfinite(v)]
+    values += [float(t.value) for t in chart.traces if t.kind == "hline" and t.value]
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    return (lo * 1.08, hi * 1.08) if hi > lo else None
 
 
 def _starts_at_zero(chart: Chart) -> bool:
@@ -227,7 +242,9 @@ def save_png(chart: Chart, path: Path) -> Path:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
     if _integer_x(chart) and not chart.categorical_x:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if _starts_at_zero(chart):
+    if _starts_at_zero(chart) and chart.bar_mode != "stack" and _y_range(chart):
+        ax.set_ylim(*_y_range(chart))
+    elif _starts_at_zero(chart):
         ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:

@@ -143,7 +143,7 @@ h1 { margin-bottom: 0.1em; } .subtitle { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-th { background: #f2f2f2; }
+th { background: #f2f2f2; } td a { overflow-wrap: anywhere; }
 .warning { background: #fff3cd; border-left: 5px solid #d39e00; padding: 0.6em 1em; }
 .note { background: #eef4fb; border-left: 5px solid #1f77b4; padding: 0.6em 1em; }
 figure { margin: 1.2em 0 2em 0; } figcaption { color: #444; font-size: 0.88em; }

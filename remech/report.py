@@ -367,7 +367,7 @@ def cost_chart(res: Result) -> Chart | None:
     return Chart(
         "cost_distribution", "Cost across scenarios",
         f"total cost of a scenario (MUSD, discounted to {c['discounted_to_year']})",
-        "probability", res.caption(
+        "probability (the bars sum to 1)", res.caption(
             f"Probability-weighted histogram of the cost of each of the {len(values)} "
             f"scenarios (outlay plus shortfall loss); expected cost "
             f"{musd(c['expected_cost_musd'])}, CVaR{alpha} {musd(c['cvar_cost_musd'])}."),
