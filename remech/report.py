@@ -300,8 +300,8 @@ def who_pays(res: Result) -> list:
     words = {"gdp": "in proportion to GDP", "consumption": "in proportion to consumption",
              "equal": "in equal shares", "custom": "by the design's custom weights",
              "core": "by a split in the core of the cost game (no ally or group of allies "
-                     "would pay less on its own), closest to the "
-                     f"{bs.get('reference', 'reference')} rule"}
+                     "would pay less on its own; the least core if the core is empty), "
+                     f"closest to the {bs.get('reference', 'reference')} rule"}
     total = sum(v["contribution_musd"] for v in mech["contributions"].values())
     blocks: list = [Para(f"The allies share the expected outlay of {musd(total)} "
                          f"{words.get(rule, f'by rule {rule}')} (rule {rule}).")]
@@ -401,15 +401,17 @@ def ally_chart(res: Result) -> Chart:
         traces.append(Trace("bar", "net cost (contribution + consumer cost - tariff "
                             "revenue)", x=allies, y=net, color=PALETTE[1]))
     bs = mech.get("burden_sharing") or {}
-    note = ""
+    note, mark = "", ""
     if "stand_alone_musd" in bs:
+        mark = "; core empty: least core" if bs.get("core_empty") else "; stable: in the core"
         traces += [Trace("bar", "total cost inside the deal (incl. own shortfall loss)",
                          x=allies, y=[bs["total_cost_musd"][a] for a in allies],
                          color=PALETTE[2]),
                    Trace("bar", "stand-alone cost (outside the deal)", x=allies,
                          y=[bs["stand_alone_musd"][a] for a in allies], color=PALETTE[7])]
         note = " " + stability_text(bs)
-    return Chart("ally_contributions", f"What each ally pays (rule {bs.get('rule', '?')})",
+    return Chart("ally_contributions",
+                 f"What each ally pays (rule {bs.get('rule', '?')}{mark})",
                  "ally", "MUSD (expected, discounted)",
                  res.caption("Each ally's expected contribution to the mechanism's outlay "
                              "under the burden-sharing rule; whiskers: the range of its "
