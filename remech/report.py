@@ -175,6 +175,8 @@ def status_text(mech: dict) -> Para:
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
     if mech["status"] == "optimal":
         return Para(f"HiGHS proved this mechanism optimal (relative gap {gap_text}).")
+    if "costs" not in mech:
+        return Para(f"Status {mech['status']} (HiGHS: {mech.get('highs_status')}).", "warning")
     return Para(f"Status {mech['status']} (HiGHS: {mech.get('highs_status')}): not proved "
                 f"optimal; gap {gap_text}, best bound {musd(mech.get('dual_bound_musd'))}.",
                 "warning")
