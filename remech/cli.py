@@ -667,12 +667,16 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     rows = with_baseline(rows, baseline)
     wall = time.perf_counter() - t0
     if outdir is not None:
+        from remech.document import markdown_table
+        from remech.report import write_report
         from remech.results import write_results
 
-        md = table(rows).to_markdown() if _has_tabulate() else table(rows).to_string()
-        write_results(outdir, {"designs": rows, "wall_seconds": wall},
+        write_results(outdir, {"instance": {"name": inst.name, "path": str(inst.folder),
+                                            "sha256": inst.sha256},
+                               "designs": rows, "wall_seconds": wall},
                       {"compare.csv": flat(rows)}, force, json_name="compare.json",
-                      kind="compare", texts={"compare.md": md + "\n"})
+                      kind="compare", texts={"compare.md": markdown_table(table(rows)) + "\n"})
+        click.echo(f"report        {write_report(outdir).html}", err=True)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -682,12 +686,34 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
 
 
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+# -- remech report (issue 13): the logic lives in remech/report.py --------------------------
+@main.command("report")
+@click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="The HTML file to write (default OUTDIR/report.html); the Markdown twin "
+                   "NAME.md and its charts folder NAME-charts/ go next to it.")
+@click.option("--instance", type=click.Path(path_type=Path),
+              help="The instance folder, if it moved since the solve (default: the path "
+                   "recorded in mechanism.json); used for the price fans and the sources.")
+@user_errors
+def report_command(outdir: Path, out: Path | None, instance: Path | None) -> None:
+    """Write a report of the result folder OUTDIR (of remech solve or remech compare): one
+    self-contained HTML page with interactive charts (opens without a network) and a
+    Markdown twin with PNG charts. Overwrites only reports remech wrote.
+
+    \b
+    Example:
+      remech solve instances/allied-ree-2026 -o out/ && remech report out/
+      remech report out/ -o ~/reports/allied-2026.html
+    """
+    from remech.report import write_report
+
+    t0 = time.perf_counter()
+    done = write_report(outdir, out, instance)
+    for note in done.notes:
+        click.echo(f"[remech] note: {note}", err=True)
+    click.echo(f"wrote {done.html}\nwrote {done.markdown} (charts in {done.charts}/) in "
+               f"{time.perf_counter() - t0:.1f} s")
 
 
 def pd_options():

@@ -216,7 +216,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
                    "projects.csv": projects_df, **stock["tables"],
                    "last_resort_reserve.csv": reserve_df, **payers["tables"],
-                   "scenario_costs.csv": scen}
+                   "scenario_costs.csv": scen, **bal["tables"]}
     return mech
 
 

@@ -159,6 +159,36 @@ def _marker(kind: str, files: list[str] | None = None) -> str:
     return json.dumps(doc) + "\n"
 
 
+def write_marker(folder: Path, kind: str, files: list[str] | None = None) -> None:
+    """Mark ``folder`` as a remech result of ``kind`` holding ``files``."""
+    (Path(folder) / MARKER).write_text(_marker(kind, files))
+
+
+def read_marker(folder: Path) -> dict:
+    """The marker of a remech result folder ({} if it has none or it cannot be read)."""
+    try:
+        doc = json.loads((Path(folder) / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def register_files(folder: Path, names: Iterable[str]) -> None:
+    """Add files remech wrote into an existing result folder (a report, its charts) to
+    the folder's marker, so that ``--force`` later knows them as remech's; names listed
+    before that no longer exist are dropped. A marker without a file list (written by an
+    older remech) is left as it is: it lists nothing to check against."""
+    folder = Path(folder)
+    doc = read_marker(folder)
+    if not isinstance(doc.get("files"), list):
+        return
+    files = {f for f in doc["files"] if (folder / f).exists()} | set(names)
+    doc["files"] = sorted(files)
+    tmp = folder / f"{MARKER}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(doc) + "\n")
+    os.replace(tmp, folder / MARKER)
+
+
 def _written(folder: Path) -> list[str]:
     """Every file and folder under ``folder`` (relative, sorted), the marker excluded."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != MARKER)

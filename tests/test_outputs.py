@@ -213,8 +213,11 @@ def test_compare_writes_its_markdown_inside_the_swap(tiny, tmp_path):
     r = invoke("compare", tiny, "-m", tiny / "design.toml", "--jobs", "1", "-o", out, "-q")
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} == {".remech-result", "compare.json",
-                                                "compare.csv", "compare.md"}
-    assert json.loads((out / ".remech-result").read_text())["kind"] == "compare"
+                                                "compare.csv", "compare.md", "report.html",
+                                                "report.md", "report-charts"}
+    marker = json.loads((out / ".remech-result").read_text())
+    assert marker["kind"] == "compare"
+    assert {"compare.md", "report.html", "report.md", "report-charts"} <= set(marker["files"])
 
 
 def test_scenarios_generate_refuses_its_source(tmp_path):

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from remech.model.data import MUSD_PER_T_USD_PER_KG as K
@@ -163,5 +164,10 @@ def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
     shortfall = {name: {"expected_t": float(exp_short[p]),
                         "expected_share": float(exp_short[p] / demand[p]) if demand[p] else 0.0}
                  for p, name in enumerate(data.products)}
+    sidx = pd.MultiIndex.from_product([data.scenarios, data.years, data.products],
+                                      names=["scenario", "year", "product"])
+    table = pd.DataFrame({"shortfall_t": short.ravel(), "demand_t": np.broadcast_to(
+        data.demand_t[None], short.shape).ravel()}, index=sidx).reset_index()
     return {"shortfall_t": short, "china_used_t": china_used, "shortfall": shortfall,
-            "non_chinese_share": dict(zip(data.products, non_chinese.tolist(), strict=True))}
+            "non_chinese_share": dict(zip(data.products, non_chinese.tolist(), strict=True)),
+            "tables": {"shortfall.csv": table}}
