@@ -224,42 +224,47 @@ def _price(value: float) -> str:
     return "never" if not math.isfinite(value) else f"{value:,.1f}"
 
 
-def render(rows: pd.DataFrame, band: pd.DataFrame, floors: dict[str, list[float]],
-           terms: Terms) -> str:
-    """The table as text: one line per project, then the incentive-price bands."""
-    if not len(rows):
-        return "no new projects in this instance"
-    head = (f"expected NPV at hurdle {terms.hurdle_rate:.1%} (tail {terms.tail_years} years "
-            "at the last year's margin) over the instance's scenarios; yes = bankable")
+def _product_table(rows: pd.DataFrame, levels: list[float]) -> str:
     out = pd.DataFrame({
-        "project": rows["project"], "product": rows["product"],
-        "start": rows["start_year"], "cap t/yr": rows["capacity_t"].map("{:,.0f}".format),
+        "project": rows["project"], "host": rows["host"], "start": rows["start_year"],
+        "cap t/yr": rows["capacity_t"].map("{:,.0f}".format),
         "cost USD/kg": rows["unit_cost_usd_per_kg"].map("{:,.1f}".format),
         "capex MUSD": rows["capex_musd"].map("{:,.1f}".format),
         "incentive USD/kg": rows["incentive_usd_per_kg"].map(_price),
         "floor needed": rows["breakeven_floor_usd_per_kg"].map(
             lambda v: "market" if v == 0 else _price(v)),
         "market": rows["bankable_market"].map({True: "yes", False: "no"})})
-    levels = sorted({lv for p in rows["product"].unique() for lv in floors.get(p, [])})
     for level in levels:
-        col = rows.get(f"bankable_at_{level:g}")
-        out[f"at {level:g}"] = "-" if col is None else col.map(
-            {True: "yes", False: "no"}).fillna("-")
-    lines = [head, out.to_string(index=False), "",
-             "incentive prices, share of new capacity (t/yr) per product:"]
-    for product, group in band.groupby("product", sort=False):
-        if not floors.get(product):
-            prices = rows.loc[rows["product"] == product, "incentive_usd_per_kg"]
-            lines.append(f"  {product}: no floors given; incentive prices "
-                         f"{_price(prices.min())}-{_price(prices.max())} USD/kg")
-            continue
-        parts = []
-        for _, b in group.iterrows():
-            span = (f"<= {b['up_to_usd_per_kg']:g}" if b["above_usd_per_kg"] == 0 else
-                    f"> {b['above_usd_per_kg']:g}" if not math.isfinite(b["up_to_usd_per_kg"])
-                    else f"{b['above_usd_per_kg']:g}-{b['up_to_usd_per_kg']:g}")
-            parts.append(f"{span}: {b['capacity_share']:.0%} ({b['projects']})")
-        lines.append(f"  {product}: " + ", ".join(parts))
+        out[f"at {level:g}"] = rows[f"bankable_at_{level:g}"].map({True: "yes", False: "no"})
+    return out.to_string(index=False)
+
+
+def _band_line(product: str, rows: pd.DataFrame, band: pd.DataFrame,
+               floors: dict[str, list[float]]) -> str:
+    if not floors.get(product):
+        prices = rows.loc[rows["product"] == product, "incentive_usd_per_kg"]
+        return (f"{product} incentive prices {_price(prices.min())}-{_price(prices.max())} "
+                "USD/kg (no floors given)")
+    parts = []
+    for _, b in band[band["product"] == product].iterrows():
+        span = (f"<= {b['up_to_usd_per_kg']:g}" if b["above_usd_per_kg"] == 0 else
+                f"> {b['above_usd_per_kg']:g}" if not math.isfinite(b["up_to_usd_per_kg"])
+                else f"{b['above_usd_per_kg']:g}-{b['up_to_usd_per_kg']:g}")
+        parts.append(f"{span}: {b['capacity_share']:.0%} ({b['projects']})")
+    return f"{product} incentive price, share of new capacity (projects): " + ", ".join(parts)
+
+
+def render(rows: pd.DataFrame, band: pd.DataFrame, floors: dict[str, list[float]],
+           terms: Terms) -> str:
+    """The table as text: per product, one line per project and the incentive-price
+    bands."""
+    if not len(rows):
+        return "no new projects in this instance"
+    lines = [f"expected NPV at hurdle {terms.hurdle_rate:.1%} (tail {terms.tail_years} years "
+             "at the last year's margin) over the instance's scenarios; yes = bankable"]
+    for product, group in rows.groupby("product", sort=False):
+        lines += ["", f"{product}:", _product_table(group, floors.get(product, [])),
+                  _band_line(product, rows, band, floors)]
     return "\n".join(lines)
 
 
