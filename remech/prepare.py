@@ -102,11 +102,25 @@ class ModelData:
     grant_cap_by_host_musd: dict[str, float]
     cvar_weight: float
     cvar_alpha: float
+    #: [t, p] China's normal deliveries to the members, the base export cuts act on
+    #: (supply.csv china_normal_deliveries_t; china_supply_t where not given)
+    china_normal_deliveries_t: np.ndarray | None = None
 
     @property
     def cut(self) -> np.ndarray:
         """[s, t, p] bool: an export-control year, China delivers less than normal."""
         return self.china_availability < 1.0 - 1e-9
+
+    @property
+    def china_cap_t(self) -> np.ndarray:
+        """[s, t, p] the most China delivers: its normal supply (china_supply_t) in a year
+        without a cut; availability x its normal deliveries in a cut year (issue 9: the
+        observed flow ratios are shares of China's normal deliveries to the allies). Where
+        the instance gives no normal deliveries this is china_supply_t x availability."""
+        base = self.china_supply_t if self.china_normal_deliveries_t is None \
+            else self.china_normal_deliveries_t
+        return np.where(self.cut, base[None] * self.china_availability,
+                        self.china_supply_t[None])
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -195,6 +209,10 @@ def prepare(inst: Instance, design: Design, fixed: dict | None = None) -> ModelD
                   0.0).T
     other = _grid(inst.supply, [("product", products), ("year", years)], "other_supply_t",
                   0.0).T
+    normal = _grid(inst.supply, [("product", products), ("year", years)],
+                   "china_normal_deliveries_t", np.nan).T if \
+        "china_normal_deliveries_t" in inst.supply else np.full_like(china, np.nan)
+    normal = np.where(np.isnan(normal), china, normal)  # blank: the old base, china_supply_t
 
     pj = inst.projects.reset_index(drop=True)
     pidx = {p: i for i, p in enumerate(products)}
@@ -417,4 +435,5 @@ def prepare(inst: Instance, design: Design, fixed: dict | None = None) -> ModelD
         grant_cap_by_stage_musd=dict(design.grant_cap_by_stage_musd),
         grant_cap_by_host_musd=dict(design.grant_cap_by_host_musd),
         cvar_weight=design.cvar_weight, cvar_alpha=design.cvar_alpha,
+        china_normal_deliveries_t=normal,
     )

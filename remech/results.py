@@ -296,7 +296,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     for j, p in enumerate(data.project_product):
         allied[:, :, p] += output[j]
     need = (data.demand_t[None] + buy - rel - short - allied - data.other_supply_t[None])
-    china_used = np.clip(need, 0.0, data.china_supply_t[None] * data.china_availability)
+    china_used = np.clip(need, 0.0, data.china_cap_t)
     non_chinese = 1.0 - np.einsum("s,stp->p", prob, china_used) / np.where(
         data.demand_t.sum(0) > 0, data.demand_t.sum(0), 1.0)
     # tariff: consumers pay the premium on all they consume; the part on imports from

@@ -22,7 +22,8 @@ Overlays (each path independently):
   fall to a flow ratio between the mild and the severe observation (Dy, Tb: 0.65 -> 0.26;
   NdPr: 1 -> 0.855; fact sheet s.6, [S87][S91]) and ex-China prices rise by up to 3.3x (Dy)
   and 3.6x (Tb) at the severe end ([S88][S1]). The instance's availability column is the
-  flow ratio divided by China's normal supply as a multiple of allied demand.
+  flow ratio where supply.csv gives China's normal deliveries (the cut base), else the flow
+  ratio divided by China's normal supply as a multiple of allied demand.
 * strategic flooding with probability ``p_flooding``: in the first year new allied
   capacity of a product comes online (projects.csv), Chinese price suppression lowers that
   product's price by ``flooding_depth`` for ``flooding_years`` years.
@@ -412,10 +413,16 @@ def first_new_capacity(inst: Instance) -> dict[str, int]:
 
 
 def china_multiple(inst: Instance) -> np.ndarray:
-    """China's normal supply as a multiple of allied demand, per (year, product)."""
+    """What a flow ratio is divided by to give the instance's availability, per (year,
+    product): 1 where supply.csv gives China's normal deliveries (the availability is then
+    the flow ratio itself, a share of those deliveries); else China's normal supply as a
+    multiple of allied demand (the older convention: availability scales china_supply_t)."""
     demand = inst.demand.groupby(["year", "product"])["demand_t"].sum()
-    supply = inst.supply.set_index(["year", "product"])["china_supply_t"]
+    table = inst.supply.set_index(["year", "product"])
+    supply = table["china_supply_t"]
     ratio = (supply / demand.reindex(supply.index)).replace([np.inf], np.nan).fillna(1.0)
+    if "china_normal_deliveries_t" in table:
+        ratio = ratio.where(table["china_normal_deliveries_t"].isna(), 1.0)
     years, products = inst.years, inst.products["product"].tolist()
     full = pd.MultiIndex.from_product([years, products])
     return ratio.reindex(full, fill_value=1.0).to_numpy().reshape(len(years), len(products))

@@ -6,7 +6,9 @@ Variables (second stage)
 Constraint c_balance[s,t,p]:
     sum_j outside_output_t[j,s,t]
   + sum_{o of p} (output_t[o,s,t] - outside_output_t[j(o),s,t]) * support[o]
-  + other_supply_t[t,p] + china_supply_t[t,p] * china_availability[s,t,p]
+  + other_supply_t[t,p] + china_cap_t[s,t,p]
+    (china_cap_t = china_supply_t in a year without a cut, china_availability x
+     china_normal_deliveries_t in a cut year; see ModelData.china_cap_t)
     (or china_used_t[s,t,p] <= that, a variable, when a share target needs it)
   + stock_release_t[s,t,p] + shortfall_t[s,t,p]
   >= demand_t[t,p] + stock_purchase_t[s,t,p]
@@ -43,12 +45,12 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger) -> None:
     for p in range(n_p):
         mask = data.project_product == p
         outside_by_p[:, :, p] = data.outside_output_t[mask].sum(0)
-    china_cap = data.china_supply_t[None] * data.china_availability  # [s, t, p]
+    china_cap = data.china_cap_t  # [s, t, p] (ModelData.china_cap_t: the cut base)
     china_var = bool(np.any(~np.isnan(data.min_non_chinese_share))
                      or np.any(~np.isnan(data.max_single_country_share)))
     fixed = outside_by_p + data.other_supply_t[None] + (0.0 if china_var else china_cap)
     # China's deliveries are a variable only when a share target needs them:
-    # china_used_t[s,t,p] in [0, china_supply_t x availability]
+    # china_used_t[s,t,p] in [0, china_cap_t]
     if china_var:
         m.china_used_t = pyo.Var(m.S, m.T, m.P, bounds=lambda m, s, t, p: (
             0.0, float(china_cap[s, t, p])))
