@@ -20,7 +20,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import solve, write
+from remech.design import load_design
+from remech.evaluate import expected_instance
 from remech.instance import load_instance
+from remech.prepare import prepare
 from remech.scenarios import china_multiple
 
 SRC = "assumption: test data"
@@ -79,3 +82,16 @@ def test_generated_availability_is_the_flow_ratio_with_normal_deliveries(world):
     assert china_multiple(load_instance(world)).tolist() == [[1.0]]
     supply(world, "")
     assert china_multiple(load_instance(world)).tolist() == [[2.0]]
+
+
+def test_expected_path_has_the_expected_cap(world):
+    # EV (remech solve --vss): China's cap on the expected path is 0.5 x 2000 + 0.5 x 300 =
+    # 1150 t, written as availability 1150 / 2000 of china_supply_t
+    supply(world, 600)
+    ev = expected_instance(load_instance(world))
+    data = prepare(ev, load_design(world / "design.toml"))
+    assert data.china_cap_t[0, 0, 0] == pytest.approx(1150.0)
+    supply(world, "")  # older convention: the mean availability, 0.75 x 2000
+    ev = expected_instance(load_instance(world))
+    assert prepare(ev, load_design(world / "design.toml")).china_cap_t[0, 0, 0] == \
+        pytest.approx(1500.0)
