@@ -205,7 +205,9 @@ def bands(rows: pd.DataFrame, floors: dict[str, list[float]]) -> pd.DataFrame:
     lies at or below the first floor, between consecutive floors, and above the last:
     the shape of an incentive-price curve (Benchmark's '~40 % of the pipeline needs
     75-85 USD/kg')."""
-    out = []
+    out: list[dict] = []
+    if not len(rows):
+        return pd.DataFrame(out)
     for product, group in rows.groupby("product", sort=False):
         edges = [0.0] + floors.get(product, []) + [math.inf]
         total = float(group["capacity_t"].sum())

@@ -1069,19 +1069,13 @@ def bankability(instance: Path, model_path: Path | None, floor_specs: tuple[str,
         bk.check_hurdle(hurdle)
     terms = bk.Terms(design.hurdle_rate if hurdle is None else hurdle, design.tail_years)
     rows = bk.table(inst, floors, terms)
-    band = bk.bands(rows, floors) if len(rows) else pd_empty()
+    band = bk.bands(rows, floors)
     if as_json:
         click.echo(json.dumps(bk.as_json(inst, design.name, rows, band, floors, terms),
                               indent=2))
     else:
         with pd_options():
             click.echo(bk.render(rows, band, floors, terms))
-
-
-def pd_empty():
-    import pandas as pd
-
-    return pd.DataFrame()
 
 
 if __name__ == "__main__":  # pragma: no cover
