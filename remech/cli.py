@@ -933,5 +933,56 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> N
         click.echo(f"wrote {outdir / name}")
 
 
+# --- remech bankability (issue 9: calibration of the projects' incentive prices) --------
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@model_option
+@click.option("--floors", "floor_specs", multiple=True, metavar="PRODUCT=L1,L2,...",
+              help="Floor levels in USD/kg to test, one product per option (repeat), e.g. "
+                   "--floors NDPR=54,75,85,110. Default: the design's floor menus.")
+@click.option("--hurdle", type=float, default=None,
+              help="Hurdle rate (real, a fraction). Default: the design's hurdle_rate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@user_errors
+def bankability(instance: Path, model_path: Path | None, floor_specs: tuple[str, ...],
+                hurdle: float | None, as_json: bool) -> None:
+    """Incentive price of each new project of INSTANCE and whether it is bankable.
+
+    The incentive price is the flat real price at which the project's NPV at the hurdle
+    rate is zero (its capacity ramp, start year, capex the year before the start, unit
+    cost, and the design's tail years at the last year's margin, as remech's bankability
+    test). A project is bankable at a floor (or at market prices) if its expected NPV over
+    the instance's scenarios, receiving max(floor, price), is >= 0. Prints the floor each
+    project needs and the share of new capacity per incentive-price band.
+
+    \b
+    Example:
+      remech bankability instances/allied-ree-2026 --floors NDPR=54,75,85,110 --hurdle 0.15
+      remech bankability instances/allied-ree-2026 -m floor-only --json
+    """
+    from remech import bankability as bk
+    from remech.design import Design, load_design
+    from remech.instance import load_instance
+
+    inst = load_instance(instance)
+    model = model_path if model_path is not None else inst.default_model
+    design = load_design(model) if model is not None else Design(Path("-"), "defaults")
+    products = inst.products["product"].tolist()
+    floors = bk.parse_floors(floor_specs, products) if floor_specs else (
+        {p: sorted(v) for p, v in design.floor_levels_usd_per_kg.items()}
+        if design.price_floor else {})
+    if hurdle is not None:
+        bk.check_hurdle(hurdle)
+    terms = bk.Terms(design.hurdle_rate if hurdle is None else hurdle, design.tail_years)
+    rows = bk.table(inst, floors, terms)
+    band = bk.bands(rows, floors)
+    if as_json:
+        click.echo(json.dumps(bk.as_json(inst, design.name, rows, band, floors, terms),
+                              indent=2))
+    else:
+        with pd_options():
+            click.echo(bk.render(rows, band, floors, terms))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -36,6 +36,8 @@ def restrict(inst: Instance, coalition: list[str] | tuple[str, ...]) -> Instance
     factor = share.reindex(key, fill_value=0.0).to_numpy()
     supply["china_supply_t"] = supply["china_supply_t"] * factor
     supply["other_supply_t"] = supply["other_supply_t"] * factor
+    if "china_normal_deliveries_t" in supply:
+        supply["china_normal_deliveries_t"] = supply["china_normal_deliveries_t"] * factor
     # stockpile limits are sized on the bloc's demand: scale them like supply, by S's share
     # of the product's demand over the horizon
     stockpile = inst.stockpile.copy()

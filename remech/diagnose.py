@@ -146,7 +146,7 @@ def _describe_limit(comp: str, idx: tuple, w: _Words) -> tuple[str, str, str] | 
         s, t, p = idx
         return (f"{comp}/{p}",
                 f"China delivers at most "
-                f"{float(d.china_supply_t[t, p] * d.china_availability[s, t, p]):,.0f} t "
+                f"{float(d.china_cap_t[s, t, p]):,.0f} t "
                 f"of {w.product(p)} {w.where(s, t)} (supply.csv, availability.csv)", "")
     if comp == "support":
         (o,) = idx

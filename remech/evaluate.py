@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
@@ -92,11 +93,32 @@ def expected_instance(inst: Instance) -> Instance:
                                       names=["scenario", "year", "product"])
     av = inst.availability.set_index(["scenario", "year", "product"])["china_availability"]
     av = av.reindex(full, fill_value=1.0).reset_index()
+    av["china_availability"] = _cap_share(inst, av)
     av["w"] = av["scenario"].map(prob)
     mean_a = (av["china_availability"] * av["w"]).groupby([av["year"], av["product"]]).sum()
     mean_a = mean_a.rename("china_availability").reset_index()
     mean_a["scenario"], mean_a["source"] = "expected", "assumption: expected path"
-    return with_scenario_rows(inst, ["expected"], [1.0], mean_p, mean_a)
+    # the expected path's availability scales china_supply_t (no normal deliveries): its
+    # China cap is then the expected cap, availability x normal deliveries in cut years
+    supply = inst.supply.assign(china_normal_deliveries_t=np.nan)
+    return dataclasses.replace(with_scenario_rows(inst, ["expected"], [1.0], mean_p, mean_a),
+                               supply=supply)
+
+
+def _cap_share(inst: Instance, av: pd.DataFrame) -> np.ndarray:
+    """Per row of ``av`` (scenario, year, product, china_availability): China's cap as a
+    share of china_supply_t: 1 without a cut, availability x normal deliveries / supply in a
+    cut year (ModelData.china_cap_t). Equal to the availability where the instance gives no
+    normal deliveries."""
+    sup = inst.supply.set_index(["year", "product"])
+    china = sup["china_supply_t"]
+    normal = sup["china_normal_deliveries_t"].fillna(china) \
+        if "china_normal_deliveries_t" in sup else china
+    key = pd.MultiIndex.from_frame(av[["year", "product"]].astype({"year": "int64"}))
+    c, n = china.reindex(key).to_numpy(float), normal.reindex(key).to_numpy(float)
+    a = av["china_availability"].to_numpy(float)
+    share = a * np.divide(n, c, out=np.ones_like(c), where=c > 0)
+    return np.where(a >= 1.0 - 1e-9, 1.0, np.minimum(share, 1.0))
 
 
 def cost(m: pyo.ConcreteModel, result) -> float | None:

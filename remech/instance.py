@@ -97,7 +97,11 @@ SCHEMAS: dict[str, list[Column]] = {
     "demand.csv": [Column("ally", "str"), Column("product", "str"), _year("year"),
                    _t("demand_t"), SOURCE],
     "supply.csv": [Column("product", "str"), _year("year"),
-                   _t("china_supply_t"), _t("other_supply_t"), SOURCE],
+                   _t("china_supply_t"), _t("other_supply_t"),
+                   _t("china_normal_deliveries_t", required=False, allow_blank=True,
+                      help="China's normal deliveries to the allies, the base of export "
+                           "cuts (t/yr; blank: china_supply_t)"),
+                   SOURCE],
     "stockpile.csv": [
         Column("product", "str"),
         _musd("fixed_cost_musd"),

@@ -22,7 +22,8 @@ Overlays (each path independently):
   fall to a flow ratio between the mild and the severe observation (Dy, Tb: 0.65 -> 0.26;
   NdPr: 1 -> 0.855; fact sheet s.6, [S87][S91]) and ex-China prices rise by up to 3.3x (Dy)
   and 3.6x (Tb) at the severe end ([S88][S1]). The instance's availability column is the
-  flow ratio divided by China's normal supply as a multiple of allied demand.
+  flow ratio where supply.csv gives China's normal deliveries (the cut base), else the flow
+  ratio divided by China's normal supply as a multiple of allied demand.
 * strategic flooding with probability ``p_flooding``: in the first year new allied
   capacity of a product comes online (projects.csv), Chinese price suppression lowers that
   product's price by ``flooding_depth`` for ``flooding_years`` years.
@@ -164,14 +165,34 @@ class _Calibration:
     long_run: np.ndarray  # [p] USD/kg
 
 
+LONG_RUN_FROM = 2014
+
+
+def long_run_default(hist: pd.DataFrame, product: str) -> float:
+    """The geometric mean of the product's prices from 2014 to the last history year. A
+    product whose own series starts later (NdPr oxide: 2021) is chain-linked to its proxy
+    (Nd oxide) before that, as its returns are: the proxy's prices scaled by the ratio of
+    the two in the first year of the own series. (Before this, NdPr reverted toward the
+    mean of 2021-2025 alone, the 2021-22 boom: 79.9 USD/kg instead of 57.6.)"""
+    own = hist[product].dropna() if product in hist else pd.Series(dtype=float)
+    proxy = PROXY.get(product)
+    series = own.loc[LONG_RUN_FROM:]
+    if proxy in hist and (own.empty or own.index.min() > LONG_RUN_FROM):
+        other = hist[proxy].dropna()
+        first = own.index.min() if len(own) else None
+        scale = own[first] / other[first] if first in other.index else 1.0
+        earlier = other.loc[LONG_RUN_FROM:(first - 1 if first is not None else None)]
+        series = pd.concat([earlier * scale, series])
+    return float(np.exp(np.log(series).mean()))
+
+
 def _calibrate(products: list[str], settings: GeneratorSettings) -> _Calibration:
     ret = history_returns(products)
     hist = load_history()
     last = {p: float(hist[p].dropna().iloc[-1]) if p in hist else
             float(hist[PROXY[p]].dropna().iloc[-1]) for p in products}
     start = np.array([settings.start_usd_per_kg.get(p, last[p]) for p in products])
-    lr_default = {p: float(np.exp(np.log(hist[p if p in hist else PROXY[p]]
-                                         .loc[2014:].dropna()).mean())) for p in products}
+    lr_default = {p: long_run_default(hist, p) for p in products}
     long_run = np.array([settings.long_run_usd_per_kg.get(p, lr_default[p])
                          for p in products])
     r = ret.to_numpy()
@@ -412,10 +433,16 @@ def first_new_capacity(inst: Instance) -> dict[str, int]:
 
 
 def china_multiple(inst: Instance) -> np.ndarray:
-    """China's normal supply as a multiple of allied demand, per (year, product)."""
+    """What a flow ratio is divided by to give the instance's availability, per (year,
+    product): 1 where supply.csv gives China's normal deliveries (the availability is then
+    the flow ratio itself, a share of those deliveries); else China's normal supply as a
+    multiple of allied demand (the older convention: availability scales china_supply_t)."""
     demand = inst.demand.groupby(["year", "product"])["demand_t"].sum()
-    supply = inst.supply.set_index(["year", "product"])["china_supply_t"]
+    table = inst.supply.set_index(["year", "product"])
+    supply = table["china_supply_t"]
     ratio = (supply / demand.reindex(supply.index)).replace([np.inf], np.nan).fillna(1.0)
+    if "china_normal_deliveries_t" in table:
+        ratio = ratio.where(table["china_normal_deliveries_t"].isna(), 1.0)
     years, products = inst.years, inst.products["product"].tolist()
     full = pd.MultiIndex.from_product([years, products])
     return ratio.reindex(full, fill_value=1.0).to_numpy().reshape(len(years), len(products))
@@ -424,7 +451,11 @@ def china_multiple(inst: Instance) -> np.ndarray:
 def to_tables(sset: ScenarioSet, multiple: np.ndarray, source: str
               ) -> dict[str, pd.DataFrame]:
     """scenarios.csv, prices.csv and availability.csv in the instance format."""
-    avail = np.minimum(sset.flow_ratio / np.maximum(multiple[None], 1e-12), 1.0)
+    # a year at the normal flow (ratio >= 1) is no cut (availability 1), whatever the
+    # multiple: under the older convention (multiple 2) it used to be written as 0.5, which
+    # made every year a cut year (no stockpile purchases under the rule)
+    avail = np.where(sset.flow_ratio >= 1.0, 1.0,
+                     np.minimum(sset.flow_ratio / np.maximum(multiple[None], 1e-12), 1.0))
     idx = pd.MultiIndex.from_product([sset.names, sset.years, sset.products],
                                      names=["scenario", "year", "product"])
     prices = pd.DataFrame({"price_usd_per_kg": np.round(sset.price.ravel(), 4)},
@@ -449,7 +480,8 @@ def scenario_set(inst: Instance) -> ScenarioSet:
     av = inst.availability.set_index(["scenario", "year", "product"])["china_availability"]
     av = av.reindex(idx, fill_value=1.0).to_numpy().reshape(price.shape)
     return ScenarioSet(names, inst.scenarios["probability"].to_numpy(float), price,
-                       av * china_multiple(inst)[None], inst.scenarios["description"].tolist(),
+                       np.where(av >= 1.0, 1.0, av * china_multiple(inst)[None]),
+                       inst.scenarios["description"].tolist(),
                        years, products)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -19,8 +20,11 @@ from remech.scenarios import (
     fast_forward_selection,
     generate,
     history_statistics,
+    load_history,
+    long_run_default,
     reduce,
     statistics,
+    to_tables,
 )
 
 PRODUCTS, YEARS = ["NDPR", "DY", "TB"], list(range(2026, 2036))
@@ -166,3 +170,21 @@ def test_solve_vss_flag(tiny, tmp_path):
     r = invoke("solve", tiny, "-o", tmp_path / "o", "--vss", "-q")
     assert r.exit_code == 0
     assert "VSS / EVPI    VSS 40.0 MUSD" in r.stdout
+
+
+def test_long_run_level_is_the_2014_2025_mean_with_ndpr_chain_linked_to_nd():
+    hist = load_history()
+    dy = hist["DY"].loc[2014:2025]
+    assert long_run_default(hist, "DY") == pytest.approx(np.exp(np.log(dy).mean()))
+    nd = hist["ND"].loc[2014:2020] * 92 / 98  # NdPr / Nd oxide in 2021, the first NdPr year
+    ndpr = pd.concat([nd, hist["NDPR"].loc[2021:2025]])
+    assert long_run_default(hist, "NDPR") == pytest.approx(np.exp(np.log(ndpr).mean()))
+    assert long_run_default(hist, "NDPR") == pytest.approx(57.60, abs=0.01)
+
+
+def test_a_normal_year_is_no_cut_under_the_older_convention():
+    # China's supply as 2x demand (no normal deliveries given): a flow ratio of 1 is no cut
+    sset = ScenarioSet(["a"], np.array([1.0]), np.full((1, 2, 1), 50.0),
+                       np.array([[[1.0], [0.5]]]), ["x"], [2030, 2031], ["X"])
+    av = to_tables(sset, np.array([[2.0], [2.0]]), "assumption: test")["availability.csv"]
+    assert av[["year", "china_availability"]].values.tolist() == [[2031, 0.25]]

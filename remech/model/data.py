@@ -191,11 +191,25 @@ class ModelData:
     cvar_alpha: float
     objective_view: str  # "fiscal" | "economic" (remech.model.ledger.view_weights)
     mcpf: float  # marginal cost of public funds
+    #: [t, p] China's normal deliveries to the members, the base export cuts act on
+    #: (supply.csv china_normal_deliveries_t; china_supply_t where not given)
+    china_normal_deliveries_t: np.ndarray | None = None
 
     @property
     def cut(self) -> np.ndarray:
         """[s, t, p] bool: an export-control year, China delivers less than normal."""
         return self.china_availability < 1.0 - 1e-9
+
+    @property
+    def china_cap_t(self) -> np.ndarray:
+        """[s, t, p] the most China delivers: its normal supply (china_supply_t) in a year
+        without a cut; availability x its normal deliveries in a cut year (issue 9: the
+        observed flow ratios are shares of China's normal deliveries to the allies). Where
+        the instance gives no normal deliveries this is china_supply_t x availability."""
+        base = self.china_supply_t if self.china_normal_deliveries_t is None \
+            else self.china_normal_deliveries_t
+        return np.where(self.cut, base[None] * self.china_availability,
+                        self.china_supply_t[None])
 
     @property
     def china_share_decided(self) -> bool:

@@ -289,8 +289,7 @@ def most_shortfall_t(data: ModelData, reserve, balance) -> np.ndarray:
     outside = np.zeros(data.price_usd_per_kg.shape)
     for p in range(len(data.products)):
         outside[:, :, p] = data.outside_output_t[data.project_product == p].sum(0)
-    fixed = outside + data.other_supply_t[None] + data.china_supply_t[None] * \
-        data.china_availability
+    fixed = outside + data.other_supply_t[None] + data.china_cap_t
     most = np.clip(data.demand_t[None] - fixed, 0.0, data.demand_t[None])
     if data.china_share_decided:  # a share target may leave China's supply unused
         return np.broadcast_to(data.demand_t[None], most.shape).copy()
@@ -305,7 +304,7 @@ def _most_surplus_t(data: ModelData) -> np.ndarray:
     largest (China's available deliveries, other supply, projects outside and the most any
     support option adds, the whole stockpile released) plus a shortfall of all demand."""
     opt = data.options
-    most = data.china_supply_t[None] * data.china_availability + data.other_supply_t[None] \
+    most = data.china_cap_t + data.other_supply_t[None] \
         + data.demand_t[None] + data.stock_max_capacity_t[None, None]
     extra = np.maximum(opt.output_t - data.outside_output_t[opt.project], 0.0)
     for j in range(len(data.projects)):

@@ -6,7 +6,9 @@ Variables (second stage)
 Constraint c_balance[s,t,p]:
     sum_j outside_output_t[j,s,t]
   + sum_{o of p} (output_t[o,s,t] - outside_output_t[j(o),s,t]) * support[o]
-  + other_supply_t[t,p] + china_supply_t[t,p] * china_availability[s,t,p]
+  + other_supply_t[t,p] + china_cap_t[s,t,p]
+    (china_cap_t = china_supply_t in a year without a cut, china_availability x
+     china_normal_deliveries_t in a cut year; see ModelData.china_cap_t)
     (or china_used_t[s,t,p] <= that, a variable, when a share target needs it)
   + stock_release_t[s,t,p] + shortfall_t[s,t,p]
   >= demand_t[t,p] + stock_purchase_t[s,t,p]
@@ -40,13 +42,18 @@ from remech.model.price_floor import Support
 def prepare(ctx: Context) -> dict:
     """Demand, China's and other supply, availability and the shortfall penalty."""
     inst, keys = ctx.inst, [("product", ctx.products), ("year", ctx.years)]
+    china = grid(inst.supply, keys, "china_supply_t", 0.0).T
+    normal = grid(inst.supply, keys, "china_normal_deliveries_t", np.nan).T \
+        if "china_normal_deliveries_t" in inst.supply else np.full_like(china, np.nan)
     return {
         "china_availability": grid(inst.availability, [("scenario", ctx.scenarios),
                                                        ("year", ctx.years),
                                                        ("product", ctx.products)],
                                    "china_availability", 1.0),
         "demand_t": ctx.demand_by_ally_t.sum(0), "demand_by_ally_t": ctx.demand_by_ally_t,
-        "china_supply_t": grid(inst.supply, keys, "china_supply_t", 0.0).T,
+        "china_supply_t": china,
+        # blank: the old base, china_supply_t
+        "china_normal_deliveries_t": np.where(np.isnan(normal), china, normal),
         "other_supply_t": grid(inst.supply, keys, "other_supply_t", 0.0).T,
         "shortfall_penalty_usd_per_kg":
             inst.products["shortfall_penalty_usd_per_kg"].to_numpy(float)}
@@ -74,11 +81,11 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
     outside_by_p = np.zeros(data.price_usd_per_kg.shape)  # [s, t, p]
     for p in range(n_p):
         outside_by_p[:, :, p] = data.outside_output_t[data.project_product == p].sum(0)
-    china_cap = data.china_supply_t[None] * data.china_availability  # [s, t, p]
+    china_cap = data.china_cap_t  # [s, t, p] (ModelData.china_cap_t: the cut base)
     china_var = data.china_share_decided
     fixed = outside_by_p + data.other_supply_t[None] + (0.0 if china_var else china_cap)
     # China's deliveries are a variable only when a share target needs them:
-    # china_used_t[s,t,p] in [0, china_supply_t x availability]
+    # china_used_t[s,t,p] in [0, china_cap_t]
     if china_var:
         m.china_used_t = pyo.Var(m.S, m.T, m.P, bounds=lambda m, s, t, p: (
             0.0, float(china_cap[s, t, p])))
@@ -156,7 +163,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
     # what China makes available
     need = (data.demand_t[None] + stock_purchase_t - stock_release_t - short - allied
             - data.other_supply_t[None])
-    china_used = np.clip(need, 0.0, data.china_supply_t[None] * data.china_availability)
+    china_used = np.clip(need, 0.0, data.china_cap_t)
     demand = data.demand_t.sum(0)
     non_chinese = 1.0 - np.einsum("s,stp->p", prob, china_used) / np.where(
         demand > 0, demand, 1.0)

@@ -1,0 +1,157 @@
+"""remech bankability: incentive prices and floors computed by hand on a one-project world,
+agreement with the model's own bankability test, and the command's errors.
+
+The world (tiny-floor edited): horizon 2030-2032, one new project P1 (1000 t/yr, start
+2031, ramp 2 years, unit cost 50 USD/kg, capex 20 MUSD), hurdle 10 %, one tail year; two
+equally likely scenarios, 'low' at 40 USD/kg and 'high' at 60 USD/kg every year.
+
+By hand, with e_t = 1.1^-(t - 2030):
+  output 0 t (2030), 500 t (2031), 1000 t (2032); capex paid in 2030 (the year before the
+  start): 20 MUSD undiscounted.
+  W = 500/1.1 + 1000/1.21 + 1000/1.21 x 1/1.1 (tail) = 2705/1.331 t = 2032.3065 t.
+  Incentive price P* = 50 + 20 / (W x 1e-3) = 50 + 26620/2705 = 59.8410 USD/kg.
+  Expected NPV at market: low does not run (40 < 50), high earns 10 USD/kg:
+  0.5 x 10 x W x 1e-3 - 20 = -9.8385 MUSD: not bankable.
+  At a floor F >= 50: 0.5 (F - 50) W 1e-3 + 0.5 x 10 W 1e-3 - 20; floor 55: -4.7577 (no),
+  floor 60: +0.3231 (yes); zero at F = 50 + 40/(W x 1e-3) - 10 = 59.6820 USD/kg.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import REAL, write
+from remech import bankability as bk
+from remech.cli import main
+from remech.design import load_design
+from remech.errors import InputError
+from remech.instance import load_instance
+from remech.prepare import prepare
+
+W_T = 2705 / 1.331
+SRC = "assumption: test data"
+
+
+@pytest.fixture
+def world(tiny):
+    toml = (tiny / "instance.toml").read_text().replace("last_year = 2030", "last_year = 2032")
+    (tiny / "instance.toml").write_text(toml)
+    years = (2030, 2031, 2032)
+    write(tiny, "projects.csv", [{
+        "project": "P1", "name": "Test refinery", "host": "US", "product": "X",
+        "stage": "separation", "status": "new", "capacity_t": 1000, "start_year": 2031,
+        "ramp_years": 2, "unit_cost_usd_per_kg": 50, "capex_musd": 20, "source": SRC}])
+    write(tiny, "scenarios.csv", [
+        {"scenario": s, "probability": 0.5, "description": "", "source": SRC}
+        for s in ("low", "high")])
+    write(tiny, "prices.csv", [
+        {"scenario": s, "year": y, "product": "X", "price_usd_per_kg": p, "source": SRC}
+        for s, p in (("low", 40), ("high", 60)) for y in years])
+    (tiny / "availability.csv").unlink()
+    write(tiny, "demand.csv", [{"ally": "US", "product": "X", "year": y, "demand_t": 1000,
+                                "source": SRC} for y in years])
+    write(tiny, "supply.csv", [{"product": "X", "year": y, "china_supply_t": 1000,
+                                "other_supply_t": 0, "source": SRC} for y in years])
+    (tiny / "design.toml").write_text(
+        '[design]\nname = "bank"\n[instruments]\nprice_floor = true\nstockpile = false\n'
+        'grants = true\n[price_floor]\nlevels_usd_per_kg = { X = [55, 60] }\n'
+        '[bankability]\ntest = "expected"\nhurdle_rate = 0.1\ntail_years = 1\n'
+        '[grants]\nmax_share_of_capex = 1.0\n')
+    return tiny
+
+
+TERMS = bk.Terms(hurdle_rate=0.1, tail_years=1)
+
+
+def test_incentive_price_and_floors_by_hand(world):
+    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS)
+    row = rows.iloc[0]
+    assert row["incentive_usd_per_kg"] == pytest.approx(50 + 26620 / 2705, rel=1e-12)
+    assert row["npv_market_musd"] == pytest.approx(0.5 * 10 * W_T * 1e-3 - 20, rel=1e-12)
+    assert not row["bankable_market"]
+    assert row["npv_at_55_musd"] == pytest.approx(0.5 * 15 * W_T * 1e-3 - 20, rel=1e-12)
+    assert not row["bankable_at_55"]
+    assert row["npv_at_60_musd"] == pytest.approx(10 * W_T * 1e-3 - 20, rel=1e-12)
+    assert row["bankable_at_60"]
+    assert row["breakeven_floor_usd_per_kg"] == pytest.approx(50 + 40 / (W_T * 1e-3) - 10,
+                                                              abs=bk.FLOOR_TOLERANCE_USD_PER_KG)
+
+
+def test_at_its_incentive_price_a_project_breaks_even(world):
+    inst = load_instance(world)
+    case = bk.new_projects(inst)[0]
+    price = bk.incentive_price(case, 2030, TERMS)
+    case.price_usd_per_kg = np.full_like(case.price_usd_per_kg, price)
+    assert bk.expected_npv_musd(case, 0.0, np.array([0.5, 0.5]), 2030, TERMS) == \
+        pytest.approx(0.0, abs=1e-9)
+
+
+def test_same_npv_as_the_models_bankability_test(world):
+    # prepare's option NPVs (test "expected", grants up to all of capex: every level is an
+    # option) are bankability's expected NPVs at the same floors
+    data = prepare(load_instance(world), load_design(world / "design.toml"))
+    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS).iloc[0]
+    got = dict(zip(data.options.floor_usd_per_kg, data.options.npv_test_musd, strict=True))
+    assert got[0.0] == pytest.approx(rows["npv_market_musd"], rel=1e-12)
+    assert got[55.0] == pytest.approx(rows["npv_at_55_musd"], rel=1e-12)
+    assert got[60.0] == pytest.approx(rows["npv_at_60_musd"], rel=1e-12)
+
+
+def test_a_project_without_output_in_the_horizon_never_breaks_even(world):
+    inst = load_instance(world)
+    case = bk.new_projects(inst)[0]
+    case.output_t = np.zeros(3)
+    assert bk.incentive_price(case, 2030, TERMS) == float("inf")
+    assert bk.breakeven_floor(case, np.array([0.5, 0.5]), 2030, TERMS) == float("inf")
+
+
+def test_bands_share_capacity_by_incentive_price(world):
+    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS)
+    band = bk.bands(rows, {"X": [55, 60]})
+    assert band["capacity_share"].tolist() == [0.0, 1.0, 0.0]  # 59.84 in (55, 60]
+
+
+def test_cli_text_and_json(world):
+    r = CliRunner().invoke(main, ["bankability", str(world), "--floors", "X=55,60",
+                                  "--hurdle", "0.1"])
+    assert r.exit_code == 0, r.output
+    assert "59.8" in r.output and "hurdle 10.0%" in r.output
+    r = CliRunner().invoke(main, ["bankability", str(world), "--json"])  # design's terms
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["hurdle_rate"] == 0.1 and out["floors_usd_per_kg"] == {"X": [55.0, 60.0]}
+    assert out["projects"][0]["bankable_at_60"] is True
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("X=55,abc", "error: --floors X=55,abc: level 'abc' is not a positive number; give "
+                 "floor levels in USD/kg, e.g. --floors NDPR=54,75,85,110"),
+    ("Y=55", "error: --floors Y=55: unknown product 'Y'; use one of X"),
+    ("X55", "error: --floors X55: not PRODUCT=LEVEL,LEVEL,...; write e.g. --floors "
+            "NDPR=54,75,85,110"),
+    ("X=-5", "error: --floors X=-5: level '-5' is not a positive number; give floor levels "
+             "in USD/kg, e.g. --floors NDPR=54,75,85,110"),
+])
+def test_bad_floors_is_one_line_and_exit_2(world, spec, message):
+    r = CliRunner().invoke(main, ["bankability", str(world), "--floors", spec])
+    assert r.exit_code == 2
+    assert r.output.strip() == message
+    assert "Traceback" not in r.output
+
+
+def test_bad_hurdle_and_repeated_product():
+    with pytest.raises(InputError, match="--hurdle 0.9: not a rate between 0 and 0.5"):
+        bk.check_hurdle(0.9)
+    with pytest.raises(InputError, match="X given twice"):
+        bk.parse_floors(("X=1", "X=2"), ["X"])
+
+
+def test_shipped_instance_runs():
+    r = CliRunner().invoke(main, ["bankability", str(REAL), "--floors", "NDPR=54,75,85,110",
+                                  "--hurdle", "0.15", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["projects"]
