@@ -1,24 +1,34 @@
-"""Bankability of the instance's new projects: incentive prices and floors that finance them.
+"""Bankability of the instance's new plants: incentive prices and floors that finance them.
 
 Data layer (numpy and pandas, nothing of Pyomo). The conventions are those of the
-bankability test in ``remech/prepare.py`` (docs/formulation.md, "Bankability"):
+bankability test in ``remech/model/plants.py`` (docs/formulation.md, "Bankability"):
 
 * capacity in year t: capacity_t x min(1, (t - start_year + 1) / ramp_years);
 * a plant runs (at capacity) in a year only if the price it receives covers its unit cost;
 * margin m_t = output_t x (received_t - unit_cost) x 1e-3 MUSD, discounted at the hurdle
   rate h to the first year: e_t = (1 + h)^-(t - t0);
 * the last year's margin again for ``tail_years`` years after the horizon (annuity A_h(n));
-* capex K at (1 + h)^-(max(start_year - 1, t0) - t0), for new projects only.
+* capex K at (1 + h)^-(max(start_year - 1, t0) - t0), for new plants only, counted once
+  per plant (the sum of its lines' capex_musd).
 
-**Incentive price** P*: the flat real price at which the NPV is zero,
+A plant making several products (projects.csv ``plant``) is seen from each of its products
+p in turn: one row per (new plant, product). Its lines of p receive the flat price or the
+floor; its other lines sell at the scenarios' prices, and their expected NPV O (MUSD, at the
+hurdle rate, tail in, no capex) counts towards the plant's. (Several lines of p in one plant
+are taken as one line with their summed capacity and capacity-weighted unit cost.)
 
-    NPV(P) = (P - c) x 1e-3 x W - K (1 + h)^-(capex year),  W = sum_t e_t q_t + e_T q_T A_h(n)
+**Incentive price** P*: the flat real price of p at which the plant's NPV is zero,
 
-so P* = c + K (1 + h)^-(capex year) x 1e3 / W (infinite if the project has no output in the
-horizon). **Bankable at a floor F**: the expected NPV over the instance's scenarios, with the
-plant receiving max(F, price), is >= 0 (prepare's ``expected`` test; F = 0 is the market
-alone). The **break-even floor** is the lowest F at which that holds (0 if the project is
-bankable at market prices); it is at most P*, since a floor at P* earns at least P*.
+    NPV(P) = (P - c) x 1e-3 x W + O - K (1 + h)^-(capex year),
+    W = sum_t e_t q_t + e_T q_T A_h(n)
+
+so P* = c + (K (1 + h)^-(capex year) - O) x 1e3 / W (infinite if the lines of p have no
+output in the horizon; 0 if the other lines alone repay the capex). **Bankable at a floor
+F**: the plant's expected NPV over the instance's scenarios, its lines of p receiving
+max(F, price), is >= 0 (the model's ``expected`` test for the plant option with F for p and
+no floor for its other products; F = 0 is the market alone). The **break-even floor** is the
+lowest F at which that holds (0 if the plant is bankable at market prices); it is at most
+P*, since a floor at P* earns at least P*.
 """
 
 from __future__ import annotations
@@ -48,17 +58,21 @@ class Terms:
 
 @dataclass
 class ProjectCase:
-    """One new project's arrays, as the bankability test sees them."""
+    """One new plant seen from one of its products, as the bankability test sees it."""
 
-    project: str
+    project: str  # the plant (a line without a plant is its own)
     product: str
     host: str
     start_year: int
-    capacity_t: float  # nameplate, t/yr
+    capacity_t: float  # nameplate of its lines of the product, t/yr
     unit_cost_usd_per_kg: float
-    capex_musd: float
+    capex_musd: float  # the plant's, counted once
     output_t: np.ndarray  # [t] capacity by year (ramped)
     price_usd_per_kg: np.ndarray  # [s, t]
+    lines: str = ""  # its lines of the product (space-separated)
+    #: [s] NPV (MUSD, hurdle rate, tail in, no capex) of the plant's other lines at the
+    #: scenarios' prices; None: none
+    others_npv_musd: np.ndarray | None = None
 
 
 def parse_floors(values: tuple[str, ...] | list[str], products: list[str]
@@ -100,24 +114,53 @@ def check_hurdle(hurdle: float) -> None:
                          "discount rate as a fraction, e.g. --hurdle 0.15")
 
 
-def new_projects(inst: Instance) -> list[ProjectCase]:
-    """The instance's new projects with their ramped capacity and price paths."""
+def new_projects(inst: Instance, terms: Terms | None = None) -> list[ProjectCase]:
+    """The instance's new plants, one case per (plant, product it makes), with the ramped
+    capacity and price paths of its lines of that product; ``terms`` (needed for plants
+    with several products) values its other lines."""
     years = np.asarray(inst.years)
     names = inst.scenarios["scenario"].tolist()
     prices = inst.prices.set_index(["scenario", "year", "product"])["price_usd_per_kg"]
+    new = inst.projects[inst.projects["status"] == "new"]
     out = []
-    for _, row in inst.projects[inst.projects["status"] == "new"].iterrows():
-        since = years - int(row["start_year"]) + 1
-        ramp = np.clip(since / int(row["ramp_years"]), 0.0, 1.0)
-        idx = pd.MultiIndex.from_product([names, inst.years, [row["product"]]])
-        price = prices.reindex(idx).to_numpy(float).reshape(len(names), len(years))
-        out.append(ProjectCase(
-            project=row["project"], product=row["product"], host=row["host"],
-            start_year=int(row["start_year"]), capacity_t=float(row["capacity_t"]),
-            unit_cost_usd_per_kg=float(row["unit_cost_usd_per_kg"]),
-            capex_musd=float(row["capex_musd"]), output_t=float(row["capacity_t"]) * ramp,
-            price_usd_per_kg=price))
+    for plant, lines in new.groupby("plant", sort=False):
+        parts = {p: _line_case(lines[lines["product"] == p], prices, names, years)
+                 for p in dict.fromkeys(lines["product"])}
+        capex = float(lines["capex_musd"].sum())
+        for p, case in parts.items():
+            case.project, case.capex_musd = str(plant), capex
+            others = [c for q, c in parts.items() if q != p]
+            if others:
+                case.others_npv_musd = sum(_market_npv_s(c, terms) for c in others)
+            out.append(case)
     return out
+
+
+def _line_case(rows: pd.DataFrame, prices: pd.Series, names: list[str],
+               years: np.ndarray) -> ProjectCase:
+    """The lines ``rows`` (one product of one plant) as one case: summed ramped capacity,
+    capacity-weighted unit cost."""
+    row = rows.iloc[0]
+    cap = rows["capacity_t"].to_numpy(float)
+    output = sum(float(r["capacity_t"]) * np.clip(
+        (years - int(r["start_year"]) + 1) / int(r["ramp_years"]), 0.0, 1.0)
+        for _, r in rows.iterrows())
+    cost = float(cap @ rows["unit_cost_usd_per_kg"].to_numpy(float) / cap.sum()) \
+        if cap.sum() > 0 else float(row["unit_cost_usd_per_kg"])
+    idx = pd.MultiIndex.from_product([names, list(years), [row["product"]]])
+    return ProjectCase(
+        project=row["project"], product=row["product"], host=row["host"],
+        start_year=int(row["start_year"]), capacity_t=float(cap.sum()),
+        unit_cost_usd_per_kg=cost, capex_musd=float(rows["capex_musd"].sum()),
+        output_t=output, price_usd_per_kg=prices.reindex(idx).to_numpy(float).reshape(
+            len(names), len(years)), lines=" ".join(rows["project"]))
+
+
+def _market_npv_s(case: ProjectCase, terms: Terms | None) -> np.ndarray:
+    """[s] NPV of a case's lines at the scenarios' prices (no capex, no other lines)."""
+    if terms is None:
+        raise ValueError("new_projects needs the terms to value a plant's other lines")
+    return _margin_npv_s(case, 0.0, terms)
 
 
 def _discounting(n_years: int, terms: Terms) -> tuple[np.ndarray, float]:
@@ -135,26 +178,43 @@ def capex_pv_musd(case: ProjectCase, first_year: int, terms: Terms) -> float:
     return case.capex_musd * (1.0 + terms.hurdle_rate) ** -year
 
 
-def incentive_price(case: ProjectCase, first_year: int, terms: Terms) -> float:
-    """The flat price (USD/kg) at which the project's NPV at the hurdle rate is zero."""
+def _others_musd(case: ProjectCase, probability: np.ndarray) -> float:
+    """O: the expected NPV of the plant's other lines at the scenarios' prices."""
+    return 0.0 if case.others_npv_musd is None else float(case.others_npv_musd @ probability)
+
+
+def incentive_price(case: ProjectCase, first_year: int, terms: Terms,
+                    probability: np.ndarray | None = None) -> float:
+    """The flat price (USD/kg) of the case's product at which the plant's NPV at the
+    hurdle rate is zero (its other lines at the scenarios' prices, weighted by
+    ``probability``)."""
     disc, tail = _discounting(len(case.output_t), terms)
     weight = float(disc @ case.output_t + disc[-1] * case.output_t[-1] * tail)  # t
     if weight <= 0:
         return math.inf
-    capex = capex_pv_musd(case, first_year, terms)
+    others = _others_musd(case, probability) if probability is not None else 0.0
+    capex = capex_pv_musd(case, first_year, terms) - others
+    if capex <= 0:
+        return 0.0  # the other lines alone repay the capex
     return case.unit_cost_usd_per_kg + capex / (weight * MUSD_PER_T_USD_PER_KG)
 
 
-def expected_npv_musd(case: ProjectCase, floor_usd_per_kg: float, probability: np.ndarray,
-                      first_year: int, terms: Terms) -> float:
-    """Expected NPV (MUSD) when the plant receives max(floor, price); floor 0: market."""
+def _margin_npv_s(case: ProjectCase, floor_usd_per_kg: float, terms: Terms) -> np.ndarray:
+    """[s] NPV (MUSD) of the case's lines receiving max(floor, price), tail in, no capex."""
     disc, tail = _discounting(len(case.output_t), terms)
     received = np.maximum(floor_usd_per_kg, case.price_usd_per_kg)  # [s, t]
     runs = received >= case.unit_cost_usd_per_kg
     margin = case.output_t[None] * runs * (received - case.unit_cost_usd_per_kg) \
         * MUSD_PER_T_USD_PER_KG
-    npv = margin @ disc + margin[:, -1] * disc[-1] * tail
-    return float(npv @ probability) - capex_pv_musd(case, first_year, terms)
+    return margin @ disc + margin[:, -1] * disc[-1] * tail
+
+
+def expected_npv_musd(case: ProjectCase, floor_usd_per_kg: float, probability: np.ndarray,
+                      first_year: int, terms: Terms) -> float:
+    """The plant's expected NPV (MUSD) when its lines of the case's product receive
+    max(floor, price) and its other lines the price; floor 0: market."""
+    return float(_margin_npv_s(case, floor_usd_per_kg, terms) @ probability) \
+        + _others_musd(case, probability) - capex_pv_musd(case, first_year, terms)
 
 
 def breakeven_floor(case: ProjectCase, probability: np.ndarray, first_year: int,
@@ -163,7 +223,7 @@ def breakeven_floor(case: ProjectCase, probability: np.ndarray, first_year: int,
     finances the project, inf if no floor does."""
     if expected_npv_musd(case, 0.0, probability, first_year, terms) >= 0:
         return 0.0
-    high = incentive_price(case, first_year, terms)
+    high = incentive_price(case, first_year, terms, probability)
     if not math.isfinite(high):
         return math.inf
     low = 0.0  # expected NPV is continuous and non-decreasing in the floor
@@ -177,19 +237,22 @@ def breakeven_floor(case: ProjectCase, probability: np.ndarray, first_year: int,
 
 
 def table(inst: Instance, floors: dict[str, list[float]], terms: Terms) -> pd.DataFrame:
-    """One row per new project: incentive price, break-even floor, expected NPV and
-    bankability at market prices and at each floor of its product."""
+    """One row per new plant and product it makes: incentive price, break-even floor,
+    expected NPV and bankability at market prices and at each floor of the product (the
+    plant's other lines at market prices)."""
     prob = inst.scenarios["probability"].to_numpy(float)
     prob = prob / prob.sum()
     first = inst.years[0]
     rows = []
-    for case in new_projects(inst):
+    for case in new_projects(inst, terms):
         market = expected_npv_musd(case, 0.0, prob, first, terms)
-        row = {"project": case.project, "product": case.product, "host": case.host,
-               "start_year": case.start_year, "capacity_t": case.capacity_t,
+        row = {"project": case.project, "lines": case.lines, "product": case.product,
+               "host": case.host, "start_year": case.start_year,
+               "capacity_t": case.capacity_t,
                "unit_cost_usd_per_kg": case.unit_cost_usd_per_kg,
                "capex_musd": case.capex_musd,
-               "incentive_usd_per_kg": incentive_price(case, first, terms),
+               "others_npv_musd": _others_musd(case, prob),
+               "incentive_usd_per_kg": incentive_price(case, first, terms, prob),
                "breakeven_floor_usd_per_kg": breakeven_floor(case, prob, first, terms),
                "npv_market_musd": market, "bankable_market": market >= 0}
         for level in floors.get(case.product, []):
@@ -228,14 +291,16 @@ def _price(value: float) -> str:
 
 def _product_table(rows: pd.DataFrame, levels: list[float]) -> str:
     out = pd.DataFrame({
-        "project": rows["project"], "host": rows["host"], "start": rows["start_year"],
+        "plant": rows["project"], "host": rows["host"], "start": rows["start_year"],
         "cap t/yr": rows["capacity_t"].map("{:,.0f}".format),
         "cost USD/kg": rows["unit_cost_usd_per_kg"].map("{:,.1f}".format),
-        "capex MUSD": rows["capex_musd"].map("{:,.1f}".format),
-        "incentive USD/kg": rows["incentive_usd_per_kg"].map(_price),
-        "floor needed": rows["breakeven_floor_usd_per_kg"].map(
-            lambda v: "market" if v == 0 else _price(v)),
-        "market": rows["bankable_market"].map({True: "yes", False: "no"})})
+        "capex MUSD": rows["capex_musd"].map("{:,.1f}".format)})
+    if (rows["others_npv_musd"] != 0).any():
+        out["other lines MUSD"] = rows["others_npv_musd"].map("{:,.1f}".format)
+    out["incentive USD/kg"] = rows["incentive_usd_per_kg"].map(_price)
+    out["floor needed"] = rows["breakeven_floor_usd_per_kg"].map(
+        lambda v: "market" if v == 0 else _price(v))
+    out["market"] = rows["bankable_market"].map({True: "yes", False: "no"})
     for level in levels:
         out[f"at {level:g}"] = rows[f"bankable_at_{level:g}"].map({True: "yes", False: "no"})
     return out.to_string(index=False)
@@ -263,7 +328,9 @@ def render(rows: pd.DataFrame, band: pd.DataFrame, floors: dict[str, list[float]
     if not len(rows):
         return "no new projects in this instance"
     lines = [f"expected NPV at hurdle {terms.hurdle_rate:.1%} (tail {terms.tail_years} years "
-             "at the last year's margin) over the instance's scenarios; yes = bankable"]
+             "at the last year's margin) over the instance's scenarios; yes = bankable; a "
+             "plant's capex counts once, its other products' lines at the scenarios' prices "
+             "(other lines MUSD)"]
     for product, group in rows.groupby("product", sort=False):
         lines += ["", f"{product}:", _product_table(group, floors.get(product, [])),
                   _band_line(product, rows, band, floors)]

@@ -946,14 +946,16 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> N
 @user_errors
 def bankability(instance: Path, model_path: Path | None, floor_specs: tuple[str, ...],
                 hurdle: float | None, as_json: bool) -> None:
-    """Incentive price of each new project of INSTANCE and whether it is bankable.
+    """Incentive price of each new plant of INSTANCE and whether it is bankable.
 
-    The incentive price is the flat real price at which the project's NPV at the hurdle
-    rate is zero (its capacity ramp, start year, capex the year before the start, unit
-    cost, and the design's tail years at the last year's margin, as remech's bankability
-    test). A project is bankable at a floor (or at market prices) if its expected NPV over
-    the instance's scenarios, receiving max(floor, price), is >= 0. Prints the floor each
-    project needs and the share of new capacity per incentive-price band.
+    The incentive price is the flat real price of a product at which the plant's NPV at
+    the hurdle rate is zero (its capacity ramp, start year, capex the year before the
+    start, counted once per plant, unit cost, and the design's tail years at the last
+    year's margin, as remech's bankability test; a plant's lines of other products sell at
+    the scenarios' prices). A plant is bankable at a floor (or at market prices) if its
+    expected NPV over the instance's scenarios, its lines of the product receiving
+    max(floor, price), is >= 0. Prints one row per (plant, product), the floor each needs
+    and the share of new capacity per incentive-price band.
 
     \b
     Example:

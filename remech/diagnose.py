@@ -149,19 +149,20 @@ def _describe_limit(comp: str, idx: tuple, w: _Words) -> tuple[str, str, str] | 
                 f"{float(d.china_cap_t[s, t, p]):,.0f} t "
                 f"of {w.product(p)} {w.where(s, t)} (supply.csv, availability.csv)", "")
     if comp == "support":
-        (o,) = idx
-        opt = d.options
-        j, price = int(opt.project[o]), opt.entry[o].level_usd_per_kg
-        return (f"{comp}/{o}",
-                f"project {d.projects[j]} is supported at {price:g} USD/kg at most once "
-                "(a yes/no choice)", "")
+        (q,) = idx
+        popt = d.plant_options
+        terms = ", ".join(f"{d.products[p]} {e.level_usd_per_kg:g} USD/kg"
+                          for p, e in sorted(popt.entries[q].items()))
+        return (f"{comp}/{q}",
+                f"plant {d.plants[int(popt.plant[q])]} is supported at {terms} from "
+                f"{int(popt.start_year[q])} at most once (a yes/no choice)", "")
     if comp in ("outlay_musd", "c_outlay"):
         return ("outlay", "the outlay (grants, stockpile, top-ups) is paid by the allies",
                 "")
     if comp in ("c_one_option", "c_link", "c_floor_used", "c_one_level",
-                "floor_choice", "c_tariff_auto"):
-        return ("floor_rules", "the floor rules: one level per product, a project supported "
-                "only at its product's level, a floor only with a contracted project; "
+                "floor_choice", "c_tariff_auto", "c_line_support", "line_support"):
+        return ("floor_rules", "the floor rules: one level per product, a plant supported "
+                "only at its products' levels, a floor only with a contracted plant; "
                 "check mandatory_floor, eligible_projects and support_existing "
                 "(design [price_floor])", "")
     if comp in ("c_grant_stage_cap", "c_grant_host_cap"):

@@ -76,7 +76,9 @@ class Mechanism(Mapping):
     upside_share: dict[str, float] | None = None
     upside_cap_usd_per_kg: dict[str, float | None] | None = None
     supported_projects: list[str] | None = None
+    supported_plants: list[str] | None = None
     projects: list[dict] | None = None
+    plants: list[dict] | None = None
     stockpiles: list[dict] | None = None
     stockpile_policy: dict | None = None
     first_stage: FirstStage | None = None
@@ -197,13 +199,16 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     projects_df = floor["projects"]
     mech.floors_usd_per_kg, mech.upside_share = floor["floors"], floor["upside"]
     mech.upside_cap_usd_per_kg = floor["cap_up"]
+    plants_df = floor["plants"]
     mech.supported_projects = projects_df.loc[projects_df["supported"], "project"].tolist()
+    mech.supported_plants = plants_df.loc[plants_df["supported"], "plant"].tolist()
     mech.projects = projects_df.to_dict(orient="records")
+    mech.plants = plants_df.to_dict(orient="records")
     mech.stockpiles = stock["stockpiles"].to_dict(orient="records")
     mech.stockpile_policy = stock["policy"]
     mech.first_stage = stage.read(m, data)
     mech.last_resort_reserve = reserve_df.to_dict(orient="records")
-    mech.grants_musd = float(floor["grant_by_project_musd"].sum())
+    mech.grants_musd = floor["grants_musd"]
     mech.burden_sharing = {"rule": data.sharing_rule}
     mech.contributions = payers["contributions"]
     mech.tariff_reference_usd_per_kg = refs
@@ -214,7 +219,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech.non_chinese_share = bal["non_chinese_share"]
     mech.sizes = data.sizes
     mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
-                   "projects.csv": projects_df, **stock["tables"],
+                   "projects.csv": projects_df, "plants.csv": plants_df, **stock["tables"],
                    "last_resort_reserve.csv": reserve_df, **payers["tables"],
                    "scenario_costs.csv": scen, **bal["tables"]}
     return mech

@@ -186,10 +186,32 @@ def status_text(mech: dict) -> Para:
 
 def _project_text(p: dict, horizon: str) -> str:
     extra = [f"{p['host']}", p["status"]]
-    if p.get("grant_musd"):
-        extra.append(f"capex grant {musd(p['grant_musd'])}")
+    if p.get("plant") and p["plant"] != p["project"]:
+        extra.append(f"a line of plant {p['plant']}")
     extra.append(f"expected output {tonnes(p.get('expected_output_t'))} over {horizon}")
     return f"{p['project']} ({p['name']}; {', '.join(extra)})"
+
+
+def plant_items(res: Result) -> list[str]:
+    """One sentence per supported plant with several lines, a moved start or a grant: the
+    plant is contracted, built and granted as a whole."""
+    items = []
+    for p in res.doc.get("plants") or []:
+        lines = p["lines"].split()
+        moved = p["status"] == "new" and p.get("start_year") != p.get("planned_start_year")
+        if not p["supported"] or (lines == [p["plant"]] and not moved
+                                  and not p.get("grant_musd")):
+            continue
+        text = (f"Plant {p['plant']} ({', '.join(lines)}; {p['host']}, {p['status']}) is "
+                f"contracted as a whole: {p['terms']}")
+        if p["status"] == "new":
+            text += f"; starts in {p['start_year']:g}"
+            if moved:
+                text += f" (planned {p['planned_start_year']:g})"
+        if p.get("grant_musd"):
+            text += f"; capex grant {musd(p['grant_musd'])} of {musd(p['capex_musd'])}"
+        items.append(text + ".")
+    return items
 
 
 def floor_items(res: Result) -> list[str]:
@@ -345,7 +367,8 @@ def mechanism_section(res: Result) -> list:
                     status_text(mech)]
     if (mech.get("stockpile_policy") or {}).get("clairvoyant_bound"):
         blocks.append(Para(mech["stockpile_policy"]["meaning"], "warning"))
-    blocks += [Heading("Price floors and contracted projects", 3), Bullets(floor_items(res)),
+    blocks += [Heading("Price floors and contracted projects", 3),
+               Bullets(floor_items(res) + plant_items(res)),
                Heading("Stockpiles", 3), Bullets(stockpile_items(res)),
                Heading("Costs, risk and shortfall", 3), Bullets(cost_items(res)),
                Heading("Who pays what", 3), *who_pays(res)]

@@ -100,8 +100,7 @@ def summary(mech: Mapping) -> str:
                      f"at the floor ({r['purchases_at_floor_musd']:,.1f} MUSD), sells back "
                      f"{r['expected_releases_t']:,.0f} t at {r['buyback_usd_per_kg']:g} USD/kg "
                      f"({r['buyback_revenue_musd']:,.1f} MUSD) (expected)")
-    sup = mech["supported_projects"]
-    lines.append(f"projects      {len(sup)} supported: {', '.join(sup) if sup else '-'}")
+    lines.append(plants_line(mech))
     if mech["grants_musd"]:
         lines.append(f"grants        {mech['grants_musd']:,.1f} MUSD")
     built = [s for s in mech["stockpiles"] if s["built"]]
@@ -132,3 +131,20 @@ def summary(mech: Mapping) -> str:
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")
     return "\n".join(lines)
+
+
+def plants_line(mech: Mapping) -> str:
+    """The summary's line of supported plants: each with its lines (if it has several or
+    its one line has another name) and its start year where the mechanism moved it."""
+    parts = []
+    for plant in mech.get("plants") or []:
+        if not plant["supported"]:
+            continue
+        lines = plant["lines"].split()
+        text = plant["plant"] if lines == [plant["plant"]] else \
+            f"{plant['plant']} ({' '.join(lines)})"
+        start, planned = plant.get("start_year"), plant.get("planned_start_year")
+        if plant["status"] == "new" and start is not None and start != planned:
+            text += f" from {start:g} (planned {planned:g})"
+        parts.append(text)
+    return f"plants        {len(parts)} supported: {', '.join(parts) if parts else '-'}"

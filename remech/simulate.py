@@ -244,23 +244,25 @@ def check_mechanism(mech_path: Path, mech: dict, inst: Instance, design: Design)
                   "again with this one")
     fs = FirstStage.from_json(mech["first_stage"])
     products = set(inst.products["product"])
-    projects = set(inst.projects["project"])
+    plants = set(inst.projects["plant"])
     solved_on = (mech.get("instance") or {}).get("name", "another instance")
     for where, names, known, what in (
             ("'first_stage.floor_level'", fs.floor_level, products, "product"),
             ("'first_stage.stock'", fs.stock, products, "product"),
-            ("'first_stage.support'", fs.supported_projects, projects, "project"),
-            ("'first_stage.built_outside'", fs.built_outside, projects, "project")):
+            ("'first_stage.support'", fs.supported_plants, plants, "plant"),
+            ("'first_stage.support' entries", {p for c in fs.support for p, _ in c.entries},
+             products, "product"),
+            ("'first_stage.built_outside'", fs.built_outside, plants, "plant")):
         for name in sorted(names):
             if name not in known:
                 raise bad(where, f"{what} '{name}' is not in instance '{inst.name}' "
                           f"({inst.folder}); the mechanism was solved on '{solved_on}'",
-                          "simulate it on an instance with the same products and projects")
+                          "simulate it on an instance with the same products and plants")
     values = [("stock capacity_t", v[1], 0.0, None) for v in fs.stock.values()]
     values += [("stock_target_t", v, 0.0, None) for v in fs.stock_target.values()]
     values += [("reserve_share", v, 0.0, 1.0) for v in fs.reserve_share.values()]
     values += [("grant_musd", v, 0.0, None) for v in fs.support.values()]
-    for e in list(fs.floor_level.values()) + [e for _, e in fs.support]:
+    for e in list(fs.floor_level.values()) + [e for c in fs.support for _, e in c.entries]:
         values += [("level_usd_per_kg", e.level_usd_per_kg, 0.0, None),
                    ("upside_share", e.upside_share, 0.0, 1.0)]
     for name, v, low, high in values:
@@ -363,11 +365,11 @@ def summarise(records: list[dict], sample: ScenarioSample, mech: dict,
                                      for r in records]},
     }
     report["projects"] = {
-        "supported": sorted(decisions.supported_projects),
+        "supported": sorted(decisions.supported_plants),
         "built_outside": sorted(decisions.built_outside),
-        "meaning": "the mechanism's investment decisions as solved: supported projects (with "
-                   "their grants) and projects built without support are kept, not re-tested "
-                   "on these scenarios' futures"}
+        "meaning": "the mechanism's investment decisions as solved: supported plants (with "
+                   "their terms, start years and grants) and plants built without support are "
+                   "kept, not re-tested on these scenarios' futures"}
     if not len(counted):
         report["cost"] = None
         return report, table
@@ -502,7 +504,7 @@ def summary(report: dict) -> str:
             f"{_money(v['ci95_musd'][1])})" for a, v in report["contributions"].items())
             + " MUSD (share x outlay, 95 % CI)")
     pj = report["projects"]
-    lines.append(f"projects      {len(pj['supported'])} supported"
+    lines.append(f"plants        {len(pj['supported'])} supported"
                  + (f" ({', '.join(pj['supported'])})" if pj["supported"] else "")
                  + f", {len(pj['built_outside'])} built without support; as decided, not "
                  "re-tested on these scenarios")

@@ -95,7 +95,9 @@ def test_same_npv_as_the_models_bankability_test(world):
     # option) are bankability's expected NPVs at the same floors
     data = prepare(load_instance(world), load_design(world / "design.toml"))
     rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS).iloc[0]
-    got = dict(zip(data.options.floor_usd_per_kg, data.options.npv_test_musd, strict=True))
+    popt = data.plant_options
+    got = {ent[0].level_usd_per_kg: npv
+           for ent, npv in zip(popt.entries, popt.npv_test_musd, strict=True)}
     assert got[0.0] == pytest.approx(rows["npv_market_musd"], rel=1e-12)
     assert got[55.0] == pytest.approx(rows["npv_at_55_musd"], rel=1e-12)
     assert got[60.0] == pytest.approx(rows["npv_at_60_musd"], rel=1e-12)

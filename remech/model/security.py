@@ -144,7 +144,7 @@ def _host_shares(m, data: ModelData, ledger: Ledger, sigma: np.ndarray,
         for j in members[s, t, p, k]:
             for o in np.flatnonzero(opt.project == j):
                 if extra[o, s, t]:
-                    terms.append((float(extra[o, s, t]), support.support[int(o)]))
+                    terms.append((float(extra[o, s, t]), support.line[int(o)]))
         if slack is not None:
             terms.append((-1.0, slack[s, t, p, k]))
         base = float(data.outside_output_t[members[s, t, p, k], s, t].sum())
