@@ -149,13 +149,14 @@ def _describe_limit(comp: str, idx: tuple, w: _Words) -> tuple[str, str, str] | 
                 f"{float(d.china_cap_t[s, t, p]):,.0f} t "
                 f"of {w.product(p)} {w.where(s, t)} (supply.csv, availability.csv)", "")
     if comp == "support":
-        (q,) = idx
-        popt = d.plant_options
-        terms = ", ".join(f"{d.products[p]} {e.level_usd_per_kg:g} USD/kg"
-                          for p, e in sorted(popt.entries[q].items()))
-        return (f"{comp}/{q}",
-                f"plant {d.plants[int(popt.plant[q])]} is supported at {terms} from "
-                f"{int(popt.start_year[q])} at most once (a yes/no choice)", "")
+        k, y = idx
+        return (f"{comp}/{k}",
+                f"plant {d.plants[k]} is supported from {y} or not (a yes/no choice)", "")
+    if comp in ("option", "c_plant_start"):
+        return ("plant_options", "a plant is supported only under a combination of floors "
+                "for its products that makes it bankable (with a grant within the design's "
+                "share of capex) and that its producer would sign", "check the floor menus "
+                "and [grants] max_share_of_capex")
     if comp in ("outlay_musd", "c_outlay"):
         return ("outlay", "the outlay (grants, stockpile, top-ups) is paid by the allies",
                 "")

@@ -187,9 +187,8 @@ def scenario_costs(m: pyo.ConcreteModel, data: ModelData) -> pd.DataFrame:
 def supported_projects(m: pyo.ConcreteModel, data: ModelData) -> set[str]:
     """Lines (projects) supported in a solved (or fixed) model: those of the chosen plant
     options."""
-    popt = data.plant_options
-    return {data.projects[int(data.options.project[o])] for q, v in m.support.items()
-            if (v.value or 0) > 0.5 for o in popt.rows[q]}
+    return {data.projects[int(data.options.project[o])] for o, v in m.line_support.items()
+            if (v.value or 0) > 0.5}
 
 
 def out_of_sample_check(reduced: str | Path, full: str | Path,

@@ -142,14 +142,37 @@ def test_plant_option_takes_the_floor_chosen_for_each_of_its_products(tiny):
     lines = {p["project"]: p for p in m["projects"]}
     assert lines["A-Y"]["floor_usd_per_kg"] == 150.0
     assert m["costs"]["by_category_musd"]["topup"] == pytest.approx(15.0, **TOL)
-    # the plant's options: one per bankable combination of entries, each linked to both
-    # products' floor choices (c_link[q, p])
-    combos = {tuple(sorted((run.data.products[p], e.level_usd_per_kg) for p, e in ent.items()))
-              for ent, k in zip(run.data.plant_options.entries, run.data.plant_options.plant,
-                                strict=True) if run.data.plants[k] == "A"}
+    # the plant's options: one per bankable combination of entries; each entry a plant
+    # option uses is linked to its product's floor choice (c_link[A, p, l])
+    data, a = run.data, run.data.plants.index("A")
+    combos = {tuple(sorted((data.products[p], e.level_usd_per_kg) for p, e in ent.items()))
+              for ent, k in zip(data.plant_options.entries, data.plant_options.plant,
+                                strict=True) if k == a}
     assert combos == {(("X", 60.0), ("Y", 0.0)), (("X", 60.0), ("Y", 150.0))}
-    assert len([k for k in run.model.c_link if run.data.plants[
-        run.data.plant_options.plant[k[0]]] == "A"]) == 4
+    links = {(data.products[p], data.menus[p][l].level_usd_per_kg): len(
+        run.model.c_link[k, p, l].body.linear_vars) for k, p, l in run.model.c_link if k == a}
+    assert links == {("X", 60.0): 3, ("Y", 0.0): 2, ("Y", 150.0): 2}
+
+
+def test_an_inadmissible_mix_of_admissible_entries_stays_closed(tiny):
+    # Plant A: A-X (X, 1000 t, cost 50) and A-Y (Y, 50 t, cost 50), capex 21; Y sells at
+    # 100 (China supplies Y in full). NPV: X at market 15, at the 60 floor 20; Y at market
+    # 2.5, at a 200 floor 50 x 150 = 7.5. (X 60, Y market) 22.5 and (X market, Y 200) 22.5
+    # are bankable, (X market, Y market) 17.5 is not, though both of its entries are used
+    # by some option: it is no plant option, so the floor choices cannot open it (otherwise
+    # A would run at market prices for free and cover X's cut). Best: Y 200 (top-up 50 x
+    # 100 = 5 in each scenario) -> 5; X 60 would cost 10.
+    two_products(tiny)
+    write(tiny, "projects.csv", [line("A-X", "X", 1000, 50, 21, plant="A"),
+                                 line("A-Y", "Y", 50, 50, 0, plant="A")])
+    run = solve(tiny, levels(tiny, "{ X = [60], Y = [200] }"))
+    data = run.data
+    combos = {tuple(data.menus[p][e.index].level_usd_per_kg for p, e in sorted(ent.items()))
+              for ent in data.plant_options.entries}
+    assert combos == {(60.0, 0.0), (0.0, 200.0), (60.0, 200.0)}
+    assert cost(run) == pytest.approx(5.0, **TOL)
+    assert run.mechanism["floors_usd_per_kg"] == {"X": None, "Y": 200.0}
+    assert run.mechanism["plants"][0]["terms"] == "X market, Y floor 200"
 
 
 # ----------------------------------------------------------------------------- start years
@@ -324,3 +347,30 @@ def test_a_plant_read_from_projects_csv_without_the_column(tiny):
     assert inst.projects["plant"].tolist() == ["P1"]
     df = read(tiny, "projects.csv")
     assert "plant" not in df.columns
+
+
+def test_a_plant_option_is_one_contract(tiny):
+    # collars (30 % above the floor) and tariff references on both products: X's menu is
+    # {none, floor 60, collar 60, tariff 60}, Y's the same at 150: 16 combinations. A plant
+    # option's floors share one upside share, and a tariff is not mixed with a floor; "no
+    # floor" combines with either: 10 are one contract (none-none, floor-floor,
+    # collar-collar, tariff-tariff, and each of the three with none, both ways); the 6
+    # mixed ones are no option.
+    two_products(tiny)
+    write(tiny, "projects.csv", [line("P1", "X", 1000, 50, 0, plant="PL", status="existing"),
+                                 line("P2", "Y", 100, 50, 0, plant="PL", status="existing")])
+    path = levels(tiny, "{ X = [60], Y = [150] }\nupside_share = [0.0, 0.3]",
+                  extra="\n[tariff]\nreference_usd_per_kg = { X = [60], Y = [150] }\n")
+    path.write_text(path.read_text().replace("grants = false", "grants = false\ntariff = true"))
+    data = prepare(load_instance(tiny), load_design(path))
+    kinds = set()
+    for ent in data.plant_options.entries:
+        floors = {e.upside_share for e in ent.values()
+                  if not e.is_tariff and e.level_usd_per_kg > 0}
+        tariffs = any(e.is_tariff for e in ent.values())
+        assert len(floors) <= 1 and not (floors and tariffs), ent
+        kinds.add(tuple(sorted(e.kind.value for e in ent.values())))
+    assert {("collar", "collar"), ("floor", "floor"), ("tariff", "tariff"),
+            ("collar", "none"), ("none", "tariff")} <= kinds
+    assert ("collar", "floor") not in kinds and ("floor", "tariff") not in kinds
+    assert len(data.plant_options.entries) <= 10

@@ -16,7 +16,7 @@ from remech.model.data import MenuEntry, ModelData
 
 #: first-stage variables by block (the contributions follow from the outlay)
 FIRST_STAGE_VARS = {
-    "price_floor": ("floor_choice", "support"),
+    "price_floor": ("floor_choice", "support", "option"),
     "stockpile": ("stock_build", "stock_capacity_t", "stock_target_t"),
     "reserve": ("reserve_share",),
 }

@@ -3,10 +3,10 @@ the options in remech.model.plants, up to the design's share of the plant's cape
 design's grant budgets.
 
 Constraints
-  c_grant_stage_cap[st], c_grant_host_cap[k]: sum of grant_musd[q] support[q] over the
-                    plants of stage st / hosted by country k <= the design's cap (MUSD)
-                    (a plant's lines share host and stage)
-Cost (first stage, category grants): sum_q grant_musd[q] * support[q].
+  c_grant_stage_cap[st], c_grant_host_cap[h]: sum of grant_musd[q] option[q] over the plant
+                    options of plants of stage st / hosted by country h <= the design's cap
+                    (MUSD) (a plant's lines share host and stage)
+Cost (first stage, category grants): sum_q grant_musd[q] option[q].
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support)
     popt = data.plant_options
     lead = {k: int(np.flatnonzero(data.project_plant == k)[0])
             for k in range(len(data.plants))}
+    granted = [int(q) for q in np.flatnonzero(popt.grant_musd)]
 
     def capped(name: str, caps: dict[str, float], key_of) -> None:
-        keys = [k for k in caps if any(key_of(lead[int(p)]) == k for p in popt.plant)]
-        m.add_component(name, pyo.Constraint(keys, rule=lambda m, k: linear(
-            [(float(popt.grant_musd[q]), support.support[int(q)]) for q in np.flatnonzero(
-                popt.grant_musd) if key_of(lead[int(popt.plant[q])]) == k])
-            <= float(caps[k])))
+        keys = [c for c in caps if any(key_of(lead[int(k)]) == c for k in popt.plant)]
+        m.add_component(name, pyo.Constraint(keys, rule=lambda m, c: linear(
+            [(float(popt.grant_musd[q]), support.option[q]) for q in granted
+             if key_of(lead[int(popt.plant[q])]) == c]) <= float(caps[c])))
 
     capped("c_grant_stage_cap", data.grant_cap_by_stage_musd, lambda j: data.project_stage[j])
     capped("c_grant_host_cap", data.grant_cap_by_host_musd, lambda j: data.project_host[j])
-    for q in np.flatnonzero(popt.grant_musd):
-        ledger.add_first(Category.GRANTS, popt.grant_musd[q], support.support[int(q)])
+    for q in granted:
+        ledger.add_first(Category.GRANTS, popt.grant_musd[q], support.option[q])

@@ -282,6 +282,9 @@ class _Combos:
     expected: np.ndarray  # [c]
     has_tariff: np.ndarray  # [c] some entry is a tariff reference price
     has_floor: np.ndarray  # [c] some entry is a floor or collar (a contract)
+    #: [c] the entries make one contract: its floors (and collars) share one upside share,
+    #: and tariff references (a policy, not a contract) do not mix with floors
+    one_contract: np.ndarray
     same_as_outside: np.ndarray  # [c] every line's output and top-up as outside
 
 
@@ -307,25 +310,29 @@ def _combos(ctx: Context, plant: Plant, menus: list[list[MenuEntry]], start: int
     npv_s = total.reshape(-1, len(ctx.scenarios)) - plant.capex_pv(
         ctx, start, ctx.design.hurdle_rate)
     levels = list(itertools.product(*[range(n) for n in dims]))
-    kind = [[(menus[p][l].is_tariff, not menus[p][l].is_tariff
-              and menus[p][l].level_usd_per_kg > 0) for p, l in zip(plant.products, c,
-                                                                   strict=True)]
-            for c in levels]
+    entries = [[menus[p][l] for p, l in zip(plant.products, c, strict=True)] for c in levels]
+    tariff = np.array([any(e.is_tariff for e in es) for es in entries], bool)
+    floors = [{e.upside_share for e in es if not e.is_tariff and e.level_usd_per_kg > 0}
+              for es in entries]
+    has_floor = np.array([bool(f) for f in floors], bool)
     return _Combos(levels, npv_s, test_npv(npv_s, ctx), npv_s @ ctx.probability,
-                   np.array([any(t for t, _ in k) for k in kind]),
-                   np.array([any(f for _, f in k) for k in kind]),
+                   tariff, has_floor,
+                   np.array([len(f) <= 1 for f in floors], bool) & ~(tariff & has_floor),
                    same.reshape(-1) & (start == plant.starts[0]))
 
 
 def _admissible(ctx: Context, plant: Plant, c: _Combos) -> tuple[np.ndarray, np.ndarray]:
-    """[c] which combinations are plant options, and the grant each needs: eligible (a
-    tariff reaches every producer: an ineligible plant only gets tariff-and-no-floor
-    combinations), bankable (with a grant within the design's share of capex; no grant
-    with a tariff, whose support is automatic), the producer would sign (its expected NPV
-    is at least outside the mechanism's) and it differs from leaving the plant outside."""
+    """[c] which combinations are plant options, and the grant each needs: one contract
+    (the plant's floors share one upside share; a tariff reference does not mix with a
+    floor), eligible (a tariff reaches every producer: an ineligible plant only gets
+    tariff-and-no-floor combinations), bankable (with a grant within the design's share
+    of capex; no grant with a tariff, whose support is automatic), the producer would sign
+    (its expected NPV is at least outside the mechanism's) and it differs from leaving the
+    plant outside."""
     design = ctx.design
     gap = np.zeros_like(c.npv) if plant.existing else np.maximum(-c.npv, 0.0)
-    ok = np.full(len(c.npv), plant.eligible) | (c.has_tariff & ~c.has_floor)
+    ok = (np.full(len(c.npv), plant.eligible) | (c.has_tariff & ~c.has_floor)) \
+        & c.one_contract
     ok &= (gap <= 0.0) | (design.grants & ~c.has_tariff
                           & (gap <= design.grant_max_share_of_capex * plant.capex_musd
                              + TOLERANCE_MUSD))

@@ -18,22 +18,32 @@ remech.model.plants):
 
 Variables
   floor_choice[p, l] in {0,1}   product p gets menu entry l (l = 0: no floor)
-  support[q] in {0,1}           plant option q: plant P(q) is supported, with entry l_p(q)
-                                for each product p it makes and start year y(q)
-  line_support[o] in [0,1]      line row o is supported
+  support[k, y] in {0,1}        plant k is supported and starts in year y
+  option[q] in [0,1]            plant option q = (plant k, entry l_p for each product p it
+                                makes, start y) is chosen; 0 or 1 in integer solutions
+  line_support[o] in [0,1]      line row o = (line j, entry l, start y) is supported
 
 Constraints
-  c_one_level[p]:      sum_l floor_choice[p, l] = 1
-  c_link[q, p]:        support[q] <= floor_choice[p, l_p(q)]  for each product p of P(q)
-  c_one_option[P]:     sum_{q of P} support[q] <= 1   (= 1 if support is compulsory)
-  c_line_support[o]:   line_support[o] = sum_{q containing o} support[q]
-  c_floor_used[p, l], F_l > 0:  floor_choice[p, l] <= sum_{q with l_p(q) = l} support[q]
-                       (a floor is declared only if some plant is contracted under it)
+  c_one_level[p]:       sum_l floor_choice[p, l] = 1
+  c_link[k, p, l]:      sum_{q of k, l_p(q) = l} option[q] <= floor_choice[p, l]
+  c_plant_start[k, y]:  sum_{q of k starting in y} option[q] = support[k, y]
+  c_one_option[k]:      sum_y support[k, y] <= 1   (= 1 if support is compulsory)
+  c_line_support[o]:    line_support[o] = sum_{q using row o} option[q]
+  c_floor_used[p, l], F_l > 0:  floor_choice[p, l] <= sum_{q with l_p(q) = l} option[q]
+                        (a floor is declared only if some plant is contracted under it)
 
-Together these make support[q] = y[P] x prod_p floor_choice[p, l_p(q)] exactly (y[P] =
-sum_q support[q], "plant P is supported"): for binary floor choices exactly one entry
-combination per start year is open, so a plant can only be supported at the levels chosen
-for its products; no big-M. line_support[o] is then 0 or 1 (one option per plant).
+Together these make option[q] = support[k, y] x prod_{p of k} floor_choice[p, l_p(q)]
+exactly, without big-M: for binary floor choices c_link leaves open one option per plant
+and start year, the one whose entries are the chosen floors, and c_plant_start sets it to
+the plant's support binary. So a plant is supported at the floors chosen for its products
+and only under an admissible combination of them (remech.model.plants), with that
+combination's grant. The binaries are one per plant and start year: a plant making three
+products has up to |menu_NdPr| x |menu_Dy| x |menu_Tb| options (4,864 in the full-toolkit
+design), which as binaries kept HiGHS's presolve probing for longer than its 900 s limit
+before any search; as continuous variables they keep the same LP relaxation. (A weaker
+formulation with one variable per plant, product and entry, and rows cutting the
+inadmissible combinations, was measured too: its root bound on the shipped default was
+853.6 MUSD against 1,379.6 here.)
 Tariff reference entries (remech.model.tariff) and grants (remech.model.grants) are
 options of this menu with their own rows and cost categories.
 
@@ -43,7 +53,7 @@ Costs (MUSD)
                           the lower floor is reported (remech.model.ledger
                           cost_without_tie_break removes it)
   topup[s]:               sum_o (sum_t d_t * topup_musd[o, s, t]) * line_support[o]
-  producer_surplus[s]:    - sum_o PS_os line_support[o] - sum_q g_q support[q]
+  producer_surplus[s]:    - sum_o PS_os line_support[o] - sum_q g_q option[q]
 where topup_musd[o,s,t] = output_t[o,s,t] * (max(F_l - price[s,t,p], 0) - clawback) * 1e-3
 in the contract's years, 0 after them (paid per line on actual output: the tiers that run).
 """
@@ -99,63 +109,94 @@ def prepare(ctx: Context, fixed=None) -> dict:
 
 @dataclass
 class Support:
-    """The handles other blocks use: the plant options' binaries, the line rows' support
-    (each the sum of the plant options it belongs to) and the floor choice."""
+    """The handles other blocks use: the plants' support binaries per start year, the
+    plant options, the line rows' support and the floor choice."""
 
-    support: pyo.Var  # [q] binary: plant option q is chosen
+    support: pyo.Var  # [k, y] binary: plant k is supported and starts in y
     floor_choice: pyo.Var  # [p, l]
-    line: pyo.Var  # [o] in [0, 1]: line row o is supported (= sum of its plant options)
+    line: pyo.Var  # [o] in [0, 1]: line row o is supported (0 or 1 in integer solutions)
+    option: pyo.Var  # [q] in [0, 1]: plant option q is chosen (0 or 1 in integer solutions)
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Support:
-    opt, popt = data.options, data.plant_options
+    popt = data.plant_options
     levels = [(p, e.index) for p in range(len(data.products)) for e in data.menus[p]]
     m.PL = pyo.Set(initialize=levels, dimen=2, ordered=True)
-    m.O = pyo.RangeSet(0, len(opt.project) - 1)
+    m.O = pyo.RangeSet(0, len(data.options.project) - 1)
     m.Q = pyo.RangeSet(0, len(popt.plant) - 1)
+    starts = sorted({(int(k), int(y)) for k, y in zip(popt.plant, popt.start_year,
+                                                      strict=True)})
+    m.KY = pyo.Set(initialize=starts, dimen=2, ordered=True)
     m.floor_choice = pyo.Var(m.PL, within=pyo.Binary)
-    m.support = pyo.Var(m.Q, within=pyo.Binary)
+    m.support = pyo.Var(m.KY, within=pyo.Binary)
+    m.option = pyo.Var(m.Q, bounds=(0.0, 1.0))
     m.line_support = pyo.Var(m.O, bounds=(0.0, 1.0))
-
     m.c_one_level = pyo.Constraint(
         m.P, rule=lambda m, p: sum(m.floor_choice[p, e.index] for e in data.menus[p]) == 1)
-    links = [(q, p) for q, ent in enumerate(popt.entries) for p in sorted(ent)]
-    m.c_link = pyo.Constraint(links, rule=lambda m, q, p: m.support[q]
-                              <= m.floor_choice[p, popt.entries[q][p].index])
+    at_entry = _links(m, data)
+    _plant_rows(m, data, starts)
+    m.c_floor_used = pyo.Constraint(
+        [(p, l) for (p, l) in levels if data.menus[p][l].level_usd_per_kg > 0],
+        rule=lambda m, p, l: linear([(1.0, m.floor_choice[p, l])] + [
+            (-1.0, m.option[q]) for (_, pp, ll), qs in at_entry.items() if (pp, ll) == (p, l)
+            for q in qs]) <= 0.0)
+    m.floor_tie_break_musd = pyo.Expression(expr=FLOOR_TIE_BREAK * sum(
+        float(data.menus[p][l].level_usd_per_kg) * m.floor_choice[p, l] for (p, l) in levels))
+    _costs(m, data, ledger)
+    return Support(m.support, m.floor_choice, m.line_support, m.option)
+
+
+def _links(m: pyo.ConcreteModel, data: ModelData) -> dict[tuple[int, int, int], list[int]]:
+    """c_link[k, p, l]: sum_{q of plant k with l_p(q) = l} option[q] <= floor_choice[p, l],
+    for every product p of plant k and entry l some option of k uses. It implies the
+    per-option rows option[q] <= floor_choice[p, l_p(q)] and, with one option per plant,
+    loses no integer point; summed over a plant's options it is tighter in the LP
+    relaxation and has one row per plant, product and entry instead of one per option and
+    product. Returns the options by (k, p, l)."""
+    popt = data.plant_options
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for q, ent in enumerate(popt.entries):
+        for p, e in ent.items():
+            groups.setdefault((int(popt.plant[q]), p, e.index), []).append(q)
+    m.c_link = pyo.Constraint(sorted(groups), rule=lambda m, k, p, l: linear(
+        [(1.0, m.option[q]) for q in groups[k, p, l]] + [(-1.0, m.floor_choice[p, l])])
+        <= 0.0)
+    return groups
+
+
+def _plant_rows(m: pyo.ConcreteModel, data: ModelData, starts: list[tuple[int, int]]
+                ) -> None:
+    """The plant's options against its support binaries and its line rows:
+
+      c_plant_start[k, y]: sum_{q of k starting in y} option[q] = support[k, y]
+      c_one_option[k]:     sum_y support[k, y] <= 1        (= 1 if support is compulsory)
+      c_line_support[o]:   line_support[o] = sum_{q using row o} option[q]
+
+    For binary floor choices, c_link leaves open at most one option per plant and start
+    (the one whose entries are the chosen floors), so option[q] = support[k, y] is 0 or 1:
+    the option variables need not be binary."""
+    popt = data.plant_options
+    of_start: dict[tuple[int, int], list[int]] = {}
+    for q, (k, y) in enumerate(zip(popt.plant, popt.start_year, strict=True)):
+        of_start.setdefault((int(k), int(y)), []).append(q)
+    m.c_plant_start = pyo.Constraint(m.KY, rule=lambda m, k, y: linear(
+        [(1.0, m.option[q]) for q in of_start[k, y]] + [(-1.0, m.support[k, y])]) == 0.0)
+    by_plant: dict[int, list[int]] = {}
+    for k, y in starts:
+        by_plant.setdefault(k, []).append(y)
+    m.K_supportable = pyo.Set(initialize=sorted(by_plant), ordered=True)
+
+    def one_option(m, k):
+        total = sum(m.support[k, y] for y in by_plant[k])
+        return total == 1 if data.plant_forced[k] else total <= 1
+
+    m.c_one_option = pyo.Constraint(m.K_supportable, rule=one_option)
     of_row: dict[int, list[int]] = {}
     for q, rows in enumerate(popt.rows):
         for o in rows:
             of_row.setdefault(o, []).append(q)
     m.c_line_support = pyo.Constraint(m.O, rule=lambda m, o: linear(
-        [(1.0, m.line_support[o])] + [(-1.0, m.support[q]) for q in of_row[o]]) == 0.0)
-    _one_option(m, data)
-    at_level: dict[tuple[int, int], list[int]] = {}
-    for q, ent in enumerate(popt.entries):
-        for p, e in ent.items():
-            at_level.setdefault((p, e.index), []).append(q)
-    m.c_floor_used = pyo.Constraint(
-        [(p, l) for (p, l) in levels if data.menus[p][l].level_usd_per_kg > 0],
-        rule=lambda m, p, l: m.floor_choice[p, l]
-        <= sum(m.support[q] for q in at_level.get((p, l), [])))
-    m.floor_tie_break_musd = pyo.Expression(expr=FLOOR_TIE_BREAK * sum(
-        float(data.menus[p][l].level_usd_per_kg) * m.floor_choice[p, l] for (p, l) in levels))
-    _costs(m, data, ledger)
-    return Support(m.support, m.floor_choice, m.line_support)
-
-
-def _one_option(m: pyo.ConcreteModel, data: ModelData) -> None:
-    """c_one_option[P]: at most one option per plant (exactly one if compulsory); one
-    option fixes the plant's entries and its start year."""
-    by_plant: dict[int, list[int]] = {}
-    for q, k in enumerate(data.plant_options.plant):
-        by_plant.setdefault(int(k), []).append(q)
-    m.P_supportable = pyo.Set(initialize=sorted(by_plant), ordered=True)
-
-    def one_option(m, k):
-        total = sum(m.support[q] for q in by_plant[k])
-        return total == 1 if data.plant_forced[k] else total <= 1
-
-    m.c_one_option = pyo.Constraint(m.P_supportable, rule=one_option)
+        [(1.0, m.line_support[o])] + [(-1.0, m.option[q]) for q in of_row[o]]) == 0.0)
 
 
 def _costs(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> None:
@@ -174,12 +215,12 @@ def _costs(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> None:
                 ledger.add_second(Category.PRODUCER_SURPLUS, s, -gain[o],
                                   m.line_support[int(o)])
     for q in np.flatnonzero(popt.grant_musd):
-        ledger.add_first(Category.PRODUCER_SURPLUS, -popt.grant_musd[q], m.support[int(q)])
+        ledger.add_first(Category.PRODUCER_SURPLUS, -popt.grant_musd[q], m.option[int(q)])
 
 
-def supported(m: pyo.ConcreteModel) -> np.ndarray:
-    """[q] 0/1 choice of each plant option after a solve."""
-    return np.array([round(v.value or 0.0) for v in m.support.values()], dtype=int)
+def chosen_options(m: pyo.ConcreteModel, data: ModelData) -> list[int]:
+    """The plant options chosen in a solved (or fixed) model."""
+    return [int(q) for q, v in m.option.items() if (v.value or 0.0) > 0.5]
 
 
 def chosen(m: pyo.ConcreteModel, data: ModelData) -> list[MenuEntry | None]:
@@ -209,7 +250,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, projects: pd.DataFrame) -> dic
     proj_floor, last_year = np.full(len(pj), np.nan), np.full(len(pj), np.nan)
     start = np.where([data.plant_built_outside[k] for k in data.project_plant],
                      pj["start_year"].to_numpy(float), np.nan)
-    picked = np.flatnonzero(supported(m))
+    picked = np.array(chosen_options(m, data), dtype=int)
     for q in picked:
         for o in popt.rows[q]:
             j = opt.project[o]
@@ -231,7 +272,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, projects: pd.DataFrame) -> dic
     plants_df = _plants_table(data, pj, picked, expected)
     return {"floors": floors, "upside": upside, "cap_up": cap_up, "projects": projects_df,
             "plants": plants_df, "output_t": output,
-            "grants_musd": float(popt.grant_musd[picked].sum())}
+            "grants_musd": float(popt.grant_musd[picked].sum()) if len(picked) else 0.0}
 
 
 def _plants_table(data: ModelData, pj: pd.DataFrame, picked: np.ndarray,
@@ -297,15 +338,14 @@ def read_first_stage(m: pyo.ConcreteModel, data: ModelData, fs) -> None:
                       for (p, l), v in m.floor_choice.items() if (v.value or 0) > 0.5}
     popt = data.plant_options
     fs.support = {PlantChoice.of(data, q): float(popt.grant_musd[q])
-                  for q, v in m.support.items() if (v.value or 0) > 0.5}
+                  for q in chosen_options(m, data)}
     fs.built_outside = {data.plants[k] for k in np.flatnonzero(data.plant_built_outside)}
 
 
 def fix_first_stage(m: pyo.ConcreteModel, data: ModelData, fs) -> None:
-    from remech.model.first_stage import PlantChoice
-
     for (p, l), var in m.floor_choice.items():
         var.fix(1.0 if fs.floor_level.get(data.products[p]) == data.menus[p][l] else 0.0)
-    for q, var in m.support.items():
-        var.fix(1.0 if PlantChoice.of(data, q) in fs.support else 0.0)
+    starts = {(c.plant, c.start_year) for c in fs.support}
+    for (k, y), var in m.support.items():
+        var.fix(1.0 if (data.plants[k], y) in starts else 0.0)
     m.c_floor_used.deactivate()  # it only selects among equally costly floors

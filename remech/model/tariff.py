@@ -1,15 +1,16 @@
 """Tariff reference price (design [tariff]): entries of the floor menu with is_tariff.
 
 When chosen, every existing producer and every new one bankable at max(price, R) receives
-max(price, R). A plant making several products is supported as a whole: for each plant
-and each combination g of entries with a tariff among them (over its start years),
+max(price, R). A plant making several products is supported as a whole: for each plant k
+and each of its admissible combinations g of entries with a tariff among them (its options
+q in g over the start years),
 
-  c_tariff_auto[g]: sum_{q in g} support[q] >= sum_{p of the plant} floor_choice[p, l_p(g)]
-                                               - (n_p - 1)
+  c_tariff_auto[g]: sum_{q in g} option[q] >= sum_{p of k} floor_choice[p, l_p(g)] - (n_k - 1)
 
-so the plant is supported under g whenever every product's chosen entry is g's (the
-standard linearisation of a product of binaries, exact, no big-M); for a one-product plant
-support[q] >= floor_choice[p, l]. Its premium u_ost = output x max(R - price, 0) x 1e-3 per
+so the plant is supported under g whenever every one of its products has g's entry (the
+lower bound of a product of binaries: exact, no big-M); for a one-product plant
+sum_y option >= floor_choice[p, l]. A plant making a tariffed and a floored product is then
+contracted for the floor too. Its premium u_ost = output x max(R - price, 0) x 1e-3 per
 line is paid by member consumers, not by a treasury: category consumer_cost_net (allied
 output is assumed sold inside the zone).
 
@@ -38,11 +39,11 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support)
         key = (int(popt.plant[q]), tuple(sorted((p, e.index)
                                                 for p, e in popt.entries[q].items())))
         groups.setdefault(key, []).append(int(q))
-    keys = list(groups)
+    keys = sorted(groups)
 
     def auto(m, g):
         _, levels = keys[g]
-        return linear([(1.0, support.support[q]) for q in groups[keys[g]]]
+        return linear([(1.0, support.option[q]) for q in groups[keys[g]]]
                       + [(-1.0, support.floor_choice[p, l]) for p, l in levels]) \
             >= 1.0 - len(levels)
 
