@@ -275,7 +275,8 @@ def bands(rows: pd.DataFrame, floors: dict[str, list[float]]) -> pd.DataFrame:
         edges = [0.0] + floors.get(product, []) + [math.inf]
         total = float(group["capacity_t"].sum())
         for low, high in zip(edges[:-1], edges[1:], strict=True):
-            inside = (group["incentive_usd_per_kg"] > low) & \
+            # the first band takes 0: a plant whose other lines repay its capex
+            inside = ((group["incentive_usd_per_kg"] > low) | (low == 0.0)) & \
                 (group["incentive_usd_per_kg"] <= high)
             out.append({"product": product, "above_usd_per_kg": low,
                         "up_to_usd_per_kg": high, "projects": int(inside.sum()),

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import REAL, write
+from conftest import REAL, read, write
 from remech import bankability as bk
 from remech.cli import main
 from remech.design import load_design
@@ -157,3 +157,42 @@ def test_shipped_instance_runs():
                                   "--hurdle", "0.15", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["projects"]
+
+
+def test_a_joint_plant_counts_its_other_lines_and_its_capex_once(world):
+    # P1 (X) and P2 (Y: 100 t/yr, cost 50, no capex of its own) are plant PL. Y sells at 100
+    # USD/kg in both scenarios: P2 earns 50 t x 50 = 2.5 MUSD in 2031, 5 in 2032 and the
+    # tail year: O = (2.5 x 1.21 + 5 x 1.1 + 5) / 1.331 = 13.525 / 1.331 MUSD. The plant's
+    # incentive price for X: 50 + (20 - O) / (W x 1e-3) = 50 + 13095 / 2705 = 54.8410;
+    # its expected NPV at market 0.5 x 10 x W x 1e-3 + O - 20 = 2 O - 20 = +0.3231: the
+    # plant is bankable where P1 alone (-9.8385) is not.
+    src = "assumption: test data"
+    write(world, "products.csv", [
+        {"product": p, "name": p, "stage": "separation", "shortfall_penalty_usd_per_kg": 100,
+         "source": src} for p in ("X", "Y")])
+    rows = [{"scenario": s, "year": y, "product": "Y", "price_usd_per_kg": 100, "source": src}
+            for s in ("low", "high") for y in (2030, 2031, 2032)]
+    prices = read(world, "prices.csv").to_dict("records") + rows
+    write(world, "prices.csv", prices)
+    write(world, "supply.csv", [{"product": p, "year": y, "china_supply_t": 1000,
+                                 "other_supply_t": 0, "source": src}
+                                for p in ("X", "Y") for y in (2030, 2031, 2032)])
+    pj = read(world, "projects.csv").to_dict("records")
+    pj[0]["plant"] = "PL"
+    pj.append({**pj[0], "project": "P2", "product": "Y", "capacity_t": 100,
+               "capex_musd": 0})
+    write(world, "projects.csv", pj)
+    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS).set_index("product")
+    o_musd = 13.525 / 1.331
+    x = rows.loc["X"]
+    assert (x["project"], x["lines"], x["capex_musd"]) == ("PL", "P1", 20.0)
+    assert x["others_npv_musd"] == pytest.approx(o_musd, rel=1e-12)
+    assert x["incentive_usd_per_kg"] == pytest.approx(50 + 13095 / 2705, rel=1e-12)
+    assert x["npv_market_musd"] == pytest.approx(2 * o_musd - 20, rel=1e-12)
+    assert x["bankable_market"] and x["breakeven_floor_usd_per_kg"] == 0.0
+    # the model's plant option without floors has the same NPV
+    data = prepare(load_instance(world), load_design(world / "design.toml"))
+    popt = data.plant_options
+    npv = {tuple(e.level_usd_per_kg for _, e in sorted(ent.items())): v
+           for ent, v in zip(popt.entries, popt.npv_test_musd, strict=True)}
+    assert npv[(55.0, 0.0)] == pytest.approx(rows.loc["X", "npv_at_55_musd"], rel=1e-12)
