@@ -64,6 +64,10 @@ class Design:
     sharing_rule: str = "gdp"
     sharing_weights: dict[str, float] = field(default_factory=dict)
     sharing_reference: str = "gdp"  # for rule "core": the split to stay closest to
+    #: ally -> cap on its share of the discounted outlay in every scenario (MUSD)
+    cap_per_scenario_musd: dict[str, float] = field(default_factory=dict)
+    #: ally -> cap on its share of any year's undiscounted outlay in any scenario (MUSD)
+    cap_per_year_musd: dict[str, float] = field(default_factory=dict)
     cvar_weight: float = 0.0
     cvar_alpha: float = 0.95
     max_expected_shortfall_share: dict[str, float] = field(default_factory=dict)
@@ -156,6 +160,13 @@ def load_design(path: str | Path) -> Design:
     d.sharing_rule = f.burden_sharing.rule
     d.sharing_weights = _floats(f.burden_sharing.weights)
     d.sharing_reference = f.burden_sharing.reference
+    d.cap_per_scenario_musd = _floats(f.burden_sharing.cap_musd_per_scenario)
+    d.cap_per_year_musd = _floats(f.burden_sharing.cap_musd_per_year)
+    if d.sharing_rule == "core" and (d.cap_per_scenario_musd or d.cap_per_year_musd):
+        key = "cap_musd_per_scenario" if d.cap_per_scenario_musd else "cap_musd_per_year"
+        raise err(f"[burden_sharing] {key}", "needs fixed shares of the outlay, and rule "
+                  "'core' chooses them after the solve", "use another rule, or the expected-"
+                  "outlay caps of allies.csv")
     if uses_custom_weights(d) and not d.sharing_weights:
         raise err("[burden_sharing] weights", "missing for rule 'custom'",
                   "give weights = { US = 0.4, EU = 0.3, ... }")
@@ -220,6 +231,11 @@ def check_against(design: Design, products: list[str], members: list[str],
         for p in getattr(design, key):
             if p != "*" and p not in products and p not in STAGES:
                 raise unknown(f"[security] {key}.{p}", p, products + list(STAGES))
+    for key, caps in (("cap_musd_per_scenario", design.cap_per_scenario_musd),
+                      ("cap_musd_per_year", design.cap_per_year_musd)):
+        for a in caps:
+            if a not in members:
+                raise unknown(f"[burden_sharing] {key}.{a}", a, members)
     if uses_custom_weights(design):
         for a in design.sharing_weights:
             if a not in members:

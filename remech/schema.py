@@ -198,6 +198,11 @@ class BurdenSharingSection(_Section):
     rule: Literal[SHARING_RULES] = "gdp"
     weights: _number_map(0.0, None) = {}
     reference: Literal[REFERENCE_RULES] = "gdp"
+    cap_musd_per_scenario: _number_map(0.0, None) = {}
+    """Per ally: its share of the discounted outlay may not exceed this in any scenario
+    (MUSD), besides the expected-outlay cap of allies.csv."""
+    cap_musd_per_year: _number_map(0.0, None) = {}
+    """Per ally: its share of one year's outlay (undiscounted MUSD) in any scenario."""
 
 
 class RiskSection(_Section):

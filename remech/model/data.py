@@ -174,7 +174,11 @@ class ModelData:
     reserve_market_purchases: bool
     sharing_rule: str
     sharing_share: np.ndarray  # [a], sums to 1
-    budget_cap_musd: np.ndarray  # [a], inf where none
+    budget_cap_musd: np.ndarray  # [a], inf where none: cap on the expected outlay share
+    #: [a] cap on the ally's share of the discounted outlay in every scenario (inf: none)
+    cap_per_scenario_musd: np.ndarray
+    #: [a] cap on the ally's share of the (undiscounted) outlay of any year of any scenario
+    cap_per_year_musd: np.ndarray
     max_expected_shortfall_share: np.ndarray  # [p], nan where none
     min_non_chinese_share: np.ndarray  # [p], nan where none
     max_single_country_share: np.ndarray  # [p], nan where none
@@ -185,6 +189,7 @@ class ModelData:
     reagent_supply_t: np.ndarray  # [s, t, r] non-Chinese + Chinese x availability
     project_host: list[str]  # [j]
     project_stage: list[str]  # [j]
+    project_start_year: np.ndarray  # [j] first year of output
     grant_cap_by_stage_musd: dict[str, float]
     grant_cap_by_host_musd: dict[str, float]
     cvar_weight: float

@@ -40,5 +40,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support)
 
     capped("c_grant_stage_cap", data.grant_cap_by_stage_musd, lambda j: data.project_stage[j])
     capped("c_grant_host_cap", data.grant_cap_by_host_musd, lambda j: data.project_host[j])
-    for o in np.flatnonzero(opt.grant_musd):
-        ledger.add_first(Category.GRANTS, opt.grant_musd[o], support.support[int(o)])
+    for o in np.flatnonzero(opt.grant_musd):  # paid the year before the first output
+        year = max(data.project_start_year[opt.project[o]] - 1, data.years[0]) - data.years[0]
+        ledger.add_first(Category.GRANTS, opt.grant_musd[o], support.support[int(o)],
+                         min(int(year), len(data.years) - 1))

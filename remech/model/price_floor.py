@@ -389,6 +389,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Support:
             col = topup_pv[:, s]
             for o in np.flatnonzero(col * contracts):
                 ledger.add_second(Category.TOPUP, s, col[o], m.support[int(o)])
+                for t in np.flatnonzero(opt.topup_musd[o, s]) if ledger.track_years else ():
+                    ledger.add_year(s, int(t), opt.topup_musd[o, s, t], m.support[int(o)])
             gain = opt.producer_surplus_musd[:, s]
             for o in np.flatnonzero(gain):
                 ledger.add_second(Category.PRODUCER_SURPLUS, s, -gain[o], m.support[int(o)])
