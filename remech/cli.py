@@ -380,6 +380,11 @@ def _bar(file, label: str):
               "tests (all, or a comma list, as in remech scenarios generate).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
               help="Scenarios per evaluation; batches run in parallel processes.")
+@click.option("--china-response", "china_response", metavar="SPEC",
+              help="Stress test: China floods each product the mechanism brings new "
+                   "capacity online for, deeper and longer the more capacity: 'default' or "
+                   "depth=1,max=0.35,years=10 (price cut per unit of capacity/demand, largest "
+                   "cut, years per unit; assumptions, see remech/response.py).")
 @jobs_option("Parallel processes for the batches (default: the number of cores).")
 @solver_limit_options("batch", 600.0)
 @out_option("Write simulation.json and scenario_costs.csv here.")
@@ -388,7 +393,8 @@ def _bar(file, label: str):
 @quiet_option()
 @user_errors
 def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | None,
-             seed: int, sampler: str, stress: str, batch_size: int, jobs: int | None,
+             seed: int, sampler: str, stress: str, batch_size: int,
+             china_response: str | None, jobs: int | None,
              time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
              as_json: bool, quiet: bool) -> None:
     """Run a solved MECHANISM on scenarios it was not solved on.
@@ -418,6 +424,11 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
     if stress_names and sampler != "generate":
         raise InputError("--stress: only with --sampler generate; drop --stress or use the "
                          "generator")
+    response = None
+    if china_response is not None:
+        from remech.response import parse_response
+
+        response = parse_response(china_response)
     mech_path, mech, inst, design, sample = load_simulation(
         mechanism, instance, model_path, n, seed, sampler, stress_names)
     opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap)
@@ -427,7 +438,7 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
                            file=sys.stderr if not quiet else open(os.devnull, "w"),
                            show_pos=True) as bar:
         report, tables = simulate(mech, inst, design, sample, opts, jobs, batch_size,
-                                  lambda k, r: bar.update(1), mech_path)
+                                  lambda k, r: bar.update(1), mech_path, response)
     if outdir is not None:
         from remech.results import write_results
 
