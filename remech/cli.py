@@ -88,9 +88,9 @@ def _raise_interrupt(signum, frame) -> None:
 def quiet_pyomo() -> None:
     """Pyomo logs an interrupted model construction as an error (on stdout): we are
     leaving anyway and say so in one line."""
-    import logging
+    from remech.solve import quiet_pyomo as quiet
 
-    logging.getLogger("pyomo").disabled = True
+    quiet()
 
 
 def user_errors(fn):

@@ -308,6 +308,7 @@ def _check_all(inst: Instance, c: Collector) -> None:
     c.run(_check_years, f / "supply.csv", s, "year", inst.years[0], inst.years[-1])
     c.run(check_unique, f / "supply.csv", s, ["product", "year"])
     c.run(_check_complete, f / "supply.csv", s, {"product": products, "year": inst.years})
+    c.run(_check_normal_deliveries, f / "supply.csv", s)
 
     if len(inst.stockpile):
         c.run(check_member, f / "stockpile.csv", inst.stockpile, "product", products, "product")
@@ -440,6 +441,20 @@ def _check_years(path: Path, df: pd.DataFrame, column: str, first: int | None,
         raise fail(path, f"year {int(df.at[i, column])} is outside the horizon",
                    f"use years {span} (instance.toml first_year/last_year)",
                    int(df.at[i, "_row"]), column)
+
+
+def _check_normal_deliveries(path: Path, df: pd.DataFrame) -> None:
+    """China's normal deliveries to the allies (the base of export cuts) are part of its
+    normal supply to them: at most china_supply_t, or a cut would raise supply."""
+    if "china_normal_deliveries_t" not in df:
+        return
+    bad = df["china_normal_deliveries_t"] > df["china_supply_t"] + 1e-9
+    if bad.any():
+        i = int(bad.idxmax())
+        raise fail(path, f"china_normal_deliveries_t {df.at[i, 'china_normal_deliveries_t']:g}"
+                   f" is above china_supply_t {df.at[i, 'china_supply_t']:g}",
+                   "give normal deliveries of at most China's normal supply (an export cut "
+                   "cannot raise supply)", int(df.at[i, "_row"]), "china_normal_deliveries_t")
 
 
 def _check_complete(path: Path, df: pd.DataFrame, axes: dict[str, list]) -> None:

@@ -54,11 +54,7 @@ def _head_lines(mech: dict) -> list[str]:
     lines.append(f"objective     {mech['objective_musd']:,.1f} MUSD "
                  f"(expected cost{' + risk term' if c['risk_weight'] else ''}, "
                  f"discounted to {c['discounted_to_year']})")
-    penalty = c["by_category_musd"].get("target_penalty", 0.0)
-    lines.append(f"expected cost {c['expected_cost_musd']:,.1f} MUSD = outlay "
-                 f"{c['expected_outlay_musd']:,.1f} + shortfall loss "
-                 f"{c['by_category_musd']['shortfall_loss']:,.1f}"
-                 + (f" + target penalties {penalty:,.1f}" if penalty else ""))
+    lines.append(_cost_line(c))
     lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
                  f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
     if "views" in c:
@@ -67,6 +63,24 @@ def _head_lines(mech: dict) -> list[str]:
                      f"economic {v['economic']['expected_cost_musd']:,.1f} MUSD (MCPF "
                      f"{c['mcpf']:g}); minimised: {c['view']}")
     return lines
+
+
+def _cost_line(c: dict) -> str:
+    """'expected cost X = outlay + ...' in the view the model minimised: every term shown,
+    so that the parts add up to the total."""
+    cat = c["by_category_musd"]
+    economic = c.get("view") == "economic"
+    outlay = f"outlay {c['expected_outlay_musd']:,.1f}"
+    parts = [f"MCPF {c['mcpf']:g} x {outlay}" if economic else outlay]
+    for key, label in (("consumer_cost_net", "consumers' tariff premium"),
+                       ("shortfall_loss", "shortfall loss"),
+                       ("target_penalty", "target penalties")):
+        if cat.get(key) or key == "shortfall_loss":
+            parts.append(f"{label} {cat.get(key, 0.0):,.1f}")
+    text = f"expected cost {c['expected_cost_musd']:,.1f} MUSD = " + " + ".join(parts)
+    if economic:
+        text += f" - producers' gain {-cat.get('producer_surplus', 0.0):,.1f}"
+    return text
 
 
 def summary(mech: Mapping) -> str:

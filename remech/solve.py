@@ -34,12 +34,24 @@ STOP = threading.Event()
 _SOLVING = threading.Event()
 
 
+def quiet_pyomo() -> None:
+    """Silence Pyomo's loggers: an interrupted model construction is logged as an error
+    (on stdout) by a child logger such as pyomo.core, which disabling "pyomo" alone does not
+    stop; a level above CRITICAL on "pyomo" does, for every child left at NOTSET."""
+    root = logging.getLogger("pyomo")
+    root.disabled = True
+    root.setLevel(logging.CRITICAL + 1)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("pyomo.") and isinstance(logger, logging.Logger):
+            logger.disabled = True
+
+
 def request_stop(signum=None, frame=None) -> None:
     """Signal handler: during a HiGHS solve, ask HiGHS to stop at its next callback (the
     incumbent is kept); at any other time, raise KeyboardInterrupt."""
     if not _SOLVING.is_set():
         STOP.set()
-        logging.getLogger("pyomo").disabled = True  # no error log of the interrupted build
+        quiet_pyomo()  # no error log of the interrupted build
         raise KeyboardInterrupt
     again = STOP.is_set()
     STOP.set()

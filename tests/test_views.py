@@ -7,6 +7,7 @@ no discounting; project P1 (new, 1,000 t, unit cost 50, capex 20 MUSD).
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from conftest import design, read, solve, two_allies, write
@@ -133,3 +134,36 @@ def test_scenario_caps_need_fixed_shares(tiny):
                                        "cap_musd_per_scenario = { US = 15 }\n"))
     with pytest.raises(InputError, match=r"cap_musd_per_year.XX: 'XX' is not in the instance"):
         solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { XX = 1 }\n"))
+
+
+def test_topup_to_a_partner_leaves_the_alliance(tiny):
+    # As the transfer test, but P1 is hosted by a partner (role 'partner': it hosts a
+    # project but does not pay or consume): the 10 MUSD of top-up leave the alliance, so
+    # the economic view counts MCPF x 10 = 13 and no producer gain.
+    allies = read(tiny, "allies.csv")
+    partner = allies.iloc[0].copy()
+    partner[["ally", "name", "role", "gdp_usd_bn", "budget_cap_musd"]] = [
+        "ZA", "South Africa", "partner", "400", ""]
+    write(tiny, "allies.csv", pd.concat([allies, partner.to_frame().T]))
+    projects = read(tiny, "projects.csv")
+    projects.loc[0, ["status", "unit_cost_usd_per_kg", "host"]] = ["existing", "30", "ZA"]
+    write(tiny, "projects.csv", projects)
+    path = design(tiny, extra="[objective]\nview = \"economic\"\n")
+    path.write_text(path.read_text().replace(
+        "levels_usd_per_kg = { X = [60] }",
+        "levels_usd_per_kg = { X = [60] }\nmandatory_floor = [\"X\"]\nsupport_existing = \"all\""))
+    c = solve(tiny, path).mechanism.costs
+    assert c["by_category_musd"]["producer_surplus"] == pytest.approx(0.0, **TOL)
+    assert c["views"]["economic"]["expected_cost_musd"] == pytest.approx(13.0, **TOL)
+
+
+def test_normal_deliveries_cannot_exceed_normal_supply(tiny):
+    supply = read(tiny, "supply.csv")
+    supply["china_normal_deliveries_t"] = "2500"
+    write(tiny, "supply.csv", supply)
+    with pytest.raises(InputError) as err:
+        solve(tiny)
+    assert str(err.value) == (
+        "supply.csv row 2, column 'china_normal_deliveries_t': china_normal_deliveries_t "
+        "2500 is above china_supply_t 1000; give normal deliveries of at most China's "
+        "normal supply (an export cut cannot raise supply)")

@@ -112,6 +112,7 @@ class _Economics:
     after_horizon_pv: np.ndarray  # [s] tail years of the last year's market margin
     capex_pv: float  # capex at the social discount rate (0 for an existing plant)
     built_outside: bool = False  # built or existing without support (set by prepare)
+    allied: bool = True  # hosted by a member of the alliance (set by prepare)
 
 
 def _test(npv_s: np.ndarray, ctx: Context) -> np.ndarray:
@@ -224,16 +225,31 @@ def _economics(ctx: Context, j: int, menu: list[MenuEntry]) -> _Economics:
 
 def _social(ctx: Context, j: int, margin: np.ndarray, market_margin: np.ndarray) -> dict:
     """The producer's margins at the instance's (social) discount rate, for the economic
-    view: while supported [l, s], at market prices [s], after the horizon (the tail years
-    of the last year's market margin) [s], and the capex."""
+    view: while supported [l, s], at market prices [s], after the horizon [s], and the
+    capex. After the horizon: the design's tail years of the expected last-year market
+    margin over the scenarios without an export cut in that year (the same in every
+    scenario: a crisis premium of the last year is not carried into the tail)."""
     row, d = ctx.projects.iloc[j], ctx.discount
     tail = sum((1.0 + ctx.inst.discount_rate) ** -k
                for k in range(1, ctx.design.tail_years + 1))
     capex_year = max(int(row["start_year"]) - 1, ctx.years[0]) - ctx.years[0]
+    calm = ~_cut_last_year(ctx, j)  # [s]
+    weight = ctx.probability * calm
+    last = float(weight @ market_margin[:, -1] / weight.sum()) if weight.sum() > 0 \
+        else float(ctx.probability @ market_margin[:, -1])
     return {"surplus_pv": (margin * d).sum(-1), "market_surplus_pv": (market_margin * d).sum(-1),
-            "after_horizon_pv": market_margin[:, -1] * d[-1] * tail,
+            "after_horizon_pv": np.full(len(ctx.scenarios), last * d[-1] * tail),
             "capex_pv": 0.0 if row["status"] == "existing"
             else float(row["capex_musd"]) * float(d[capex_year])}
+
+
+def _cut_last_year(ctx: Context, j: int) -> np.ndarray:
+    """[s] whether the last year is an export-control year for project j's product."""
+    av = ctx.inst.availability
+    product, year = ctx.products[ctx.project_product[j]], ctx.years[-1]
+    rows = av[(av["product"] == product) & (av["year"] == year)]
+    low = set(rows.loc[rows["china_availability"] < 1.0 - 1e-9, "scenario"])
+    return np.array([s in low for s in ctx.scenarios], dtype=bool)
 
 
 def _surplus(eco: _Economics, l: int, grant: float) -> np.ndarray:
@@ -241,7 +257,10 @@ def _surplus(eco: _Economics, l: int, grant: float) -> np.ndarray:
     its margin while supported (what it receives less its cost) and the grant, less its
     margin outside (if it is built or exists without support), less the capex and plus
     the plant's market margin after the horizon (if it is built only because of the
-    support). Social discount rate; see remech.model.ledger.view_weights."""
+    support). Social discount rate; see remech.model.ledger.view_weights. Zero for a
+    producer hosted outside the alliance (a partner): what it is paid leaves the alliance."""
+    if not eco.allied:
+        return np.zeros_like(eco.market_surplus_pv)
     if eco.built_outside:
         return eco.surplus_pv[l] - eco.market_surplus_pv + grant
     return eco.surplus_pv[l] + eco.after_horizon_pv - eco.capex_pv + grant
@@ -269,6 +288,7 @@ def prepare(ctx: Context, fixed=None) -> dict:
         if fixed is not None:
             ok = bool(existing[j] or name in fixed.built_outside)
         built_outside[j] = eco.built_outside = ok
+        eco.allied = bool(pj.at[j, "host"] in ctx.members)
         outside[j] = eco.market if ok else 0.0
         if fixed is not None:
             rows += [(j, e, eco, fixed.support[name, e]) for e in menu
