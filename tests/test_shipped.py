@@ -15,9 +15,8 @@ import sys
 import pytest
 
 from conftest import MODELS, REAL, solve
-from remech.run import model_counts
 from remech.instance import load_instance
-from remech.run import build, load_files
+from remech.run import build, load_files, model_counts
 
 STORED = {
     # design: (objective MUSD, Pyomo variables, binaries, constraints)
