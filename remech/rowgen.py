@@ -9,7 +9,11 @@ true one whatever the search; it equals the true one when the search is exact:
 
 - ``enumeration``: every coalition of a cheap oracle (n <= 16 for formulas, any table);
 - ``mip``: a MIP over membership z in {0,1}^n, max x.z - c(z), for formula games whose
-  cost is linear-representable; proved by HiGHS's dual bound;
+  cost is linear-representable; proved by HiGHS's dual bound. Coalitions already fixed, or
+  of constant excess, are excluded without one cut each: all of them are unions of the
+  *blocks* of players that the fixed coalitions keep together, so one MIP searches the
+  coalitions that split a block, and a second (only while the fixed coalitions do not yet
+  span every union of blocks) the unions of blocks, with a no-good cut per exclusion;
 - ``search``: a stated heuristic for costs that need a solve each (the instance): the
   coalitions already solved, then a local search (add or drop one member) from the
   largest excesses, within a budget of solves. It proves nothing beyond the lower bound.
@@ -108,22 +112,53 @@ def enumerate_separation(oracle: Oracle, x: np.ndarray, threshold: float,
     return Separation(rows, costs, excess, True, bound, count)
 
 
-def _mip(formula: FormulaGame, x: np.ndarray, exclude: Exclusions):
-    """max x.z - c(z) over proper non-empty coalitions outside the exclusions."""
+def atoms(span: Span | None, n: int) -> list[np.ndarray]:
+    """The blocks of players that every fixed coalition (and pinned player) keeps together:
+    every coalition in the span is a union of them."""
+    if span is None:
+        return [np.arange(n)]
+    signature = np.array(span.vectors) > 0.5
+    groups: dict[bytes, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(signature[:, i].tobytes(), []).append(i)
+    return [np.array(g) for g in groups.values()]
+
+
+def _mip(formula: FormulaGame, x: np.ndarray, exclude: Exclusions, blocks: list[np.ndarray],
+         unions: bool):
+    """max x.z - c(z) over proper non-empty coalitions that split one of the ``blocks`` (no
+    fixed coalition or coalition of constant excess does), or, with ``unions``, over the
+    unions of blocks outside the exclusions (no-good cuts)."""
     n = formula.n
+    big = [b for b in blocks if len(b) > 1]
+    if not unions and not big:
+        return None, -np.inf, True
     h = new_highs()
     for name, value in (("output_flag", False), ("mip_rel_gap", 0.0), ("presolve", "off"),
                         ("mip_abs_gap", 1e-9), ("time_limit", MIP_SECONDS)):
         h.setOptionValue(name, value)
+    inf = highspy.kHighsInf
     h.addVars(n, [0.0] * n, [1.0] * n)
     z = list(range(n))
     for i in z:
         h.changeColIntegrality(i, highspy.HighsVarType.kInteger)
         h.changeColCost(i, float(x[i]))
     h.addRow(1.0, n - 1.0, n, z, [1.0] * n)
-    for row in exclude.rows:  # no-good: at least one membership differs from row
-        h.addRow(1.0 - float(row.sum()), highspy.kHighsInf, n, z,
-                 [-1.0 if b else 1.0 for b in row])
+    if unions:
+        for b in big:
+            for j in b[1:]:
+                h.addRow(0.0, 0.0, 2, [int(b[0]), int(j)], [1.0, -1.0])
+        for row in exclude.rows:  # no-good: at least one membership differs from row
+            h.addRow(1.0 - float(row.sum()), inf, n, z, [-1.0 if v else 1.0 for v in row])
+    else:  # split_b = 1 only if 1 <= z(b) <= |b| - 1; at least one block split
+        first = h.getNumCol()
+        h.addVars(len(big), [0.0] * len(big), [1.0] * len(big))
+        for k, b in enumerate(big):
+            h.changeColIntegrality(first + k, highspy.HighsVarType.kInteger)
+            idx = [int(i) for i in b] + [first + k]
+            h.addRow(0.0, inf, len(idx), idx, [1.0] * len(b) + [-1.0])
+            h.addRow(-inf, float(len(b)), len(idx), idx, [1.0] * len(b) + [1.0])
+        h.addRow(1.0, inf, len(big), list(range(first, first + len(big))), [1.0] * len(big))
     formula.add_cost(h, z)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     h.run()
@@ -132,29 +167,39 @@ def _mip(formula: FormulaGame, x: np.ndarray, exclude: Exclusions):
                   highspy.HighsModelStatus.kSolveError):
         raise RuntimeError(f"separation MIP: {h.modelStatusToString(status)}")
     info = h.getInfo()
-    bound = float(info.mip_dual_bound)
     if status == highspy.HighsModelStatus.kInfeasible:
         return None, -np.inf, True
     if info.primal_solution_status == 0:
-        return None, bound, False
+        return None, float(info.mip_dual_bound), False
     row = np.array(h.getSolution().col_value[:n]) > 0.5
-    return row, bound, status == highspy.HighsModelStatus.kOptimal
+    return row, float(info.mip_dual_bound), status == highspy.HighsModelStatus.kOptimal
 
 
 def mip_separation(formula: FormulaGame, x: np.ndarray, threshold: float,
-                   exclude: Exclusions, top: int) -> Separation:
-    """One MIP over membership: exact when HiGHS proves its bound. A violated coalition
-    found comes back with the violated coalitions of a local search from it (cheap)."""
+                   exclude: Exclusions, top: int, span: Span | None = None) -> Separation:
+    """MIPs over membership: coalitions that split a block of the fixed ones, and (when the
+    fixed ones do not span every union of blocks) unions of blocks with no-good cuts.
+    Exact when HiGHS proves both bounds. A violated coalition found comes back with the
+    violated coalitions of a local search from it (cheap)."""
     n = formula.n
-    row, bound, proved = _mip(formula, x, exclude)
-    if row is None:
+    blocks = atoms(span, n)
+    found = [_mip(formula, x, exclude, blocks, unions=False)]
+    if span is not None and span.rank < len(blocks):
+        found.append(_mip(formula, x, exclude, blocks, unions=True))
+    proved = all(p for _, _, p in found)
+    bound = max(b for _, b, _ in found)
+    rows = [r for r, _, _ in found if r is not None]
+    if not rows:
         return Separation.empty(n, proved, bound)
-    cost = formula.cost(row)
-    rows, costs = row[None], np.array([cost])
-    if x[row].sum() - cost > threshold:
-        more, more_costs, _ = local_search(formula, x, row[None], threshold, exclude, 2 * n)
-        rows, costs = np.concatenate([rows, more]), np.concatenate([costs, more_costs])
+    rows = np.array(rows)
+    costs = formula.costs(rows)
     excess = rows.astype(float) @ x - costs
+    best = int(np.argmax(excess))
+    if excess[best] > threshold:
+        more, more_costs, _ = local_search(formula, x, rows[best][None], threshold, exclude,
+                                           2 * n)
+        rows, costs = np.concatenate([rows, more]), np.concatenate([costs, more_costs])
+        excess = rows.astype(float) @ x - costs
     return Separation(*_top(rows, costs, excess, top), exact=proved, bound=bound)
 
 
@@ -215,7 +260,8 @@ class Separator:
         return self.method in ("enumeration", "mip")
 
     def find(self, x: np.ndarray, threshold: float, exclude: Exclusions,
-             starts: np.ndarray, top: int | None = None) -> Separation:
+             starts: np.ndarray, top: int | None = None,
+             span: Span | None = None) -> Separation:
         top = top or self.top
         if self.method == "enumeration":
             return enumerate_separation(self.oracle, x, threshold, exclude, top)
@@ -228,7 +274,7 @@ class Separator:
             if len(rows):
                 excess = rows.astype(float) @ x - costs
                 return Separation(*_top(rows, costs, excess, top), exact=False)
-            return mip_separation(self.oracle, x, threshold, exclude, top)
+            return mip_separation(self.oracle, x, threshold, exclude, top, span)
         return self._search(x, threshold, exclude, starts, top)
 
     def _search(self, x, threshold, exclude, starts, top) -> Separation:
@@ -355,7 +401,7 @@ def minimise_max_excess(lp: ExcessLP, sep: Separator, exclude: Exclusions, span:
         eps, x, duals, reduced = lp.solve()
         rounds += 1
         while True:
-            s = sep.find(x, eps + tol, exclude, _starts(lp, x))
+            s = sep.find(x, eps + tol, exclude, _starts(lp, x), span=span)
             viol = s.excess > eps + tol
             rows, costs = s.rows[viol], s.costs[viol]
             fresh = np.array([row_key(r) not in lp.keys for r in rows], dtype=bool)
