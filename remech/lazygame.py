@@ -187,6 +187,14 @@ def analyse_lazy(oracle: Oracle, opts: LazyOptions | None = None,
                               **_stability(oracle, sep, x, starts, grand)}
     out["analysis"] |= {"coalition_costs_requested": oracle.evaluations,
                         "coalitions_searched": sep.searched}
+    records = getattr(oracle, "records", None)
+    if records is not None:  # coalitions solved on demand
+        solved = [r for r in records if not r.get("cached")]
+        out["analysis"] |= {
+            "coalitions_solved": len(solved), "coalitions_from_cache": len(records) - len(solved),
+            "coalitions_not_proved_optimal": sum(r["status"] != "optimal" for r in records),
+            "coalition_seconds": float(sum(r["seconds"] for r in solved))}
+        out["coalitions"] = records
     return out
 
 
@@ -217,12 +225,19 @@ def _lexicographic_how(r, method: str, same: bool) -> str:
     return ("the prenucleolus, since the core is not empty (proved); " + how) if same else how
 
 
+def _short(label: str, most: int = 8) -> str:
+    members = label.split("+")
+    if len(members) <= most:
+        return label
+    return f"{len(members)} members ({'+'.join(members[:3])}+...+{members[-1]})"
+
+
 def _stability_line(name: str, info: dict) -> str:
     if info["stability"] == "blocked":
         b = info["blocking"][0]
         count = f"{info['n_blocking']} blocking coalition(s)" if info["n_blocking"] \
             else "a blocking coalition found"
-        return (f"{name:<12} NOT stable: {count}, e.g. {b['coalition']} pays "
+        return (f"{name:<12} NOT stable: {count}, e.g. {_short(b['coalition'])} pays "
                 f"{b['excess']:,.2f} more than alone")
     if info["stability"] == "proved":
         return f"{name:<12} stable: no coalition pays less on its own (proved)"
@@ -257,6 +272,9 @@ def lazy_text(result: dict) -> str:
             + (f" {ci[p]:>11,.2f}" if ci else ""))
     lines.append("")
     lines += [_stability_line(r, result["rules"][r]) for r in rules]
+    if ci:
+        lines.append(f"{'':<12} (shapley: the sampled estimate; the JSON lists every "
+                     "blocking coalition found in full)")
     if result.get("nucleolus_note"):
         lines.append(f"{'nucleolus':<12} {result['nucleolus_note']}")
     for name, proof in result["nucleoli_proof"].items():
@@ -265,6 +283,11 @@ def lazy_text(result: dict) -> str:
     a = result["analysis"]
     lines.append(f"\n{a['coalition_costs_requested']:,} coalition costs requested, "
                  f"{a['coalitions_searched']:,} by the searches; separation: {a['separation']}")
+    if "coalitions_solved" in a:
+        lines.append(f"{a['coalitions_solved'] + a['coalitions_from_cache']:,} coalitions: "
+                     f"{a['coalitions_solved']:,} solved ({a['coalition_seconds']:,.1f} s of "
+                     f"solver processes), {a['coalitions_from_cache']:,} from cache; "
+                     f"{a['coalitions_not_proved_optimal']} not proved optimal")
     return "\n".join(lines)
 
 

@@ -356,6 +356,7 @@ def test_game_command_lazy_on_an_instance(tiny, tmp_path):
                                   str(tmp_path / "c"), "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert "coalition 1:" in r.stderr
+    assert "3 coalitions: 3 solved" in r.stdout and "0 not proved optimal" in r.stdout
     saved = json.loads((out / "game.json").read_text())
     assert saved["shapley"] == pytest.approx({"US": 0.0, "EU": 10.0}, abs=1e-4)
     assert saved["shapley_method"]["largest_half_width"] == pytest.approx(0.0, abs=1e-9)
