@@ -15,8 +15,10 @@ true one whatever the search; it equals the true one when the search is exact:
   coalitions that split a block, and a second (only while the fixed coalitions do not yet
   span every union of blocks) the unions of blocks, with a no-good cut per exclusion;
 - ``search``: a stated heuristic for costs that need a solve each (the instance): the
-  coalitions already solved, then a local search (add or drop one member) from the
-  largest excesses, within a budget of solves. It proves nothing beyond the lower bound.
+  coalitions already solved; the n - 2 coalitions of the players who pay most above
+  their stand-alone cost (x_i - c({i}) largest first, 2 to n - 1 of them); then a
+  steepest-ascent local search (add or drop one member) from the largest excesses,
+  within a budget of solves (2n by default). It proves nothing beyond the lower bound.
 
 Each stage of the nucleolus fixes the coalitions with a non-zero dual (tight in every
 optimum of the full LP, since the restricted LP's dual is also optimal for it), and the
@@ -290,14 +292,51 @@ class Separator:
             return Separation(*_top(rows, costs, excess, top), exact=True,
                               bound=float(excess.max()) if len(excess) else -np.inf,
                               count=int(np.count_nonzero(excess > threshold)))
-        order = np.argsort(-excess, kind="stable")[:3]
-        begin = np.concatenate([rows[order], starts[:3]]) if len(starts) else rows[order]
-        new_rows, new_costs, used = local_search(self.oracle, x, begin, threshold, exclude,
-                                                 self.budget)
-        self.searched += used
+        prefixes, prefix_costs, used = self._prefixes(x, rows, exclude)
+        rows, costs = np.concatenate([rows, prefixes]), np.concatenate([costs, prefix_costs])
+        excess = rows.astype(float) @ x - costs
+        new_rows, new_costs, climbed = local_search(self.oracle, x,
+                                                    _diverse_starts(rows, excess, starts, n),
+                                                    threshold, exclude, self.budget)
+        self.searched += used + climbed
         rows, costs = np.concatenate([rows, new_rows]), np.concatenate([costs, new_costs])
+        _, first = np.unique([row_key(r) for r in rows], return_index=True)
+        rows, costs = rows[first], costs[first]
         excess = rows.astype(float) @ x - costs
         return Separation(*_top(rows, costs, excess, top), exact=False)
+
+
+    def _prefixes(self, x: np.ndarray, known: np.ndarray, exclude: Exclusions):
+        """The n - 2 coalitions of the players who pay most above their stand-alone cost,
+        x_i - c({i}) largest first, of 2 to n - 1 members (one batch of costs)."""
+        n = self.oracle.n
+        alone = self.oracle.costs(np.eye(n, dtype=bool))
+        order = np.argsort(-(x - alone), kind="stable")
+        rows = np.zeros((max(n - 2, 0), n), dtype=bool)
+        for k in range(2, n):
+            rows[k - 2, order[:k]] = True
+        have = {row_key(r) for r in known} | exclude.keys
+        rows = rows[[row_key(r) not in have for r in rows]]
+        if not len(rows):
+            return rows, np.zeros(0), 0
+        return rows, self.oracle.costs(rows), len(rows)
+
+
+def _diverse_starts(rows: np.ndarray, excess: np.ndarray, starts: np.ndarray,
+                    n: int) -> np.ndarray:
+    """Starting points of the local search: the 3 largest excesses among the known
+    coalitions, the 3 first given starts, and the largest excess among the known
+    coalitions of one player and of n - 1 (the LP's tight rows alone tend to lead back to
+    the same local maximum)."""
+    order = np.argsort(-excess, kind="stable")
+    size = rows.sum(axis=1)
+    picks = [rows[order[:3]], starts[:3]]
+    for k in (1, n - 1):
+        of_size = order[size[order] == k]
+        picks.append(rows[of_size[:1]])
+    begin = np.concatenate([p.reshape(-1, n) for p in picks])
+    _, first = np.unique([row_key(r) for r in begin], return_index=True)
+    return begin[np.sort(first)]
 
 
 class ExcessLP:

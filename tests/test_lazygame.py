@@ -28,7 +28,7 @@ from remech.game import (
 )
 from remech.lazygame import LazyOptions, analyse_lazy
 from remech.oracle import AirportGame, MajorityGame, Oracle, TableOracle, load_costs
-from remech.rowgen import Separator, initial_rows, lexicographic
+from remech.rowgen import Exclusions, Separator, enumerate_separation, initial_rows, lexicographic
 from remech.rowgen import least_core as rg_least_core
 from remech.sampling import shapley_stratified
 
@@ -270,6 +270,21 @@ def test_search_reports_bounds_not_proofs():
     assert result["nucleoli_proof"]["prenucleolus"]["proved"] is False
     assert all(r["stable"] in (False, None) for r in result["rules"].values())
     assert result["rules"]["equal"]["stability"] in ("blocked", "searched")
+
+
+def test_search_finds_the_least_core_of_a_20_player_airport_game():
+    """Not proved by the search, but checked here by enumeration: the searched least-core
+    allocation has no excess above epsilon, and the nucleolus is Littlechild's."""
+    game = airport(20)
+    result = analyse_lazy(Expensive(game), LazyOptions(tolerance=5.0, max_samples=20_000))
+    x = np.array([result["least_core"]["allocation"][p] for p in game.players])
+    eps = result["least_core"]["epsilon"]
+    assert eps == pytest.approx(-1.85)
+    check = enumerate_separation(game, x, eps + 1e-6, Exclusions(), 5)
+    assert check.count == 0 and check.bound == pytest.approx(eps)
+    nuc = np.array([result["nucleolus"][p] for p in game.players])
+    assert nuc == pytest.approx(game.nucleolus_closed_form(), abs=1e-6)
+    assert result["rules"]["least_core"]["stability"] == "searched"
 
 
 def test_search_is_exact_once_every_coalition_is_known():
