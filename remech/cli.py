@@ -534,7 +534,7 @@ def schema(kind: str) -> None:
 @solver_limit_options("coalition", 300.0)
 @click.option("--samples", type=click.IntRange(min=0), default=0,
               help="Also estimate the Shapley value from this many random orders "
-                   "(with a 95 %% confidence interval); enumerated games only.")
+                   "(with a 95 % confidence interval); enumerated games only.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sampled Shapley value.")
 @click.option("--lazy", is_flag=True,
@@ -542,8 +542,8 @@ def schema(kind: str) -> None:
                    "sampling, least core and nucleolus by row generation. Automatic beyond "
                    "10 allies (INSTANCE), 16 players (formula) or 20 (table).")
 @click.option("--tolerance", type=float, default=None,
-              help="Lazy: sample until every player's 95 %% half-width is at most this "
-                   "(MUSD; default 1 %% of |c(N)|).")
+              help="Lazy: sample until every player's 95 % half-width is at most this "
+                   "(MUSD; default 1 % of |c(N)|).")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,
               help="Lazy: at most this many sampled marginal costs (default 1,000,000; "
                    "2,000 with INSTANCE, up to two solves each).")
