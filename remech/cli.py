@@ -546,7 +546,7 @@ def schema(kind: str) -> None:
                    "(MUSD; default 1 % of |c(N)|).")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,
               help="Lazy: at most this many sampled marginal costs (default 1,000,000; "
-                   "2,000 with INSTANCE, up to two solves each).")
+                   "with INSTANCE max(2,000, 4 n^2) for n allies, up to two solves each).")
 @out_option("Write coalition_costs.csv, allocations.csv and game.json here.")
 @force_option
 @json_option("the analysis as JSON")

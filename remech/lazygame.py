@@ -38,6 +38,8 @@ ENUMERATE = {"instance": 10, "formula": 16, "table": 20}
 #: formula games up to this size are searched by enumeration, larger ones by a MIP
 ENUMERATE_SEPARATION = 16
 DEFAULT_MAX_SAMPLES = {"instance": 2_000, "formula": 1_000_000, "table": 1_000_000}
+#: with an instance, at least this many draws per (player, size) stratum by default
+DEFAULT_INSTANCE_DRAWS = 4
 #: default --tolerance: this share of |c(N)|
 DEFAULT_TOLERANCE_SHARE = 0.01
 #: blocking tolerance, relative to c(N) (as remech.game.blocking)
@@ -72,7 +74,9 @@ def _shapley(oracle: Oracle, grand: float, opts: LazyOptions,
         return shapley(oracle.tabulate()), {"method": "exact (enumerated)"}
     tol = opts.tolerance if opts.tolerance is not None else \
         DEFAULT_TOLERANCE_SHARE * max(abs(grand), 1e-9)
-    budget = opts.max_samples or DEFAULT_MAX_SAMPLES[oracle.kind]
+    budget = opts.max_samples or max(DEFAULT_MAX_SAMPLES[oracle.kind],
+                                     DEFAULT_INSTANCE_DRAWS * oracle.n ** 2
+                                     if oracle.kind == "instance" else 0)
     est = shapley_stratified(oracle, grand, tol, budget, opts.seed,
                              progress=lambda k, h: say(f"Shapley: {k:,} samples, largest "
                                                        f"95 % half-width {h:,.4g} MUSD"))

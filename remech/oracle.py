@@ -32,8 +32,8 @@ from remech.game import PLAYER, CostGame
 
 #: players a formula game may have (the sampled Shapley value needs n^2 strata)
 MAX_FORMULA_PLAYERS = 200
-#: masks per chunk when a game is enumerated (8 MB of costs)
-CHUNK_BITS = 20
+#: masks per chunk when a game is enumerated (2^16 coalitions: a few MB of membership rows)
+CHUNK_BITS = 16
 
 
 def masks_to_rows(masks: np.ndarray, n: int) -> np.ndarray:
