@@ -533,8 +533,9 @@ def schema(kind: str) -> None:
 @click.argument("instance", type=click.Path(path_type=Path), required=False)
 @model_option
 @click.option("--costs", "costs_csv", type=click.Path(path_type=Path),
-              help="Analyse this cost game instead: CSV with columns coalition,cost "
-                   "(members joined by '+', one row per non-empty coalition).")
+              help="Analyse this cost game instead: a CSV with columns coalition,cost "
+                   "(members joined by '+', one row per non-empty coalition), or a formula "
+                   "game (.toml: game = \"airport\" or \"weighted_majority\").")
 @jobs_option()
 @click.option("--scheduler", help="Address of a dask.distributed scheduler "
                                   "(e.g. tcp://10.0.0.5:8786) to run the solves on.")
@@ -544,9 +545,19 @@ def schema(kind: str) -> None:
 @solver_limit_options("coalition", 300.0)
 @click.option("--samples", type=click.IntRange(min=0), default=0,
               help="Also estimate the Shapley value from this many random orders "
-                   "(with a 95 %% confidence interval); automatic beyond 20 players.")
+                   "(with a 95 % confidence interval); enumerated games only.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sampled Shapley value.")
+@click.option("--lazy", is_flag=True,
+              help="Compute coalition costs only as needed: Shapley value by stratified "
+                   "sampling, least core and nucleolus by row generation. Automatic beyond "
+                   "10 allies (INSTANCE), 16 players (formula) or 20 (table).")
+@click.option("--tolerance", type=float, default=None,
+              help="Lazy: sample until every player's 95 % half-width is at most this "
+                   "(MUSD; default 1 % of |c(N)|).")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None,
+              help="Lazy: at most this many sampled marginal costs (default 1,000,000; "
+                   "with INSTANCE max(2,000, 4 n^2) for n allies, up to two solves each).")
 @out_option("Write coalition_costs.csv, allocations.csv and game.json here.")
 @force_option
 @json_option("the analysis as JSON")
@@ -554,7 +565,8 @@ def schema(kind: str) -> None:
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
-         time_limit: float, mip_gap: float, samples: int, seed: int, outdir: Path | None,
+         time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
+         tolerance: float | None, max_samples: int | None, outdir: Path | None,
          force: bool, as_json: bool, quiet: bool) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
@@ -565,57 +577,69 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     least core and the GDP, consumption and equal splits, the saving from joining, and
     whether each split is stable (no coalition would pay less on its own) with a blocking
     coalition if not.
-    With --costs, analyses any cost game given as a table.
+    With --costs, analyses any cost game given as a table or a formula.
+    Larger games (--lazy) are never tabulated: coalitions are solved only as needed, and
+    the report says what was proved and what was only searched.
 
     \b
     Example:
       remech game instances/allied-ree-2026 --jobs 2 -o game-out/
       remech game --costs game-out/coalition_costs.csv --json
+      remech game --costs airport.toml --tolerance 0.5 --seed 1
     """
-    from remech.game import CostGame, allocation_table, analyse, game_text
+    from remech.lazygame import LazyOptions, analyse_any
+    from remech.oracle import TableOracle, load_costs
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
+    check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
-    records = None
-    weights = {}
+    records, weights = None, {}
+    say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
     if costs_csv is not None:
         if instance is not None:
             raise InputError("give either INSTANCE or --costs, not both")
-        cost_game = CostGame.from_csv(costs_csv)
+        oracle = load_costs(costs_csv)
     else:
         if instance is None:
             raise InputError("missing INSTANCE (or --costs FILE.csv); see remech game --help")
+        from remech.lazygame import ENUMERATE
         from remech.run import load_files
-        from remech.stability import DEFAULT_CACHE, coalition_game, reference_weights
+        from remech.stability import (
+            DEFAULT_CACHE,
+            InstanceOracle,
+            coalition_game,
+            reference_weights,
+        )
 
         run = load_files(instance, model_path)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path], kind="game")
         n = len(run.instance.members)
         cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
-        with click.progressbar(length=(1 << n) - 1, label=f"solving {(1 << n) - 1} coalitions",
-                               file=sys.stderr if not quiet else open(os.devnull, "w"),
-                               show_pos=True, show_eta=True) as bar:
-            cost_game, records = coalition_game(
-                instance, run.design.path, jobs=jobs, scheduler=scheduler, cache_dir=cache,
-                time_limit_s=time_limit, mip_gap=mip_gap,
-                on_done=lambda k, r, total: bar.update(1))
         weights = reference_weights(run)
-    result = analyse(cost_game, weights=weights, samples=samples, seed=seed)
-    if records is not None:
-        result["coalitions"] = records
+        if lazy or n > ENUMERATE["instance"]:
+            oracle = InstanceOracle(instance, run.design.path, jobs=jobs, scheduler=scheduler,
+                                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
+                                    on_solve=say)
+        else:
+            with click.progressbar(length=(1 << n) - 1,
+                                   label=f"solving {(1 << n) - 1} coalitions",
+                                   file=sys.stderr if not quiet else open(os.devnull, "w"),
+                                   show_pos=True, show_eta=True) as bar:
+                cost_game, records = coalition_game(
+                    instance, run.design.path, jobs=jobs, scheduler=scheduler,
+                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
+                    on_done=lambda k, r, total: bar.update(1))
+            oracle = TableOracle(cost_game)
+    result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
+                                       weights, samples, records, say)
     if outdir is not None:
         from remech.results import write_results
 
-        write_results(outdir, result, {"coalition_costs.csv": cost_game.to_frame(),
-                                       "allocations.csv": allocation_table(result)}, force,
-                      json_name="game.json", kind="game")
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        click.echo(game_text(result, records))
+        write_results(outdir, result, tables, force, json_name="game.json", kind="game")
+    click.echo(json.dumps(result, indent=2) if as_json else text)
 
 
 @main.command()

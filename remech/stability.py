@@ -21,6 +21,7 @@ import numpy as np
 from remech import __version__
 from remech.errors import InputError
 from remech.game import CostGame, closest_stable
+from remech.oracle import Oracle, key_rows, row_key
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "remech"
 #: bump when what a coalition's cost means changes (restriction rules, cost definition)
@@ -82,6 +83,26 @@ def cache_key(inst_sha: str, design_sha: str, coalition, time_limit: float,
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def coalition_task(instance: str | Path, design: str | Path, coalition: tuple[str, ...],
+                   time_limit_s: float, mip_gap: float,
+                   cache_dir: Path | None) -> CoalitionTask:
+    """The solve of one coalition, with its cache file (None: no cache)."""
+    instance, design = str(Path(instance).resolve()), str(Path(design).resolve())
+    inst, des = _load(instance, design)
+    key = cache_key(inst.sha256, des.sha256, coalition, time_limit_s, mip_gap)
+    cache_file = str(cache_dir / "coalitions" / f"{key}.json") if cache_dir else None
+    return CoalitionTask(instance, design, coalition, time_limit_s, mip_gap, cache_file)
+
+
+def check_costs(records: list[dict]) -> None:
+    missing = [r for r in records if r["cost_musd"] is None]
+    if missing:
+        r = missing[0]
+        raise InputError(f"coalition {'+'.join(r['coalition'])}: no stand-alone cost "
+                         f"(status {r['status']}); every coalition needs one for the game - "
+                         "relax the design's hard targets or raise --time-limit")
+
+
 def coalition_game(instance: str | Path, design: str | Path, *, jobs: int | None = None,
                    scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
                    time_limit_s: float = 300.0, mip_gap: float = 1e-4,
@@ -94,23 +115,66 @@ def coalition_game(instance: str | Path, design: str | Path, *, jobs: int | None
     inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()))
     players = inst.members
     n = len(players)
-    tasks = []
-    for mask in range(1, 1 << n):
-        coalition = tuple(p for i, p in enumerate(players) if mask >> i & 1)
-        key = cache_key(inst.sha256, des.sha256, coalition, time_limit_s, mip_gap)
-        cache_file = str(cache_dir / "coalitions" / f"{key}.json") if cache_dir else None
-        tasks.append(CoalitionTask(str(Path(instance).resolve()), str(Path(design).resolve()),
-                                   coalition, time_limit_s, mip_gap, cache_file))
+    tasks = [coalition_task(instance, design,
+                            tuple(p for i, p in enumerate(players) if mask >> i & 1),
+                            time_limit_s, mip_gap, cache_dir) for mask in range(1, 1 << n)]
     records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
                         on_done=(lambda k, r: on_done(k, r, len(tasks))) if on_done else None)
-    missing = [r for r in records if r["cost_musd"] is None]
-    if missing:
-        r = missing[0]
-        raise InputError(f"coalition {'+'.join(r['coalition'])}: no stand-alone cost "
-                         f"(status {r['status']}); every coalition needs one for the game - "
-                         "relax the design's hard targets or raise --time-limit")
+    check_costs(records)
     costs = {frozenset(r["coalition"]): r["cost_musd"] for r in records}
     return CostGame.from_costs(players, costs), records
+
+
+class InstanceOracle(Oracle):
+    """Coalition costs solved on demand through the instance (``solve_coalition``): in
+    parallel batches (``--jobs`` processes or a Dask scheduler), cached on disk as
+    ``coalition_game`` does and in memory. ``on_solve(message)`` after each solve."""
+
+    kind = "instance"
+    cheap = False
+
+    def __init__(self, instance: str | Path, design: str | Path, *, jobs: int | None = None,
+                 scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
+                 time_limit_s: float = 300.0, mip_gap: float = 1e-4, on_solve=None) -> None:
+        super().__init__()
+        self.instance, self.design = instance, design
+        inst, _ = _load(str(Path(instance).resolve()), str(Path(design).resolve()))
+        self.players = list(inst.members)
+        self.options = (jobs, scheduler, cache_dir, time_limit_s, mip_gap)
+        self.on_solve = on_solve
+        self.stored: dict[int, float] = {}
+        self.records: list[dict] = []
+        self.solved = 0
+
+    def _costs(self, rows: np.ndarray) -> np.ndarray:
+        from remech.executor import map_tasks
+
+        jobs, scheduler, cache_dir, time_limit_s, mip_gap = self.options
+        keys = [row_key(r) for r in rows]
+        todo = {k: r for k, r in zip(keys, rows, strict=True) if k not in self.stored}
+        tasks = [coalition_task(self.instance, self.design,
+                                tuple(p for p, b in zip(self.players, r, strict=True) if b),
+                                time_limit_s, mip_gap, cache_dir) for r in todo.values()]
+        records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
+                            on_done=self._done if self.on_solve else None)
+        check_costs(records)
+        for key, record in zip(todo, records, strict=True):
+            self.stored[key] = float(record["cost_musd"])
+        self.records += records
+        return np.array([self.stored[k] for k in keys])
+
+    def _done(self, k: int, record: dict) -> None:
+        self.solved += 1
+        how = "from cache" if record.get("cached") else f"{record['seconds']:.1f} s"
+        self.on_solve(f"coalition {self.solved:,}: {'+'.join(record['coalition'])} ({how})")
+
+    def known(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = key_rows(self.stored, self.n)
+        return rows, np.array(list(self.stored.values()))
+
+    def describe(self) -> str:
+        return (f"instance {Path(self.instance).name}: {self.n} allies, coalitions solved on "
+                "demand")
 
 
 def core_split(game: CostGame, reference_total: np.ndarray, own_loss: np.ndarray,
