@@ -144,6 +144,20 @@ def jobs_option(help: str = "Parallel solver processes (default: the number of c
 
 force_option = click.option("--force", is_flag=True,
                             help="Replace OUTDIR if it is an earlier remech result.")
+set_option = click.option(
+    "--set", "set_texts", multiple=True, metavar="KEY=VALUE",
+    help="Override a design key or an instance value for this run (repeat), checked like "
+         "the files: e.g. --set price_floor.levels_usd_per_kg.NDPR=[80], --set "
+         "objective.view=economic, --set burden_sharing.rule=equal, --set "
+         "instance.products.NDPR.shortfall_penalty_usd_per_kg=500, --set "
+         "instance.allies.US.budget_cap_musd=400. Recorded in mechanism.json.")
+
+
+def parse_sets(texts: tuple[str, ...]):
+    """The --set options as remech.overrides.Override objects (InputError if malformed)."""
+    from remech.overrides import as_overrides
+
+    return as_overrides(texts)
 
 
 def solver_limit_options(per: str, time_limit_s: float = 600.0):
@@ -213,13 +227,14 @@ def main() -> None:
                    "scenarios drawn with replacement by their probabilities).")
 @click.option("--saa-seed", type=int, default=0, show_default=True,
               help="--saa: seed from which the replication and evaluation seeds derive.")
+@set_option
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
           with_vss: bool, with_foresight: bool, saa_spec: str | None,
-          saa_sampler: str | None, saa_seed: int) -> None:
+          saa_sampler: str | None, saa_seed: int, set_texts: tuple[str, ...]) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -231,6 +246,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -o out/
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
+      remech solve instances/allied-ree-2026 -o out-80 \\
+          --set price_floor.levels_usd_per_kg.NDPR=[80] --set objective.view=economic
     """
     import shutil
     import tempfile
@@ -240,6 +257,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     from remech.stability import DEFAULT_CACHE, GameOptions
 
     check_solver_options(time_limit, mip_gap, threads, jobs)
+    overrides = parse_sets(set_texts)
     saa_mnn = None
     if saa_spec is not None:
         from remech.saa import parse_saa
@@ -257,7 +275,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     signal.signal(signal.SIGTERM, request_stop)
     log_dir = Path(tempfile.mkdtemp(prefix="remech-log-"))
     try:
-        run = load_files(instance, model_path, report)
+        run = load_files(instance, model_path, report, overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path, *inputs], kind="solve")
         opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
@@ -476,8 +494,10 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
 @quiet_option("Print nothing on success.")
+@set_option
 @user_errors
-def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
+def validate(instance: Path, model_path: Path | None, quiet: bool,
+             set_texts: tuple[str, ...]) -> None:
     """Read and check INSTANCE and a design, and build the model without solving.
 
     Bad input is reported on one line naming the file, the row or field, the bad value
@@ -487,10 +507,11 @@ def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
     Example:
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
+      remech validate instances/allied-ree-2026 --set objective.view=economic
     """
     from remech.run import build, load_files, model_counts
 
-    run = build(load_files(instance, model_path))
+    run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
     counts = model_counts(run.model)
     if not quiet:
         sizes = ", ".join(f"{v} {k}" for k, v in run.data.sizes.items())
@@ -540,11 +561,12 @@ def schema(kind: str) -> None:
 @force_option
 @json_option("the analysis as JSON")
 @quiet_option("No progress bar.")
+@set_option
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool) -> None:
+         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -564,14 +586,15 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     from remech.game import CostGame, allocation_table, analyse, game_text
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
+    overrides = parse_sets(set_texts)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
     records = None
     weights = {}
     if costs_csv is not None:
-        if instance is not None:
-            raise InputError("give either INSTANCE or --costs, not both")
+        if instance is not None or overrides:
+            raise InputError("give either INSTANCE (with any --set) or --costs, not both")
         cost_game = CostGame.from_csv(costs_csv)
     else:
         if instance is None:
@@ -579,7 +602,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
         from remech.run import load_files
         from remech.stability import DEFAULT_CACHE, coalition_game, reference_weights
 
-        run = load_files(instance, model_path)
+        run = load_files(instance, model_path, overrides=overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path], kind="game")
         n = len(run.instance.members)
@@ -590,7 +613,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
             cost_game, records = coalition_game(
                 instance, run.design.path, jobs=jobs, scheduler=scheduler, cache_dir=cache,
                 time_limit_s=time_limit, mip_gap=mip_gap,
-                on_done=lambda k, r, total: bar.update(1))
+                on_done=lambda k, r, total: bar.update(1), overrides=overrides)
         weights = reference_weights(run)
     result = analyse(cost_game, weights=weights, samples=samples, seed=seed)
     if records is not None:
@@ -620,69 +643,50 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @force_option
 @json_option("the comparison as JSON")
 @quiet_option("No progress bar.")
+@set_option
 @user_errors
 def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-            as_json: bool, quiet: bool) -> None:
+            as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
     """Solve several designs on the same INSTANCE and put them side by side.
 
     For each design: status and gap, floors (and collars), supported projects, stockpiles,
     grants, expected outlay and cost, CVaR95, expected shortfall and non-Chinese share per
-    product, what each ally pays, and the saving against the baseline design (the value
-    of its instruments). A design that fails keeps its row with its status.
+    product, what each ally pays, the trade-law screening tags of the instruments it uses,
+    and the saving against the baseline design (the value of its instruments). A design
+    that fails keeps its row with its status. --set applies to every design.
 
     \b
     Example:
       remech compare instances/allied-ree-2026 --jobs 2 -o compare-out/
       remech compare instances/allied-ree-2026 -m models/floor-only.toml \\
           -m models/mp-style.toml -m models/no-mechanism.toml --json
+      remech compare instances/allied-ree-2026 -m floor-only -m no-mechanism \\
+          --set instance.products.NDPR.shortfall_penalty_usd_per_kg=500
     """
-    from remech.compare import DesignTask, compare_row, flat, table, with_baseline
-    from remech.executor import map_tasks
+    from remech.compare import compare_designs, design_paths, write_compare
     from remech.instance import load_instance
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
+    overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
     inst = load_instance(instance)
-    if not models:
-        if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model to find the designs;"
-                             " pass --model for each design")
-        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
-    from remech.design import resolve_design, shipped_designs
-
-    models = tuple(resolve_design(p) for p in models)
-    for path in models:
-        if not Path(path).is_file():
-            raise InputError(f"{path}: design file not found; pass --model with a design "
-                             f"file or the name of a shipped design "
-                             f"({', '.join(shipped_designs())})")
-    check_outdir(outdir, force, inside_of=[inst.folder], contains=models, kind="compare")
-    tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
-    t0 = time.perf_counter()
-    with click.progressbar(length=len(tasks), label=f"solving {len(tasks)} designs",
+    paths = design_paths(inst, models)
+    check_outdir(outdir, force, inside_of=[inst.folder], contains=paths, kind="compare")
+    with click.progressbar(length=len(paths), label=f"solving {len(paths)} designs",
                            file=sys.stderr if not quiet else open(os.devnull, "w"),
                            show_pos=True) as bar:
-        rows = map_tasks(compare_row, tasks, jobs=jobs, on_done=lambda k, r: bar.update(1))
-    rows = with_baseline(rows, baseline)
-    wall = time.perf_counter() - t0
+        result = compare_designs(instance, paths, baseline, jobs, time_limit, mip_gap,
+                                 overrides, on_done=lambda k, r: bar.update(1))
     if outdir is not None:
-        from remech.document import markdown_table
-        from remech.report import write_report
-        from remech.results import write_results
-
-        write_results(outdir, {"instance": {"name": inst.name, "path": str(inst.folder),
-                                            "sha256": inst.sha256},
-                               "designs": rows, "wall_seconds": wall},
-                      {"compare.csv": flat(rows)}, force, json_name="compare.json",
-                      kind="compare", texts={"compare.md": markdown_table(table(rows)) + "\n"})
-        click.echo(f"report        {write_report(outdir).html}", err=True)
+        click.echo(f"report        {write_compare(outdir, result, force)}", err=True)
+    rows = result.rows
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         with pd_options():
-            click.echo(table(rows).to_string())
-        click.echo(f"\n{len(rows)} designs in {wall:.1f} s "
+            click.echo(result.table().to_string())
+        click.echo(f"\n{len(rows)} designs in {result.wall_seconds:.1f} s "
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
 
 

@@ -77,7 +77,13 @@ class Design:
     objective_view: str = "fiscal"
     #: marginal cost of public funds (welfare cost of 1 USD of treasury outlay)
     mcpf: float = 1.3
+    #: SHA-256 of the design file's bytes
     sha256: str = ""
+    #: overrides applied for this run (remech.overrides), {dotted key: value}
+    overrides: dict = field(default_factory=dict)
+    #: SHA-256 of the design as solved: every section but [design], defaults filled in and
+    #: overrides applied, as canonical JSON (equal for equal content, comments aside)
+    effective_sha256: str = ""
 
 
 def shipped_designs() -> dict[str, Path]:
@@ -107,11 +113,22 @@ def resolve_design(value: str | Path, folder: Path | None = None) -> Path:
     return shipped.get(str(value), path)
 
 
-def load_design(path: str | Path) -> Design:
+def load_design(path: str | Path, overrides=None) -> Design:
     """Read and check a design file against the schema (remech.schema.DesignFile); raise
     InputError naming the file, the section and key, the problem and the fix.
 
-    ``path`` may also be the name of a shipped design (see ``shipped_designs``)."""
+    ``path`` may also be the name of a shipped design (see ``shipped_designs``).
+    ``overrides`` (remech.overrides: ``{key: value}`` or ``KEY=VALUE`` texts; instance keys
+    are ignored here) change keys of the file for this run, checked by the same schema."""
+    from remech.overrides import (
+        apply_to_doc,
+        as_dict,
+        as_overrides,
+        blame,
+        canonical_sha256,
+        design_part,
+    )
+
     path = resolve_design(path)
     if not path.is_file():
         names = ", ".join(shipped_designs())
@@ -119,13 +136,30 @@ def load_design(path: str | Path) -> Design:
                          f"or the name of a shipped design ({names})")
     doc, raw = read_toml(path)
     f = validate(DesignFile, doc, path)
+    items = design_part(as_overrides(overrides))
+    if items:
+        f = validate(DesignFile, apply_to_doc(doc, items, path), path, blame(items, path))
+    try:
+        d = _design(f, path, hashlib.sha256(raw).hexdigest())
+    except InputError as exc:
+        if not items:
+            raise
+        given = ", ".join(f"--set {o.text}" for o in items)
+        raise InputError(f"{exc} (with {given})") from None
+    d.overrides = as_dict(items)
+    d.effective_sha256 = canonical_sha256(f.model_dump(mode="json", exclude={"design"}))
+    return d
+
+
+def _design(f: DesignFile, path: Path, sha256: str) -> Design:
+    """The checked Design of a validated design document."""
     pf, sec = f.price_floor, f.security
 
     def err(where: str, problem: str, fix: str) -> InputError:
         return InputError(f"{path.name} {where}: {problem}; {fix}")
 
     d = Design(path=path, name=f.design.name if f.design.name is not None else path.stem,
-               sha256=hashlib.sha256(raw).hexdigest())
+               sha256=sha256)
     d.description = f.design.description
     d.price_floor = f.instruments.price_floor
     d.stockpile = f.instruments.stockpile

@@ -37,6 +37,10 @@ def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], for
 def _head_lines(mech: dict) -> list[str]:
     """Status, objective and costs."""
     lines = [f"remech: {mech['instance']['name']} x {mech['design']['name']}"]
+    given = {**mech["instance"].get("overrides", {}), **mech["design"].get("overrides", {})}
+    if given:
+        lines.append("overrides     " + ", ".join(f"{k}={json.dumps(v)}" if not isinstance(
+            v, str) else f"{k}={v}" for k, v in given.items()))
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
     if mech["status"] == "optimal":

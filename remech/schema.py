@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -385,9 +386,11 @@ def _line(root: type[BaseModel], err: dict) -> str:
     return f"{where}: {err['msg']}"
 
 
-def validate(model: type[BaseModel], doc: dict, path: Path) -> BaseModel:
+def validate(model: type[BaseModel], doc: dict, path: Path,
+             where: Callable[[tuple], str] | None = None) -> BaseModel:
     """Check ``doc`` against ``model``; InputError with one line per problem (at most
-    MAX_ERRORS) naming the file."""
+    MAX_ERRORS) naming the file, or what ``where(loc)`` names for the problem at ``loc``
+    (an override on the command line, see remech.overrides)."""
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
@@ -395,7 +398,8 @@ def validate(model: type[BaseModel], doc: dict, path: Path) -> BaseModel:
         lines = []
         for e in errs:
             text = _line(model, e)
-            line = f"{path.name}{'' if text.startswith(':') else ' '}{text}"
+            head = where(tuple(e["loc"])) if where is not None else path.name
+            line = f"{head}{'' if text.startswith(':') else ' '}{text}"
             if line not in lines:
                 lines.append(line)
         raise InputError.many(lines) from None

@@ -35,14 +35,17 @@ class CoalitionTask:
     time_limit_s: float
     mip_gap: float
     cache_file: str | None
+    #: overrides of the run (remech.overrides) as JSON [[key, value], ...]
+    overrides: str = "[]"
 
 
 @functools.lru_cache(maxsize=4)
-def _load(instance: str, design: str):
+def _load(instance: str, design: str, overrides: str = "[]"):
     from remech.design import load_design
     from remech.instance import load_instance
 
-    return load_instance(instance), load_design(design)
+    items = dict(json.loads(overrides))
+    return load_instance(instance, items), load_design(design, items)
 
 
 def solve_coalition(task: CoalitionTask) -> dict:
@@ -58,7 +61,7 @@ def solve_coalition(task: CoalitionTask) -> dict:
     from remech.solve import SolverOptions, solve
 
     t0 = time.perf_counter()
-    inst, design = _load(task.instance, task.design)
+    inst, design = _load(task.instance, task.design, task.overrides)
     data = prepare(restrict(inst, task.coalition), restrict_design(design, task.coalition))
     model = build_model(data)
     res = solve(model, SolverOptions(time_limit_s=task.time_limit_s, mip_gap=task.mip_gap,
@@ -85,22 +88,26 @@ def cache_key(inst_sha: str, design_sha: str, coalition, time_limit: float,
 def coalition_game(instance: str | Path, design: str | Path, *, jobs: int | None = None,
                    scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
                    time_limit_s: float = 300.0, mip_gap: float = 1e-4,
-                   on_done=None) -> tuple[CostGame, list[dict]]:
+                   on_done=None, overrides=None) -> tuple[CostGame, list[dict]]:
     """Solve every non-empty coalition of the instance's allies; return the cost game
     (MUSD) and one record per coalition (cost, status, gap, seconds, cached).
-    ``on_done(k, record, total)`` is called as each coalition finishes."""
+    ``on_done(k, record, total)`` is called as each coalition finishes; ``overrides``
+    (remech.overrides) apply to every coalition's design and instance."""
     from remech.executor import map_tasks
+    from remech.overrides import as_dict, as_overrides
 
-    inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()))
+    given = json.dumps(list(as_dict(as_overrides(overrides)).items()))
+    inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()), given)
     players = inst.members
     n = len(players)
     tasks = []
     for mask in range(1, 1 << n):
         coalition = tuple(p for i, p in enumerate(players) if mask >> i & 1)
-        key = cache_key(inst.sha256, des.sha256, coalition, time_limit_s, mip_gap)
+        key = cache_key(inst.effective_sha256, des.effective_sha256, coalition,
+                        time_limit_s, mip_gap)
         cache_file = str(cache_dir / "coalitions" / f"{key}.json") if cache_dir else None
         tasks.append(CoalitionTask(str(Path(instance).resolve()), str(Path(design).resolve()),
-                                   coalition, time_limit_s, mip_gap, cache_file))
+                                   coalition, time_limit_s, mip_gap, cache_file, given))
     records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
                         on_done=(lambda k, r: on_done(k, r, len(tasks))) if on_done else None)
     missing = [r for r in records if r["cost_musd"] is None]
@@ -165,7 +172,9 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     game, records = coalition_game(run.instance.folder, run.design.path, jobs=opts.jobs,
                                    scheduler=opts.scheduler, cache_dir=opts.cache_dir,
                                    time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap,
-                                   on_done=on_done)
+                                   on_done=on_done,
+                                   overrides={**(run.instance.overrides or {}),
+                                              **run.design.overrides})
     S, T, P = len(d.scenarios), len(d.years), len(d.products)
     short = values(m.shortfall_t, (S, T, P))
     loss_stp = short * d.discount[None, :, None] * d.shortfall_penalty_usd_per_kg * 1e-3
