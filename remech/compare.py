@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from remech.errors import InputError
+from remech.legal import screens
 from remech.mechanism import as_json
 
 
@@ -75,6 +76,7 @@ def summary_row(m) -> dict:
         ally_cost_musd={a: v["net_cost_musd"] for a, v in m["contributions"].items()},
         tariff_reference_usd_per_kg=m["tariff_reference_usd_per_kg"],
         stability=stability_verdict(m),
+        legal_screen=screens(m.get("legal_risk")),
     )
     return row
 
@@ -152,6 +154,8 @@ def table(rows: list[dict]) -> pd.DataFrame:
                 col[f"non-Chinese share {p}"] = f"{v * 100:.1f} %"
             for a, v in r["ally_cost_musd"].items():
                 col[f"{a} net cost (MUSD)"] = _fmt(v)
+            col["trade-law screen (not legal advice)"] = ", ".join(
+                f"{k} {v}" for k, v in r.get("legal_screen", {}).items()) or "none"
             if "vs_baseline" in r:
                 base = r["vs_baseline"]["baseline"]
                 col[f"saving vs {base} (MUSD)"] = _fmt(

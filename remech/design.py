@@ -79,6 +79,10 @@ class Design:
     mcpf: float = 1.3
     #: SHA-256 of the design file's bytes
     sha256: str = ""
+    #: trade-law tags whose instruments are left out ([legal] exclude, remech.legal)
+    legal_exclude: list[str] = field(default_factory=list)
+    #: the instruments switched off by them, with the tags that did
+    legal_excluded: dict[str, list[str]] = field(default_factory=dict)
     #: overrides applied for this run (remech.overrides), {dotted key: value}
     overrides: dict = field(default_factory=dict)
     #: SHA-256 of the design as solved: every section but [design], defaults filled in and
@@ -166,6 +170,7 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
     d.grants = f.instruments.grants
     d.tariff = f.instruments.tariff
     d.buyer_of_last_resort = f.instruments.buyer_of_last_resort
+    _exclude_by_tag(d, list(f.legal.exclude))
     d.buyback_usd_per_kg = _floats(f.buyer_of_last_resort.buyback_usd_per_kg)
     d.reserve_market_purchases = f.buyer_of_last_resort.market_purchases
     if d.buyer_of_last_resort and not (d.price_floor and d.stockpile):
@@ -206,6 +211,21 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
     d.objective_view = f.objective.view
     d.mcpf = float(f.objective.mcpf)
     return d
+
+
+def _exclude_by_tag(d: Design, exclude: list[str]) -> None:
+    """Switch off the instruments that carry an excluded trade-law tag (remech.legal); a
+    buyer-of-last-resort reserve goes with the floors or stockpile it needs."""
+    from remech.legal import excluded_instruments
+
+    d.legal_exclude = exclude
+    d.legal_excluded = {k: v for k, v in excluded_instruments(exclude).items()
+                        if getattr(d, k)}
+    for name in d.legal_excluded:
+        setattr(d, name, False)
+    if d.buyer_of_last_resort and not (d.price_floor and d.stockpile) and d.legal_excluded:
+        d.buyer_of_last_resort = False
+        d.legal_excluded["buyer_of_last_resort"] = ["needs price_floor and stockpile"]
 
 
 def _floats(table: dict) -> dict[str, float]:

@@ -24,6 +24,7 @@ import pyomo.environ as pyo
 from remech import __version__
 from remech.design import Design
 from remech.instance import Instance
+from remech.legal import legal_risk
 from remech.model import burden_sharing, price_floor, reserve, security, stockpile, supply, tariff
 from remech.model import first_stage as stage
 from remech.model.data import ModelData, weighted_quantile
@@ -90,6 +91,7 @@ class Mechanism(Mapping):
     shadow_prices: dict | None = None
     shadow_prices_note: str | None = None
     non_chinese_share: dict[str, float] | None = None
+    legal_risk: dict | None = None
     sizes: dict[str, int] | None = None
     vss: dict | None = None
     foresight: dict | None = None
@@ -216,6 +218,10 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech.shadow_prices = security.report(res.target_duals, data)
     mech.shadow_prices_note = SHADOW_PRICES_NOTE
     mech.non_chinese_share = bal["non_chinese_share"]
+    mech.legal_risk = legal_risk({
+        "floors_usd_per_kg": mech.floors_usd_per_kg, "tariff_reference_usd_per_kg": refs,
+        "grants_musd": mech.grants_musd, "stockpiles": mech.stockpiles,
+        "last_resort_reserve": mech.last_resort_reserve}, design.legal_excluded)
     mech.sizes = data.sizes
     mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
                    "projects.csv": projects_df, **stock["tables"],

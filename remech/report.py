@@ -339,6 +339,29 @@ def stability_text(bs: dict) -> str:
             f"own ({bs.get('coalitions', '?')} coalitions solved).")
 
 
+def legal_section(res: Result) -> list:
+    """The trade-law screening tags of the instruments the mechanism uses."""
+    from remech.legal import NOTE, tag_frame
+
+    section = res.doc.get("legal_risk")
+    blocks: list = [Heading("Trade-law screening (not legal advice)", 3)]
+    if section is None:
+        return blocks + [Para("This result has no trade-law screening (written by an older "
+                              "remech); solve again to add it.", "note")]
+    blocks.append(Para(NOTE, "note"))
+    if not section["instruments"]:
+        blocks.append(Para("The mechanism uses no instrument: nothing to screen."))
+    else:
+        blocks.append(Para(f"Highest screen: {section['highest_screen']}. " + "; ".join(
+            f"{r['name']} ({r['used']}): {r['screen']}" for r in section["instruments"])
+            + "."))
+        blocks.append(Table(tag_frame(section)))
+    for name, why in (section.get("excluded_by_design") or {}).items():
+        blocks.append(Para(f"Left out by the design's [legal] exclude: {name} "
+                           f"({', '.join(why)}).", "note"))
+    return blocks
+
+
 def mechanism_section(res: Result) -> list:
     mech = res.doc
     blocks: list = [Heading("The recommended mechanism", anchor="mechanism"),
@@ -348,7 +371,7 @@ def mechanism_section(res: Result) -> list:
     blocks += [Heading("Price floors and contracted projects", 3), Bullets(floor_items(res)),
                Heading("Stockpiles", 3), Bullets(stockpile_items(res)),
                Heading("Costs, risk and shortfall", 3), Bullets(cost_items(res)),
-               Heading("Who pays what", 3), *who_pays(res)]
+               Heading("Who pays what", 3), *who_pays(res), *legal_section(res)]
     return blocks
 
 
@@ -651,6 +674,8 @@ def compare_table(ok: list[dict]) -> pd.DataFrame:
             if vs else None,
             "extra outlay per t avoided (kUSD/t = USD/kg)":
                 None if per_t is None else round(per_t, 1),
+            "trade-law screen (not legal advice)": ", ".join(
+                f"{k} {v}" for k, v in (r.get("legal_screen") or {}).items()) or "none",
         })
     return pd.DataFrame(out)
 
@@ -676,7 +701,10 @@ def compare_words(res: Result, ok: list[dict], failed: list[dict]) -> list:
     blocks.append(Para("Saving: the baseline's expected cost minus the design's. Extra outlay "
                        "per t avoided: the design's expected outlay above the baseline's, "
                        "divided by the expected shortfall it avoids (all products, t); "
-                       "USD/kg, comparable to the shortfall penalties.", "note"))
+                       "USD/kg, comparable to the shortfall penalties. Trade-law screen: the "
+                       "highest screening tag of each instrument used (remech.legal: high, "
+                       "medium, low; a screening aid with its basis in each result's report, "
+                       "not legal advice).", "note"))
     for r in failed:
         blocks.append(Para(f"{r['design']}: {r['status']}"
                            + (f" ({r.get('error') or '; '.join(r.get('conflict', []))})"

@@ -132,6 +132,11 @@ def summary(mech: Mapping) -> str:
                      f"({f['status']}); value of foresight {gap:,.1f} MUSD over policy "
                      f"{f['policy']}" if gap is not None else
                      f"foresight     clairvoyant bound not found ({f['status']})")
+    if "legal_risk" in mech:
+        from remech.legal import screen_text
+
+        lines.append(f"trade law     {screen_text(mech['legal_risk'])} (screening tags, not "
+                     "legal advice: mechanism.json legal_risk)")
     lines.append(f"contributions ({mech['burden_sharing']['rule']}) " + ", ".join(
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")

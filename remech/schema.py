@@ -240,6 +240,26 @@ class ObjectiveSection(_Section):
     (1.1-1.5 in advanced economies [S98]; 1.3 the middle)."""
 
 
+def _known_tags(v: list[str]) -> list[str]:
+    from remech.legal import known_tags
+
+    known = known_tags()
+    for tag in v:
+        if tag not in known:
+            close = difflib.get_close_matches(tag, known, n=1, cutoff=0.6)
+            fix = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(known)}"
+            raise PydanticCustomError("unknown_tag", "'{tag}' is not a trade-law tag; {fix}",
+                                      {"tag": tag, "fix": fix})
+    return v
+
+
+class LegalSection(_Section):
+    exclude: Annotated[list[str], AfterValidator(_known_tags)] = []
+    """Leave out every instrument carrying one of these trade-law screening tags
+    (remech/data/legal_risk.csv, e.g. "gatt-i" removes the tariff-enforced reference
+    price). A screening aid, not legal advice."""
+
+
 class StockpileSection(_Section):
     policy: Literal[STOCKPILE_POLICIES] = "rule"
     """How releases are decided: a rule, a scenario tree, or with perfect foresight."""
@@ -261,6 +281,7 @@ class DesignFile(_Section):
     security: SecuritySection = SecuritySection()
     stockpile: StockpileSection = StockpileSection()
     objective: ObjectiveSection = ObjectiveSection()
+    legal: LegalSection = LegalSection()
 
 
 _YEAR = _bounded(*YEAR_RANGE, kind=int)
