@@ -690,6 +690,67 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@model_option
+@click.option("--set", "set_texts", multiple=True, metavar="KEY=V1[,V2,...]",
+              help="A key to sweep over these values (the commas outside brackets separate "
+                   "them: [50],[80] are two menus), or with one value an override for every "
+                   "point; keys as for remech solve --set. Repeat for more keys.")
+@click.option("--vary", "vary_texts", multiple=True, metavar="KEY=START:STOP:STEP",
+              help="A key to sweep over START, START+STEP, ..., STOP; on a floor or tariff "
+                   "menu each value v is the one-level menu [v].")
+@jobs_option()
+@solver_limit_options("point", 600.0)
+@out_option("Write sweep.csv, sweep.md, sweep.json and the report here.", required=True)
+@force_option
+@json_option("the points as JSON")
+@quiet_option("No progress bar.")
+@user_errors
+def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
+          vary_texts: tuple[str, ...], jobs: int | None, time_limit: float, mip_gap: float,
+          outdir: Path, force: bool, as_json: bool, quiet: bool) -> None:
+    """Solve one design of INSTANCE at every point of a grid of overrides, in parallel.
+
+    Every combination of the swept values is one solve (checked before any solve starts);
+    prints one row per point (swept values, status, expected cost in both views, floors,
+    each ally's net cost) and writes sweep.csv (every result of compare per point),
+    sweep.json (remech explore --precomputed reads it) and the compare-style report with
+    charts against the swept value.
+
+    \b
+    Example:
+      remech sweep instances/allied-ree-2026 --vary price_floor.levels_usd_per_kg.NDPR=50:110:20 \\
+          --set price_floor.mandatory_floor=[\"NDPR\"] --jobs 2 -o sweep-ndpr/
+      remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
+          --set burden_sharing.rule=gdp,equal -o sweep-views/
+    """
+    from remech.sweep import grid, parse_axes, run_sweep, table, write_sweep
+
+    check_solver_options(time_limit, mip_gap, jobs=jobs)
+    inputs = [model_path] if model_path is not None else []
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="sweep")
+    axes = parse_axes(set_texts, vary_texts)
+    n = len(grid(axes))
+    with click.progressbar(length=n, label=f"solving {n} points",
+                           file=sys.stderr if not quiet else open(os.devnull, "w"),
+                           show_pos=True) as bar:
+        result = run_sweep(instance, axes, model_path, jobs, time_limit, mip_gap,
+                           on_done=lambda k, r: bar.update(1))
+    check_outdir(outdir, force, inside_of=[result.instance["path"]],
+                 contains=[result.design["path"]], kind="sweep")
+    html = write_sweep(outdir, result, force)
+    if as_json:
+        click.echo(json.dumps(result.rows, indent=2))
+    else:
+        with pd_options():
+            click.echo(table(result).to_string(index=False))
+        click.echo(f"\n{len(result.rows)} points in {result.wall_seconds:.1f} s "
+                   f"({sum(r['seconds'] for r in result.rows):.1f} s of solver processes)")
+        click.echo(f"results       {outdir}/ (sweep.csv, sweep.md, sweep.json, "
+                   f"{Path(html).name})")
+
+
 # -- remech report (issue 13): the logic lives in remech/report.py --------------------------
 @main.command("report")
 @click.argument("outdir", type=click.Path(path_type=Path))

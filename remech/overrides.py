@@ -138,7 +138,7 @@ def as_overrides(items: Mapping[str, Any] | Iterable | None) -> Overrides:
         out = []
         for key, value in items.items():
             check_key(str(key), f"override {key!r}")
-            out.append(Override(str(key), _plain(value), f"{key}={_text(_plain(value))}"))
+            out.append(Override(str(key), _plain(value), f"{key}={value_text(_plain(value))}"))
     else:
         out = [o if isinstance(o, Override) else parse_set(str(o)) for o in items]
     seen: set[str] = set()
@@ -160,7 +160,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A value as it would be written after ``--set KEY=``."""
     if isinstance(value, str):
         return value
@@ -184,7 +184,7 @@ def as_dict(items: Overrides) -> dict[str, Any]:
 
 def label(items: Overrides) -> str:
     """A short name for a run with these overrides: ``NDPR=[80], view=economic``."""
-    return ", ".join(f"{o.parts[-1]}={_text(o.value)}" for o in items)
+    return ", ".join(f"{o.parts[-1]}={value_text(o.value)}" for o in items)
 
 
 def effective_sha256(base_sha256: str, items: Overrides) -> str:
