@@ -124,12 +124,67 @@ class Mechanism(Mapping):
     def __len__(self) -> int:
         return len(self.to_json())
 
-    def write(self, outdir: Path, force: bool, extra_files: dict[str, Path] | None = None
-              ) -> None:
-        """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap)."""
+    def write(self, outdir: str | Path, force: bool = False,
+              extra_files: dict[str, Path] | None = None) -> None:
+        """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap; an
+        existing folder only with ``force`` and only if remech wrote it)."""
         from remech.results import write_results
 
-        write_results(outdir, self.to_json(), self.tables, force, extra_files)
+        write_results(Path(outdir), self.to_json(), self.tables, force, extra_files)
+
+    # -- the tables by name (the CSV files of remech solve -o) ---------------------------
+
+    @property
+    def table_names(self) -> list[str]:
+        """The tables' names: ``projects``, ``scenario_costs``, ... (file name less .csv)."""
+        return [name.removesuffix(".csv") for name in self.tables]
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table by name, ``"projects"`` or ``"projects.csv"``."""
+        key = name if name.endswith(".csv") else f"{name}.csv"
+        if key not in self.tables:
+            raise KeyError(f"no table {name!r}; the tables are: {', '.join(self.table_names)}")
+        return self.tables[key]
+
+    @property
+    def frames(self) -> Frames:
+        """The tables as attributes: ``mech.frames.projects``, ``mech.frames.shortfall``."""
+        return Frames(self.tables)
+
+    @property
+    def floors(self) -> pd.DataFrame:
+        """floors.csv: the floor (or reference price) chosen per product, with collars."""
+        return self.table("floors")
+
+    @property
+    def costs_by_scenario(self) -> pd.DataFrame:
+        """scenario_costs.csv: each scenario's probability and cost by category (MUSD)."""
+        return self.table("scenario_costs")
+
+    @property
+    def contributions_table(self) -> pd.DataFrame:
+        """contributions.csv: each ally's share, contribution and net cost (MUSD)."""
+        return self.table("contributions")
+
+
+class Frames:
+    """A mechanism's tables as attributes (tab completion in Jupyter)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self._tables = tables
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        try:
+            return self._tables[f"{name}.csv"]
+        except KeyError:
+            names = ", ".join(n.removesuffix(".csv") for n in self._tables)
+            raise AttributeError(f"no table {name!r}; the tables are: {names}") from None
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return getattr(self, name.removesuffix(".csv"))
+
+    def __dir__(self) -> list[str]:
+        return [n.removesuffix(".csv") for n in self._tables]
 
 
 def cvar(values: np.ndarray, prob: np.ndarray, alpha: float) -> float:
