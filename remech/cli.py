@@ -751,6 +751,65 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
                    f"{Path(html).name})")
 
 
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path), required=False)
+@model_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 to serve the page on (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; only print the "
+                                                 "address.")
+@click.option("--precomputed", type=click.Path(path_type=Path), metavar="DIR",
+              help="Serve the points of a remech sweep folder instead of solving (for "
+                   "instances too slow to re-solve at each change).")
+@click.option("--time-limit", type=float, default=60.0, show_default=True,
+              help="HiGHS time limit per re-solve, seconds.")
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True,
+              help="Relative MIP gap of each re-solve.")
+@click.option("--threads", type=int, default=0, show_default=True,
+              help="HiGHS threads (0: HiGHS chooses).")
+@user_errors
+def explore(instance: Path | None, model_path: Path | None, port: int, no_browser: bool,
+            precomputed: Path | None, time_limit: float, mip_gap: float,
+            threads: int) -> None:
+    """A what-if page in the browser: move a floor, switch instruments, change the
+    burden-sharing rule, the objective view, a budget cap or a shortfall penalty, and see
+    the mechanism solved again (each ally's contribution and net cost, the expected cost in
+    the fiscal and the economic view, floors, projects, stockpiles, the stability verdict
+    under rule 'core', the trade-law screening tags).
+
+    Serves on 127.0.0.1 only (nothing leaves this computer), one solve at a time; prints
+    the address and opens a browser. Ctrl-C stops it. With --precomputed DIR (from remech
+    sweep -o DIR) the page shows the sweep's points and solves nothing.
+
+    \b
+    Example:
+      remech explore instances/allied-ree-2026
+      remech explore instances/tiny-floor --port 8800 --no-browser
+      remech sweep instances/allied-ree-2026 --vary \\
+          price_floor.levels_usd_per_kg.NDPR=50:110:20 -o sweep-ndpr/ \\
+          && remech explore --precomputed sweep-ndpr/
+    """
+    from remech.explore import Explorer, LiveSource, SweepSource, make_server, serve, url
+
+    check_solver_options(time_limit, mip_gap, threads)
+    if precomputed is not None:
+        if instance is not None or model_path is not None:
+            raise InputError("--precomputed: give either INSTANCE (to solve) or "
+                             "--precomputed DIR (a remech sweep folder), not both")
+        source = SweepSource(precomputed)
+    elif instance is None:
+        raise InputError("missing INSTANCE (or --precomputed DIR); see remech explore --help")
+    else:
+        source = LiveSource(instance, model_path, time_limit, mip_gap, threads)
+    server = make_server(Explorer(source), port)
+    config = source.config()
+    click.echo(f"remech explore: {config['instance']} x {config['design']} ({source.mode})")
+    click.echo(f"serving on {url(server)}  (Ctrl-C stops it)", nl=True)
+    sys.stdout.flush()
+    serve(server, open_browser=not no_browser)
+    click.echo("[remech] explorer stopped", err=True)
+
+
 # -- remech report (issue 13): the logic lives in remech/report.py --------------------------
 @main.command("report")
 @click.argument("outdir", type=click.Path(path_type=Path))

@@ -77,6 +77,8 @@ def summary_row(m) -> dict:
         tariff_reference_usd_per_kg=m["tariff_reference_usd_per_kg"],
         stability=stability_verdict(m),
         legal_screen=screens(m.get("legal_risk")),
+        legal_tags={r["instrument"]: [t["tag"] for t in r["tags"]]
+                    for r in (m.get("legal_risk") or {}).get("instruments", [])},
     )
     return row
 

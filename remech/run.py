@@ -70,10 +70,22 @@ def load_files(instance: str | Path, model: str | Path | None = None,
     timings: dict[str, float] = {}
     inst = _timed(timings, "read instance", load_instance, instance, overrides,
                   report=report)
+    return with_design(inst, model, overrides, report, timings)
+
+
+def with_design(inst: Instance, model: str | Path | None = None, overrides=None,
+                report=None, timings: dict | None = None) -> Run:
+    """A loaded instance (overrides applied) with its design read and checked and the
+    model data prepared; ``overrides`` apply to the design (remech explore reads the
+    instance once and calls this for every re-solve)."""
+    from remech.overrides import as_overrides
+
+    overrides = as_overrides(overrides)
+    timings = {} if timings is None else timings
     if model is None:
         if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model and no --model; "
-                             "pass --model models/<design>.toml")
+            raise InputError(f"{inst.folder}/instance.toml: no default_model and no "
+                             "--model; pass --model models/<design>.toml")
         model = inst.default_model
     design = _timed(timings, "read design", load_design, model, overrides, report=report)
     if design.overrides:  # a key an override names must exist in the instance
