@@ -598,6 +598,13 @@ def assumptions_section(res: Result) -> list:
              f"status {mech['status']}.",
              "Software: " + ", ".join(f"{k} {v}" for k, v in
                                       (mech.get("software") or {}).items()) + "."]
+    given = {**inst.get("overrides", {}), **design.get("overrides", {})}
+    if given:
+        items.insert(2, "Overrides applied to these files for this solve (--set): " + ", ".join(
+            f"{k} = {json.dumps(v)}" for k, v in given.items()) + f"; effective SHA-256 of "
+            f"the design {str(design.get('effective_sha256'))[:12]}..., of the instance "
+            f"{str(inst.get('effective_sha256'))[:12]}...; the design file below is shown "
+            "as it is on disk, before the overrides.")
     if mech.get("costs"):
         c = mech["costs"]
         items.append(f"Objective: expected cost + {c['risk_weight']:g} x CVaR"
@@ -837,7 +844,13 @@ def compare_document(res: Result) -> Document:
         charts = (sweep_charts(res, ok) if res.kind == "sweep" else []) + \
             compare_charts(res, ok)
         doc.add(Heading("Charts", anchor="charts"), *[Figure(c) for c in charts])
+    if res.doc.get("overrides"):
+        notes = ["Overrides at every design (--set): " + ", ".join(
+            f"{k} = {json.dumps(v)}" for k, v in res.doc["overrides"].items()) + "."]
+    else:
+        notes = []
     items = [f"Instance {inst.get('name', '(not recorded)')} ({inst.get('path', '?')}).",
+             *notes,
              ("Points: " + "; ".join(f"{r['design']}" for r in res.doc.get("designs") or [])
               + f" (design file {res.doc['design'].get('path')})." if res.kind == "sweep" else
               "Designs: " + "; ".join(f"{r['design']} ({r.get('file')})"

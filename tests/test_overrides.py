@@ -189,3 +189,15 @@ def test_simulate_runs_a_mechanism_with_its_overrides(tmp_path, tiny):
     report = json.loads(r.stdout)
     assert report["cost"]["mean_musd"] == pytest.approx(15.0, abs=1e-6)
     assert report["design"]["overrides"] == {"price_floor.levels_usd_per_kg.X": [70]}
+
+
+def test_report_states_the_overrides(tmp_path, tiny):
+    out = tmp_path / "o"
+    mech = solve_cli(tiny, out, "--set", FLOOR_70)
+    r = invoke("report", out)
+    assert r.exit_code == 0, r.output
+    md = (out / "report.md").read_text()
+    assert ("Overrides applied to these files for this solve (--set): "
+            "price_floor.levels_usd_per_kg.X = [70]; effective SHA-256 of the design "
+            f"{mech['design']['effective_sha256'][:12]}...") in md
+    assert "X, Test oxide: price floor 70 USD/kg" in md
