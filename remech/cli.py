@@ -247,7 +247,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
       remech solve instances/allied-ree-2026 -o out-80 \\
-          --set price_floor.levels_usd_per_kg.NDPR=[80] --set objective.view=economic
+          --set 'price_floor.levels_usd_per_kg.NDPR=[80]' --set objective.view=economic
     """
     import shutil
     import tempfile
@@ -721,7 +721,7 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
     \b
     Example:
       remech sweep instances/allied-ree-2026 --vary price_floor.levels_usd_per_kg.NDPR=50:110:20 \\
-          --set price_floor.mandatory_floor=[\"NDPR\"] --jobs 2 -o sweep-ndpr/
+          --set 'price_floor.mandatory_floor=["NDPR"]' --jobs 2 -o sweep-ndpr/
       remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
           --set burden_sharing.rule=gdp,equal -o sweep-views/
     """
