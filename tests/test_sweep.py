@@ -15,6 +15,7 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_report import _open, browser  # noqa: F401 - the shared headless Chromium
 
 from conftest import TINY
 from remech.cli import main
@@ -115,3 +116,16 @@ def test_axes_and_grid():
         ["fiscal", 0], ["fiscal", 0.5], ["economic", 0], ["economic", 0.5]]
     with pytest.raises(InputError, match="given twice"):
         grid([parse_axis("risk.cvar_weight=0,1"), parse_range("risk.cvar_weight=0:1:1")])
+
+
+def test_sweep_report_in_the_browser(browser, tmp_path):  # noqa: F811 - the fixture
+    out = tmp_path / "sweep"
+    r = invoke("sweep", TINY, "--set", f"{FLOOR}=[60],[70]", "--jobs", "1", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    page, errors, outside = _open(browser, out / "report.html")
+    try:
+        assert errors == [] and outside == []
+        assert page.locator(".js-plotly-plot").count() == 6  # 3 sweep, cost, shortfall, allies
+        assert "2 points solved on instance tiny-floor" in page.locator("body").inner_text()
+    finally:
+        page.close()
