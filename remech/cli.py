@@ -686,6 +686,9 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     else:
         with pd_options():
             click.echo(result.table().to_string())
+        if result.overrides:
+            click.echo("\noverrides (every design): " + ", ".join(
+                f"{o.text}" for o in overrides))
         click.echo(f"\n{len(rows)} designs in {result.wall_seconds:.1f} s "
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
 
