@@ -144,6 +144,20 @@ def jobs_option(help: str = "Parallel solver processes (default: the number of c
 
 force_option = click.option("--force", is_flag=True,
                             help="Replace OUTDIR if it is an earlier remech result.")
+set_option = click.option(
+    "--set", "set_texts", multiple=True, metavar="KEY=VALUE",
+    help="Override a design key or an instance value for this run (repeat), checked like "
+         "the files: e.g. --set price_floor.levels_usd_per_kg.NDPR=[80], --set "
+         "objective.view=economic, --set burden_sharing.rule=equal, --set "
+         "instance.products.NDPR.shortfall_penalty_usd_per_kg=500, --set "
+         "instance.allies.US.budget_cap_musd=400. Recorded in mechanism.json.")
+
+
+def parse_sets(texts: tuple[str, ...]):
+    """The --set options as remech.overrides.Override objects (InputError if malformed)."""
+    from remech.overrides import as_overrides
+
+    return as_overrides(texts)
 
 
 def solver_limit_options(per: str, time_limit_s: float = 600.0):
@@ -213,13 +227,14 @@ def main() -> None:
                    "scenarios drawn with replacement by their probabilities).")
 @click.option("--saa-seed", type=int, default=0, show_default=True,
               help="--saa: seed from which the replication and evaluation seeds derive.")
+@set_option
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
           with_vss: bool, with_foresight: bool, saa_spec: str | None,
-          saa_sampler: str | None, saa_seed: int) -> None:
+          saa_sampler: str | None, saa_seed: int, set_texts: tuple[str, ...]) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -231,6 +246,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -o out/
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
+      remech solve instances/allied-ree-2026 -o out-80 \\
+          --set 'price_floor.levels_usd_per_kg.NDPR=[80]' --set objective.view=economic
     """
     import shutil
     import tempfile
@@ -240,6 +257,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     from remech.stability import DEFAULT_CACHE, GameOptions
 
     check_solver_options(time_limit, mip_gap, threads, jobs)
+    overrides = parse_sets(set_texts)
     saa_mnn = None
     if saa_spec is not None:
         from remech.saa import parse_saa
@@ -257,7 +275,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     signal.signal(signal.SIGTERM, request_stop)
     log_dir = Path(tempfile.mkdtemp(prefix="remech-log-"))
     try:
-        run = load_files(instance, model_path, report)
+        run = load_files(instance, model_path, report, overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path, *inputs], kind="solve")
         opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
@@ -487,8 +505,10 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
 @quiet_option("Print nothing on success.")
+@set_option
 @user_errors
-def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
+def validate(instance: Path, model_path: Path | None, quiet: bool,
+             set_texts: tuple[str, ...]) -> None:
     """Read and check INSTANCE and a design, and build the model without solving.
 
     Bad input is reported on one line naming the file, the row or field, the bad value
@@ -498,10 +518,11 @@ def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
     Example:
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
+      remech validate instances/allied-ree-2026 --set objective.view=economic
     """
     from remech.run import build, load_files, model_counts
 
-    run = build(load_files(instance, model_path))
+    run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
     counts = model_counts(run.model)
     if not quiet:
         sizes = ", ".join(f"{v} {k}" for k, v in run.data.sizes.items())
@@ -562,12 +583,13 @@ def schema(kind: str) -> None:
 @force_option
 @json_option("the analysis as JSON")
 @quiet_option("No progress bar.")
+@set_option
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
          tolerance: float | None, max_samples: int | None, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool) -> None:
+         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -592,14 +614,15 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
+    overrides = parse_sets(set_texts)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
     records, weights = None, {}
     say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
     if costs_csv is not None:
-        if instance is not None:
-            raise InputError("give either INSTANCE or --costs, not both")
+        if instance is not None or overrides:
+            raise InputError("give either INSTANCE (with any --set) or --costs, not both")
         oracle = load_costs(costs_csv)
     else:
         if instance is None:
@@ -613,13 +636,16 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
             reference_weights,
         )
 
-        run = load_files(instance, model_path)
+        run = load_files(instance, model_path, overrides=overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path], kind="game")
         n = len(run.instance.members)
         cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
         weights = reference_weights(run)
         if lazy or n > ENUMERATE["instance"]:
+            if overrides:
+                raise InputError("--set: not with a lazy game (--lazy, or more than "
+                                 f"{ENUMERATE['instance']} allies); drop --set or --lazy")
             oracle = InstanceOracle(instance, run.design.path, jobs=jobs, scheduler=scheduler,
                                     cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
                                     on_solve=say)
@@ -631,7 +657,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                 cost_game, records = coalition_game(
                     instance, run.design.path, jobs=jobs, scheduler=scheduler,
                     cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
-                    on_done=lambda k, r, total: bar.update(1))
+                    on_done=lambda k, r, total: bar.update(1), overrides=overrides)
             oracle = TableOracle(cost_game)
     result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
                                        weights, samples, records, say)
@@ -655,70 +681,174 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @force_option
 @json_option("the comparison as JSON")
 @quiet_option("No progress bar.")
+@set_option
 @user_errors
 def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-            as_json: bool, quiet: bool) -> None:
+            as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
     """Solve several designs on the same INSTANCE and put them side by side.
 
     For each design: status and gap, floors (and collars), supported projects, stockpiles,
     grants, expected outlay and cost, CVaR95, expected shortfall and non-Chinese share per
-    product, what each ally pays, and the saving against the baseline design (the value
-    of its instruments). A design that fails keeps its row with its status.
+    product, what each ally pays, the trade-law screening tags of the instruments it uses,
+    and the saving against the baseline design (the value of its instruments). A design
+    that fails keeps its row with its status. --set applies to every design.
 
     \b
     Example:
       remech compare instances/allied-ree-2026 --jobs 2 -o compare-out/
       remech compare instances/allied-ree-2026 -m models/floor-only.toml \\
           -m models/mp-style.toml -m models/no-mechanism.toml --json
+      remech compare instances/allied-ree-2026 -m floor-only -m no-mechanism \\
+          --set instance.products.NDPR.shortfall_penalty_usd_per_kg=500
     """
-    from remech.compare import DesignTask, compare_row, flat, table, with_baseline
-    from remech.executor import map_tasks
+    from remech.compare import compare_designs, design_paths, write_compare
     from remech.instance import load_instance
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
+    overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
     inst = load_instance(instance)
-    if not models:
-        if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model to find the designs;"
-                             " pass --model for each design")
-        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
-    from remech.design import resolve_design, shipped_designs
-
-    models = tuple(resolve_design(p) for p in models)
-    for path in models:
-        if not Path(path).is_file():
-            raise InputError(f"{path}: design file not found; pass --model with a design "
-                             f"file or the name of a shipped design "
-                             f"({', '.join(shipped_designs())})")
-    check_outdir(outdir, force, inside_of=[inst.folder], contains=models, kind="compare")
-    tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
-    t0 = time.perf_counter()
-    with click.progressbar(length=len(tasks), label=f"solving {len(tasks)} designs",
+    paths = design_paths(inst, models)
+    check_outdir(outdir, force, inside_of=[inst.folder], contains=paths, kind="compare")
+    with click.progressbar(length=len(paths), label=f"solving {len(paths)} designs",
                            file=sys.stderr if not quiet else open(os.devnull, "w"),
                            show_pos=True) as bar:
-        rows = map_tasks(compare_row, tasks, jobs=jobs, on_done=lambda k, r: bar.update(1))
-    rows = with_baseline(rows, baseline)
-    wall = time.perf_counter() - t0
+        result = compare_designs(instance, paths, baseline, jobs, time_limit, mip_gap,
+                                 overrides, on_done=lambda k, r: bar.update(1))
     if outdir is not None:
-        from remech.document import markdown_table
-        from remech.report import write_report
-        from remech.results import write_results
-
-        write_results(outdir, {"instance": {"name": inst.name, "path": str(inst.folder),
-                                            "sha256": inst.sha256},
-                               "designs": rows, "wall_seconds": wall},
-                      {"compare.csv": flat(rows)}, force, json_name="compare.json",
-                      kind="compare", texts={"compare.md": markdown_table(table(rows)) + "\n"})
-        click.echo(f"report        {write_report(outdir).html}", err=True)
+        click.echo(f"report        {write_compare(outdir, result, force)}", err=True)
+    rows = result.rows
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         with pd_options():
-            click.echo(table(rows).to_string())
-        click.echo(f"\n{len(rows)} designs in {wall:.1f} s "
+            click.echo(result.table().to_string())
+        if result.overrides:
+            click.echo("\noverrides (every design): " + ", ".join(
+                f"{o.text}" for o in overrides))
+        click.echo(f"\n{len(rows)} designs in {result.wall_seconds:.1f} s "
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@model_option
+@click.option("--set", "set_texts", multiple=True, metavar="KEY=V1[,V2,...]",
+              help="A key to sweep over these values (the commas outside brackets separate "
+                   "them: [50],[80] are two menus), or with one value an override for every "
+                   "point; keys as for remech solve --set. Repeat for more keys.")
+@click.option("--vary", "vary_texts", multiple=True, metavar="KEY=START:STOP:STEP",
+              help="A key to sweep over START, START+STEP, ..., STOP; on a floor or tariff "
+                   "menu each value v is the one-level menu [v].")
+@jobs_option()
+@solver_limit_options("point", 600.0)
+@out_option("Write sweep.csv, sweep.md, sweep.json and the report here.", required=True)
+@force_option
+@json_option("the points as JSON")
+@quiet_option("No progress bar.")
+@user_errors
+def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
+          vary_texts: tuple[str, ...], jobs: int | None, time_limit: float, mip_gap: float,
+          outdir: Path, force: bool, as_json: bool, quiet: bool) -> None:
+    """Solve one design of INSTANCE at every point of a grid of overrides, in parallel.
+
+    Every combination of the swept values is one solve (checked before any solve starts);
+    prints one row per point (swept values, status, expected cost in both views, floors,
+    each ally's net cost) and writes sweep.csv (every result of compare per point),
+    sweep.json (remech explore --precomputed reads it) and the compare-style report with
+    charts against the swept value.
+
+    \b
+    Example:
+      remech sweep instances/allied-ree-2026 --vary price_floor.levels_usd_per_kg.NDPR=50:110:20 \\
+          --set 'price_floor.mandatory_floor=["NDPR"]' --jobs 2 -o sweep-ndpr/
+      remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
+          --set burden_sharing.rule=gdp,equal -o sweep-views/
+    """
+    from remech.sweep import grid, parse_axes, run_sweep, table, write_sweep
+
+    check_solver_options(time_limit, mip_gap, jobs=jobs)
+    inputs = [model_path] if model_path is not None else []
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="sweep")
+    axes = parse_axes(set_texts, vary_texts)
+    n = len(grid(axes))
+    with click.progressbar(length=n, label=f"solving {n} points",
+                           file=sys.stderr if not quiet else open(os.devnull, "w"),
+                           show_pos=True) as bar:
+        result = run_sweep(instance, axes, model_path, jobs, time_limit, mip_gap,
+                           on_done=lambda k, r: bar.update(1))
+    check_outdir(outdir, force, inside_of=[result.instance["path"]],
+                 contains=[result.design["path"]], kind="sweep")
+    html = write_sweep(outdir, result, force)
+    if as_json:
+        click.echo(json.dumps(result.rows, indent=2))
+    else:
+        with pd_options():
+            click.echo(table(result).to_string(index=False))
+        click.echo(f"\n{len(result.rows)} points in {result.wall_seconds:.1f} s "
+                   f"({sum(r['seconds'] for r in result.rows):.1f} s of solver processes)")
+        click.echo(f"results       {outdir}/ (sweep.csv, sweep.md, sweep.json, "
+                   f"{Path(html).name})")
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path), required=False)
+@model_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 to serve the page on (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; only print the "
+                                                 "address.")
+@click.option("--precomputed", type=click.Path(path_type=Path), metavar="DIR",
+              help="Serve the points of a remech sweep folder instead of solving (for "
+                   "instances too slow to re-solve at each change).")
+@click.option("--time-limit", type=float, default=60.0, show_default=True,
+              help="HiGHS time limit per re-solve, seconds.")
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True,
+              help="Relative MIP gap of each re-solve.")
+@click.option("--threads", type=int, default=0, show_default=True,
+              help="HiGHS threads (0: HiGHS chooses).")
+@user_errors
+def explore(instance: Path | None, model_path: Path | None, port: int, no_browser: bool,
+            precomputed: Path | None, time_limit: float, mip_gap: float,
+            threads: int) -> None:
+    """A what-if page in the browser: move a floor, switch instruments, change the
+    burden-sharing rule, the objective view, a budget cap or a shortfall penalty, and see
+    the mechanism solved again (each ally's contribution and net cost, the expected cost in
+    the fiscal and the economic view, floors, projects, stockpiles, the stability verdict
+    under rule 'core', the trade-law screening tags).
+
+    Serves on 127.0.0.1 only (nothing leaves this computer), one solve at a time; prints
+    the address and opens a browser. Ctrl-C stops it. With --precomputed DIR (from remech
+    sweep -o DIR) the page shows the sweep's points and solves nothing.
+
+    \b
+    Example:
+      remech explore instances/allied-ree-2026
+      remech explore instances/tiny-floor --port 8800 --no-browser
+      remech sweep instances/allied-ree-2026 --vary \\
+          price_floor.levels_usd_per_kg.NDPR=50:110:20 -o sweep-ndpr/ \\
+          && remech explore --precomputed sweep-ndpr/
+    """
+    from remech.explore import Explorer, LiveSource, SweepSource, make_server, serve, url
+
+    check_solver_options(time_limit, mip_gap, threads)
+    if precomputed is not None:
+        if instance is not None or model_path is not None:
+            raise InputError("--precomputed: give either INSTANCE (to solve) or "
+                             "--precomputed DIR (a remech sweep folder), not both")
+        source = SweepSource(precomputed)
+    elif instance is None:
+        raise InputError("missing INSTANCE (or --precomputed DIR); see remech explore --help")
+    else:
+        source = LiveSource(instance, model_path, time_limit, mip_gap, threads)
+    server = make_server(Explorer(source), port)
+    config = source.config()
+    click.echo(f"remech explore: {config['instance']} x {config['design']} ({source.mode})")
+    click.echo(f"serving on {url(server)}  (Ctrl-C stops it)", nl=True)
+    sys.stdout.flush()
+    serve(server, open_browser=not no_browser)
+    click.echo("[remech] explorer stopped", err=True)
 
 
 # -- remech report (issue 13): the logic lives in remech/report.py --------------------------

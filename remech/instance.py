@@ -177,6 +177,15 @@ class Instance:
     #: optional cost curves: project, tier, share_of_capacity, unit_cost_usd_per_kg; a
     #: project without rows has one tier at its projects.csv unit cost
     cost_tiers: pd.DataFrame = None
+    #: overrides applied for this run (remech.overrides), {dotted key: value}
+    overrides: dict | None = None
+
+    @property
+    def effective_sha256(self) -> str:
+        """The files' SHA-256, or with overrides a SHA-256 of that and the overrides."""
+        from remech.overrides import as_overrides, effective_sha256
+
+        return effective_sha256(self.sha256, as_overrides(self.overrides))
 
     @property
     def members(self) -> list[str]:
@@ -213,8 +222,16 @@ def hash_folder(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def load_instance(folder: str | Path) -> Instance:
-    """Read and check an instance folder; raise InputError with a one-line message."""
+def load_instance(folder: str | Path, overrides=None) -> Instance:
+    """Read and check an instance folder; raise InputError with a one-line message.
+
+    ``overrides`` (remech.overrides: ``{key: value}`` or ``KEY=VALUE`` texts; only the
+    ``instance.`` keys are used) change values of the files for this run, checked as the
+    files' values are."""
+    if overrides:
+        from remech.overrides import apply_instance, as_overrides
+
+        return apply_instance(load_instance(folder), as_overrides(overrides))
     folder = Path(folder)
     root = _read_root(folder)
     name, description = root.name, root.description

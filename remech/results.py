@@ -37,6 +37,10 @@ def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], for
 def _head_lines(mech: dict) -> list[str]:
     """Status, objective and costs."""
     lines = [f"remech: {mech['instance']['name']} x {mech['design']['name']}"]
+    given = {**mech["instance"].get("overrides", {}), **mech["design"].get("overrides", {})}
+    if given:
+        lines.append("overrides     " + ", ".join(f"{k}={json.dumps(v)}" if not isinstance(
+            v, str) else f"{k}={v}" for k, v in given.items()))
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
     if mech["status"] == "optimal":
@@ -142,6 +146,11 @@ def summary(mech: Mapping) -> str:
                      f"({f['status']}); value of foresight {gap:,.1f} MUSD over policy "
                      f"{f['policy']}" if gap is not None else
                      f"foresight     clairvoyant bound not found ({f['status']})")
+    if "legal_risk" in mech:
+        from remech.legal import screen_text
+
+        lines.append(f"trade law     {screen_text(mech['legal_risk'])} (screening tags, not "
+                     "legal advice: mechanism.json legal_risk)")
     lines.append(f"contributions ({mech['burden_sharing']['rule']}) " + ", ".join(
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")

@@ -59,19 +59,53 @@ def _timed(timings: dict, name: str, fn: Callable, *args, report=None, **kwargs)
 
 
 def load_files(instance: str | Path, model: str | Path | None = None,
-               report=None) -> Run:
-    """Read and check the instance and design, and prepare the model data."""
+               report=None, overrides=None) -> Run:
+    """Read and check the instance and design, and prepare the model data.
+
+    ``overrides`` (see remech.overrides): ``{dotted key: value}`` or ``KEY=VALUE`` texts
+    changing design keys and instance values for this run, checked like the files."""
+    from remech.overrides import as_overrides
+
+    overrides = as_overrides(overrides)
     timings: dict[str, float] = {}
-    inst = _timed(timings, "read instance", load_instance, instance, report=report)
+    inst = _timed(timings, "read instance", load_instance, instance, overrides,
+                  report=report)
+    return with_design(inst, model, overrides, report, timings)
+
+
+def with_design(inst: Instance, model: str | Path | None = None, overrides=None,
+                report=None, timings: dict | None = None) -> Run:
+    """A loaded instance (overrides applied) with its design read and checked and the
+    model data prepared; ``overrides`` apply to the design (remech explore reads the
+    instance once and calls this for every re-solve)."""
+    from remech.overrides import as_overrides
+
+    overrides = as_overrides(overrides)
+    timings = {} if timings is None else timings
     if model is None:
         if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model and no --model; "
-                             "pass --model models/<design>.toml")
+            raise InputError(f"{inst.folder}/instance.toml: no default_model and no "
+                             "--model; pass --model models/<design>.toml")
         model = inst.default_model
-    design = _timed(timings, "read design", load_design, model, report=report)
+    design = _timed(timings, "read design", load_design, model, overrides, report=report)
+    if design.overrides:  # a key an override names must exist in the instance
+        _check_names(inst, design, overrides)
     with _as_input_error(inst, design, "prepared"):
         data = _timed(timings, "prepare data", prepare, inst, design, report=report)
     return Run(instance=inst, design=design, data=data, timings_s=timings)
+
+
+def _check_names(inst: Instance, design: Design, overrides) -> None:
+    """The design's products, allies and projects exist in the instance (as prepare checks),
+    naming the overrides in the error."""
+    from remech.design import check_against
+
+    try:
+        check_against(design, inst.products["product"].tolist(), inst.members,
+                      inst.projects["project"].tolist())
+    except InputError as exc:
+        given = ", ".join(f"--set {o.text}" for o in overrides if not o.is_instance)
+        raise InputError(f"{exc} (with {given})") from None
 
 
 def build(run: Run, report=None) -> Run:
@@ -112,15 +146,16 @@ class Extras:
 def solve_files(instance: str | Path, model: str | Path | None = None,
                 options: SolverOptions | None = None, write_model: Path | None = None,
                 report=None, game: GameOptions | None = None, on_coalition=None,
-                extras: Extras | None = None) -> Run:
+                extras: Extras | None = None, overrides=None) -> Run:
     """Read, build, solve with HiGHS and collect the mechanism (nothing written).
 
     With burden-sharing rule 'core', also solves every coalition (``game`` says how) and
     replaces the contributions by the core-stable split; ``extras`` adds VSS, the
-    foresight gap or SAA bounds. ``run.mechanism`` is what remech solve writes.
+    foresight gap or SAA bounds; ``overrides`` change design keys and instance values
+    (remech.overrides). ``run.mechanism`` is what remech solve writes.
     """
-    return solve_run(load_files(instance, model, report), options, write_model, report, game,
-                     on_coalition, extras)
+    return solve_run(load_files(instance, model, report, overrides), options, write_model,
+                     report, game, on_coalition, extras)
 
 
 def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path | None = None,

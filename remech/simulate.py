@@ -225,7 +225,7 @@ def mechanism_design(mech_path: Path, mech: dict, model: str | Path | None) -> D
             raise InputError(f"{mech_path} 'design.path': design file {recorded} not found; "
                              "pass --model DESIGN")
         model = recorded
-    return load_design(model)
+    return load_design(model, (mech.get("design") or {}).get("overrides") or None)
 
 
 def check_mechanism(mech_path: Path, mech: dict, inst: Instance, design: Design) -> None:
@@ -431,8 +431,10 @@ def simulate(mech: dict, inst: Instance, design: Design, sample: ScenarioSample,
                       "instance": (mech.get("instance") or {}).get("name"),
                       "in_sample_expected_cost_musd": costs.get("expected_cost_musd"),
                       "in_sample_scenarios": (mech.get("sizes") or {}).get("scenarios")},
-        "instance": {"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256},
+        "instance": {"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256,
+                     "overrides": dict(inst.overrides or {})},
         "design": {"name": design.name, "path": str(design.path), "sha256": design.sha256,
+                   "overrides": dict(design.overrides),
                    "stockpile_policy": design.stockpile_policy},
         "scenarios": {"source": sample.source, "n": len(sample.names), "draws": sample.draws,
                       "seed": sample.seed, "stress": list(sample.stress),
@@ -452,7 +454,8 @@ def load_simulation(mechanism: str | Path, instance: str | Path,
     """Read and check the mechanism, the instance and the design; draw the scenarios (the
     instance's own without ``n``). Everything a simulation needs, before any solve."""
     mech_path, mech = load_mechanism(mechanism)
-    inst = load_instance(instance)
+    # a mechanism solved with overrides (remech solve --set) runs with the same ones
+    inst = load_instance(instance, (mech.get("instance") or {}).get("overrides") or None)
     design = mechanism_design(mech_path, mech, model)
     check_mechanism(mech_path, mech, inst, design)
     if n is None:

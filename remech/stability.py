@@ -36,14 +36,17 @@ class CoalitionTask:
     time_limit_s: float
     mip_gap: float
     cache_file: str | None
+    #: overrides of the run (remech.overrides) as JSON [[key, value], ...]
+    overrides: str = "[]"
 
 
 @functools.lru_cache(maxsize=4)
-def _load(instance: str, design: str):
+def _load(instance: str, design: str, overrides: str = "[]"):
     from remech.design import load_design
     from remech.instance import load_instance
 
-    return load_instance(instance), load_design(design)
+    items = dict(json.loads(overrides))
+    return load_instance(instance, items), load_design(design, items)
 
 
 def solve_coalition(task: CoalitionTask) -> dict:
@@ -59,7 +62,7 @@ def solve_coalition(task: CoalitionTask) -> dict:
     from remech.solve import SolverOptions, solve
 
     t0 = time.perf_counter()
-    inst, design = _load(task.instance, task.design)
+    inst, design = _load(task.instance, task.design, task.overrides)
     data = prepare(restrict(inst, task.coalition), restrict_design(design, task.coalition))
     model = build_model(data)
     res = solve(model, SolverOptions(time_limit_s=task.time_limit_s, mip_gap=task.mip_gap,
@@ -85,13 +88,16 @@ def cache_key(inst_sha: str, design_sha: str, coalition, time_limit: float,
 
 def coalition_task(instance: str | Path, design: str | Path, coalition: tuple[str, ...],
                    time_limit_s: float, mip_gap: float,
-                   cache_dir: Path | None) -> CoalitionTask:
-    """The solve of one coalition, with its cache file (None: no cache)."""
+                   cache_dir: Path | None, overrides: str = "[]") -> CoalitionTask:
+    """The solve of one coalition, with its cache file (None: no cache); ``overrides``:
+    the run's overrides as JSON (the cache key uses the effective files' hashes)."""
     instance, design = str(Path(instance).resolve()), str(Path(design).resolve())
-    inst, des = _load(instance, design)
-    key = cache_key(inst.sha256, des.sha256, coalition, time_limit_s, mip_gap)
+    inst, des = _load(instance, design, overrides)
+    key = cache_key(inst.effective_sha256, des.effective_sha256, coalition, time_limit_s,
+                    mip_gap)
     cache_file = str(cache_dir / "coalitions" / f"{key}.json") if cache_dir else None
-    return CoalitionTask(instance, design, coalition, time_limit_s, mip_gap, cache_file)
+    return CoalitionTask(instance, design, coalition, time_limit_s, mip_gap, cache_file,
+                         overrides)
 
 
 def check_costs(records: list[dict]) -> None:
@@ -106,18 +112,22 @@ def check_costs(records: list[dict]) -> None:
 def coalition_game(instance: str | Path, design: str | Path, *, jobs: int | None = None,
                    scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
                    time_limit_s: float = 300.0, mip_gap: float = 1e-4,
-                   on_done=None) -> tuple[CostGame, list[dict]]:
+                   on_done=None, overrides=None) -> tuple[CostGame, list[dict]]:
     """Solve every non-empty coalition of the instance's allies; return the cost game
     (MUSD) and one record per coalition (cost, status, gap, seconds, cached).
-    ``on_done(k, record, total)`` is called as each coalition finishes."""
+    ``on_done(k, record, total)`` is called as each coalition finishes; ``overrides``
+    (remech.overrides) apply to every coalition's design and instance."""
     from remech.executor import map_tasks
+    from remech.overrides import as_dict, as_overrides
 
-    inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()))
+    given = json.dumps(list(as_dict(as_overrides(overrides)).items()))
+    inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()), given)
     players = inst.members
     n = len(players)
     tasks = [coalition_task(instance, design,
                             tuple(p for i, p in enumerate(players) if mask >> i & 1),
-                            time_limit_s, mip_gap, cache_dir) for mask in range(1, 1 << n)]
+                            time_limit_s, mip_gap, cache_dir, given)
+             for mask in range(1, 1 << n)]
     records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
                         on_done=(lambda k, r: on_done(k, r, len(tasks))) if on_done else None)
     check_costs(records)
@@ -229,7 +239,9 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     game, records = coalition_game(run.instance.folder, run.design.path, jobs=opts.jobs,
                                    scheduler=opts.scheduler, cache_dir=opts.cache_dir,
                                    time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap,
-                                   on_done=on_done)
+                                   on_done=on_done,
+                                   overrides={**(run.instance.overrides or {}),
+                                              **run.design.overrides})
     S, T, P = len(d.scenarios), len(d.years), len(d.products)
     short = values(m.shortfall_t, (S, T, P))
     loss_stp = short * d.discount[None, :, None] * d.shortfall_penalty_usd_per_kg * 1e-3
