@@ -319,7 +319,7 @@ def _alone(opts: DecomposeOptions, hub: dict) -> dict:
     method.lshaped_algorithm(converger=limits)
     return {"outer_bound_musd": float(method._LShaped_bound), "inner_bound_musd": None,
             "iterations": method.iter + 1, "timed_out": limits.timed_out,
-            "xhat": [pyo.value(v) for v in method.root_vars]}
+            "candidates": [[pyo.value(v) for v in method.root_vars]]}
 
 
 def run_wheel(data: ModelData, opts: DecomposeOptions, workdir: Path) -> dict | None:
@@ -346,11 +346,15 @@ def run_wheel(data: ModelData, opts: DecomposeOptions, workdir: Path) -> dict | 
     if MPI.COMM_WORLD.rank != 0:
         return None
     spcomm = wheel.spcomm
+    root = getattr(spcomm.opt, "root_vars", None)  # L-shaped: the hub's last root solution
+    candidates = [json.loads(xhat_file.read_text())] if xhat_file.exists() else []
+    if root is not None:
+        candidates.append([pyo.value(v) for v in root])
     return {"outer_bound_musd": _finite(wheel.BestOuterBound),
             "inner_bound_musd": _finite(wheel.BestInnerBound),
             "iterations": int(spcomm.current_iteration()) + (opts.method == "lshaped"),
             "timed_out": bool(getattr(spcomm, "remech_timed_out", False)),
-            "xhat": json.loads(xhat_file.read_text()) if xhat_file.exists() else None}
+            "candidates": candidates}
 
 
 def mpiexec() -> str:

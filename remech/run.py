@@ -162,7 +162,6 @@ def solve_decomposed(run: Run, dopts, options: SolverOptions | None = None,
     import tempfile
 
     from remech import decompose
-    from remech.evaluate import evaluate
 
     opts = options or SolverOptions()
     decompose.check_decomposable(run.data)
@@ -175,15 +174,36 @@ def solve_decomposed(run: Run, dopts, options: SolverOptions | None = None,
             shutil.copyfile(workdir / "decompose.log", log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    fs = decompose.first_stage_from_xhat(run.data, found["xhat"])
-    run.model, run.result = _timed(run.timings_s, "evaluate first stage", evaluate, run.data,
-                                   fs, opts, report=report)
+    run.model, run.result = _timed(run.timings_s, "evaluate first stage", _best_candidate,
+                                   run.data, found["candidates"], opts, report=report)
     section = _certify(run.result, found, dopts, opts, run.data)
     run.mechanism = _timed(run.timings_s, "collect results", collect, run.model, run.data,
                            run.instance, run.design, run.result, report=report)
     run.mechanism.decomposition = section
     run.mechanism.timings_s = {k: round(v, 4) for k, v in run.timings_s.items()}
     return run
+
+
+def _best_candidate(data: ModelData, candidates: list[list[float]], opts: SolverOptions):
+    """Evaluate each distinct first stage mpi-sppy returned (the spoke's best xhat, the
+    L-shaped hub's last root solution) on the extensive form; keep the cheapest."""
+    from remech import decompose
+    from remech.evaluate import evaluate
+
+    if not candidates:
+        raise RuntimeError("mpi-sppy returned no first stage (no spoke found a feasible one)")
+    stages = []
+    for xhat in candidates:
+        fs = decompose.first_stage_from_xhat(data, xhat)
+        if fs.to_json() not in [s.to_json() for s in stages]:
+            stages.append(fs)
+    best = None
+    for fs in stages:
+        m, res = evaluate(data, fs, opts)
+        if best is None or (res.has_solution and (not best[1].has_solution or
+                                                  res.objective_musd < best[1].objective_musd)):
+            best = (m, res)
+    return best
 
 
 def _certify(res: SolveResult, found: dict, dopts, opts: SolverOptions,
