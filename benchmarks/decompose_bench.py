@@ -65,7 +65,10 @@ def run_case(inst: Path, case: str, out: Path, time_limit: float, gap: float,
     try:
         mech = json.loads(stdout)
     except json.JSONDecodeError:
-        return {"case": case, "error": stderr.strip().splitlines()[-1:], "seconds": seconds}
+        (out.parent / f"{out.name}.stdout").write_text(stdout)
+        (out.parent / f"{out.name}.stderr").write_text(stderr)
+        return {"case": case, "error": f"exit {proc.returncode}, see {out.name}.stdout/.stderr",
+                "seconds": seconds}
     dec = mech.get("decomposition") or {}
     return {"case": case, "scenarios": mech["sizes"]["scenarios"], "status": mech["status"],
             "seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20),

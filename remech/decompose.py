@@ -255,7 +255,7 @@ def _hub_and_spokes(opts: DecomposeOptions, kwargs: dict, names: list[str]):
         hub["hub_class"] = _timed_hub(hub["hub_class"], opts.time_limit_s)
         threads = {"threads": opts.threads} if _threads(opts, "x") else {}
         hub["opt_kwargs"]["options"].update(
-            root_solver=FAST_SOLVER, sp_solver=FAST_SOLVER,
+            root_solver=FAST_SOLVER, sp_solver=FAST_SOLVER, verbose=True,  # to the log
             root_solver_options={"mip_rel_gap": opts.sub_mip_gap, **threads},
             sp_solver_options=threads)
         spokes = [vanilla.xhatlshaped_spoke(*common, scenario_creator_kwargs=kwargs)]
