@@ -228,13 +228,23 @@ def main() -> None:
 @click.option("--saa-seed", type=int, default=0, show_default=True,
               help="--saa: seed from which the replication and evaluation seeds derive.")
 @set_option
+@click.option("--decompose", "decompose_method", type=click.Choice(["ph", "lshaped"]),
+              help="Solve by scenario decomposition on mpi-sppy (L-shaped or progressive "
+                   "hedging, hub and spokes over MPI); the result carries a certified gap "
+                   "(see README, 'Decomposition').")
+@click.option("--ranks", type=int, default=1, show_default=True,
+              help="--decompose: MPI ranks (1: in this process; more: mpiexec -n RANKS).")
+@click.option("--bundle-size", type=int, default=0, show_default=True,
+              help="--decompose: scenarios per mpi-sppy subproblem (0: about the square root "
+                   "of the number of scenarios).")
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
           with_vss: bool, with_foresight: bool, saa_spec: str | None,
-          saa_sampler: str | None, saa_seed: int, set_texts: tuple[str, ...]) -> None:
+          saa_sampler: str | None, saa_seed: int, decompose_method: str | None,
+          ranks: int, bundle_size: int, set_texts: tuple[str, ...]) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -248,6 +258,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           --time-limit 60 --write-model out-floor.lp
       remech solve instances/allied-ree-2026 -o out-80 \\
           --set 'price_floor.levels_usd_per_kg.NDPR=[80]' --set objective.view=economic
+      remech solve big-instance -o out-big --decompose lshaped --ranks 2 --mip-gap 0.005
     """
     import shutil
     import tempfile
@@ -267,6 +278,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
+    dopts = _decompose_options(decompose_method, ranks, bundle_size, time_limit, mip_gap,
+                               threads, write_model, with_vss or with_foresight or saa_spec)
     inputs = [p for p in (model_path, write_model) if p is not None]
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="solve")
     report = progress(quiet)
@@ -287,7 +300,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         extras = Extras(vss=with_vss, foresight=with_foresight, saa=saa_mnn,
                         saa_sampler=saa_sampler, saa_seed=saa_seed, jobs=jobs)
         _solve_and_write(run, outdir, force, opts, game_opts, extras, write_model, as_json,
-                         quiet)
+                         quiet, dopts)
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -295,19 +308,44 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _decompose_options(method: str | None, ranks: int, bundle_size: int, time_limit: float,
+                       mip_gap: float, threads: int, write_model: Path | None, extras):
+    """The DecomposeOptions of --decompose (None without it); its options alone are errors."""
+    if method is None:
+        if ranks != 1 or bundle_size != 0:
+            raise InputError("--ranks and --bundle-size need --decompose ph or lshaped")
+        return None
+    if write_model is not None or extras:
+        raise InputError("--decompose solves no single model: leave out --write-model, --vss, "
+                         "--foresight-gap and --saa")
+    from remech.decompose import DecomposeOptions, check_options
+
+    dopts = DecomposeOptions(method=method, ranks=ranks, bundle_size=bundle_size,
+                             time_limit_s=time_limit, rel_gap=mip_gap, threads=threads or 1)
+    check_options(dopts)
+    return dopts
+
+
 def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
-                     write_model: Path | None, as_json: bool, quiet: bool) -> None:
-    """Solve a loaded run (remech.run.solve_run), write the mechanism, print, exit."""
-    from remech.run import solve_run
+                     write_model: Path | None, as_json: bool, quiet: bool,
+                     dopts=None) -> None:
+    """Solve a loaded run (remech.run.solve_run, or solve_decomposed with ``dopts``), write
+    the mechanism, print, exit."""
+    from remech.run import solve_decomposed, solve_run
     from remech.solve import STATUS_INTERRUPTED, STOP
 
     report = progress(quiet)
     err = sys.stderr if not quiet else open(os.devnull, "w")
-    with _bar(err, "solving {} coalitions") as on_coalition, \
-            _bar(err, "SAA: {} replications + evaluation") as on_saa:
-        run = solve_run(run, opts, write_model, report=report, game=game_opts,
-                        on_coalition=lambda k, record, total: on_coalition(total),
-                        extras=extras, on_saa=lambda k, total: on_saa(total))
+    extra_files = {"highs.log": opts.log_file}
+    if dopts is not None:
+        extra_files["decompose.log"] = opts.log_file.parent / "decompose.log"
+        run = solve_decomposed(run, dopts, opts, report, log=extra_files["decompose.log"])
+    else:
+        with _bar(err, "solving {} coalitions") as on_coalition, \
+                _bar(err, "SAA: {} replications + evaluation") as on_saa:
+            run = solve_run(run, opts, write_model, report=report, game=game_opts,
+                            on_coalition=lambda k, record, total: on_coalition(total),
+                            extras=extras, on_saa=lambda k, total: on_saa(total))
     result, mech = run.result, run.mechanism
     if not quiet:
         _print_sizes(run)
@@ -325,8 +363,7 @@ def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
         outdir = _interrupted_target(outdir)
     from remech.results import summary, write_results
 
-    write_results(outdir, mech, mech.tables, force or stopped,
-                  {"highs.log": opts.log_file})
+    write_results(outdir, mech, mech.tables, force or stopped, extra_files)
     if not quiet:
         click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:

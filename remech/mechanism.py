@@ -96,6 +96,8 @@ class Mechanism(Mapping):
     vss: dict | None = None
     foresight: dict | None = None
     saa: dict | None = None
+    #: a decomposed solve (remech.decompose): method, ranks, bounds, certified gap
+    decomposition: dict | None = None
     timings_s: dict[str, float] | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 

@@ -34,6 +34,19 @@ def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], for
     replace_folder(Path(outdir), fill, force, kind)
 
 
+def _decomposition_line(mech: dict, dec: dict, gap_text: str) -> str:
+    """The status line of a decomposed solve: what the bounds certify."""
+    def musd(x):
+        return f"{x:,.1f}" if x is not None else "n/a"
+
+    proved = "within the target gap" if mech["status"] == "optimal" else \
+        f"not within the target gap {dec['target_gap'] * 100:g} %"
+    return (f"status        {mech['status']} ({dec['method']} on mpi-sppy, {dec['ranks']} "
+            f"ranks, {dec['iterations']} iterations: certified gap {gap_text} between the "
+            f"outer bound {musd(dec['outer_bound_musd'])} and this mechanism's cost "
+            f"{musd(dec['inner_bound_musd'])} MUSD, {proved})")
+
+
 def _head_lines(mech: dict) -> list[str]:
     """Status, objective and costs."""
     lines = [f"remech: {mech['instance']['name']} x {mech['design']['name']}"]
@@ -43,7 +56,10 @@ def _head_lines(mech: dict) -> list[str]:
             v, str) else f"{k}={v}" for k, v in given.items()))
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
-    if mech["status"] == "optimal":
+    dec = mech.get("decomposition")
+    if dec is not None:
+        lines.append(_decomposition_line(mech, dec, gap_text))
+    elif mech["status"] == "optimal":
         lines.append(f"status        optimal (proved by HiGHS; relative gap {gap_text})")
     else:
         bound = mech.get("dual_bound_musd")

@@ -186,6 +186,88 @@ def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path 
     return run
 
 
+def solve_decomposed(run: Run, dopts, options: SolverOptions | None = None,
+                     report=None, log: Path | None = None) -> Run:
+    """Solve a loaded run by decomposition (remech.decompose, ``dopts`` a DecomposeOptions):
+    mpi-sppy finds a first stage and an outer bound; that first stage is fixed and the
+    extensive form evaluated (the mechanism, its cost the inner bound). The status is
+    "optimal" only if the certified gap is within ``options.mip_gap``. ``log`` receives
+    mpi-sppy's output."""
+    import shutil
+    import tempfile
+
+    from remech import decompose
+
+    opts = options or SolverOptions()
+    decompose.check_decomposable(run.data)
+    decompose.check_options(dopts, len(run.data.scenarios))
+    workdir = Path(tempfile.mkdtemp(prefix="remech-decompose-"))
+    try:
+        found = _timed(run.timings_s, f"decomposition ({dopts.method}, {dopts.ranks} ranks)",
+                       decompose.launch, run.data, dopts, workdir, report=report)
+        if log is not None:
+            shutil.copyfile(workdir / "decompose.log", log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    run.model, run.result = _timed(run.timings_s, "evaluate first stage", _best_candidate,
+                                   run.data, found["candidates"], opts, report=report)
+    section = _certify(run.result, found, dopts, opts, run.data)
+    run.mechanism = _timed(run.timings_s, "collect results", collect, run.model, run.data,
+                           run.instance, run.design, run.result, report=report)
+    run.mechanism.decomposition = section
+    run.mechanism.timings_s = {k: round(v, 4) for k, v in run.timings_s.items()}
+    return run
+
+
+def _best_candidate(data: ModelData, candidates: list[list[float]], opts: SolverOptions):
+    """Evaluate each distinct first stage mpi-sppy returned (the spoke's best xhat, the
+    L-shaped hub's last root solution) on the extensive form; keep the cheapest."""
+    from remech import decompose
+    from remech.evaluate import evaluate
+
+    if not candidates:
+        raise RuntimeError("mpi-sppy returned no first stage (no spoke found a feasible one)")
+    stages = []
+    for xhat in candidates:
+        fs = decompose.first_stage_from_xhat(data, xhat)
+        if fs.to_json() not in [s.to_json() for s in stages]:
+            stages.append(fs)
+    best = None
+    for fs in stages:
+        m, res = evaluate(data, fs, opts)
+        if best is None or (res.has_solution and (not best[1].has_solution or
+                                                  res.objective_musd < best[1].objective_musd)):
+            best = (m, res)
+    return best
+
+
+def _certify(res: SolveResult, found: dict, dopts, opts: SolverOptions,
+             data: ModelData) -> dict:
+    """The decomposition section, and the result's status, bound and gap set from the
+    certified gap (the evaluated cost against mpi-sppy's outer bound)."""
+    from remech.decompose import bundles, certified, relaxed_rows
+
+    groups = bundles(len(data.scenarios), dopts.bundle_size)
+
+    inner = res.objective_musd if res.has_solution else None
+    outer = found["outer_bound_musd"]
+    gap = certified(inner, outer)
+    evaluated = res.status
+    if res.has_solution:
+        proved = gap is not None and gap <= opts.mip_gap and evaluated == "optimal"
+        res.status = "optimal" if proved else "time_limit" if found["timed_out"] else \
+            "iteration_limit" if found["iterations"] >= dopts.max_iterations else \
+            "converged_with_gap"
+        res.dual_bound_musd, res.mip_gap = outer, gap
+    return {"method": dopts.method, "ranks": dopts.ranks, "outer_bound_musd": outer,
+            "inner_bound_musd": inner, "gap": gap, "iterations": found["iterations"],
+            "seconds": round(found["seconds"], 3),
+            "bundles": len(groups), "bundle_size": int(max(len(b) for b in groups)),
+            "target_gap": opts.mip_gap, "relaxed_in_bundles": relaxed_rows(data),
+            "spoke_inner_bound_musd": found["inner_bound_musd"],
+            "evaluation_status": evaluated}
+
+
 def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | None:
     """VSS, the foresight gap and SAA bounds, in that order, each skipped once a stop is
     requested; returns the step a stop request interrupted (its section is dropped)."""

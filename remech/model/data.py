@@ -8,7 +8,7 @@ Units: t (tonnes), USD/kg, USD million (MUSD). 1 t x 1 USD/kg = 1,000 USD = 1e-3
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -246,3 +246,24 @@ def grid(df: pd.DataFrame, index: list[tuple[str, list]], value: str,
     series = df.set_index(names)[value]
     return series.reindex(full, fill_value=fill).to_numpy(dtype=float).reshape(
         [len(labels) for _, labels in index])
+
+
+def restrict_scenarios(data: ModelData, index) -> ModelData:
+    """``data`` on the scenarios at ``index`` (positions), probabilities renormalised to sum
+    to 1 over them. Everything computed over the whole scenario set (the support options,
+    their bankability and grants, the projects built outside, the burden-sharing shares)
+    is kept as it is, not recomputed on the subset: this is the data of a scenario (or a
+    bundle of scenarios) of the same problem, as a decomposition solves it."""
+    idx = np.asarray(index, dtype=int)
+    prob = data.probability[idx]
+    o = data.options
+    options = replace(o, output_t=o.output_t[:, idx], topup_musd=o.topup_musd[:, idx],
+                      producer_surplus_musd=o.producer_surplus_musd[:, idx])
+    return replace(
+        data, scenarios=[data.scenarios[s] for s in idx], probability=prob / prob.sum(),
+        price_usd_per_kg=data.price_usd_per_kg[idx],
+        china_availability=data.china_availability[idx],
+        outside_output_t=data.outside_output_t[:, idx],
+        stock_terminal_value_usd_per_kg=data.stock_terminal_value_usd_per_kg[idx],
+        scenario_node=None if data.scenario_node is None else data.scenario_node[idx],
+        reagent_supply_t=data.reagent_supply_t[idx], options=options)
