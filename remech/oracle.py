@@ -75,7 +75,11 @@ class Oracle:
     def costs(self, rows: np.ndarray) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(rows, dtype=bool))
         self.evaluations += len(rows)
-        return self._costs(rows)
+        step = 1 << CHUNK_BITS  # bounds the formulas' temporary arrays
+        if len(rows) <= step:
+            return self._costs(rows)
+        return np.concatenate([self._costs(rows[k:k + step])
+                               for k in range(0, len(rows), step)])
 
     def _costs(self, rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
