@@ -126,7 +126,13 @@ def _relax(m: pyo.ConcreteModel) -> None:
 
 def check_options(opts: DecomposeOptions, n_scenarios: int | None = None) -> None:
     """One-line errors for options that cannot run (bundle size: once the scenarios are
-    known)."""
+    known), and for a missing install."""
+    import importlib.util
+
+    missing = [m for m in ("mpisppy", "mpi4py", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"--decompose needs {', '.join(missing)}: pip install "
+                         "'remech[decompose]'")
     if opts.method not in METHODS:
         raise InputError(f"--decompose {opts.method}: unknown method; use one of "
                          + ", ".join(METHODS))
