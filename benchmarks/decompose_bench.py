@@ -47,7 +47,7 @@ def tree_rss(proc: psutil.Process) -> int:
 
 def run_case(inst: Path, case: str, out: Path, time_limit: float, gap: float,
              bundle: int) -> dict:
-    cmd = ["remech", "solve", str(inst), "-o", str(out), "--force", "-q", "--json",
+    cmd = ["remech", "solve", str(inst), "-o", str(out), "--force", "-q",
            "--time-limit", str(time_limit)]
     if case == "ef":
         cmd += ["--mip-gap", "1e-4"]
@@ -56,18 +56,17 @@ def run_case(inst: Path, case: str, out: Path, time_limit: float, gap: float,
         cmd += ["--mip-gap", str(gap), "--decompose", method, "--ranks", ranks,
                 "--bundle-size", str(bundle)]
     t0, peak = time.perf_counter(), 0
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(proc))
-        time.sleep(0.2)
+    log = out.parent / f"{out.name}.txt"
+    with open(log, "w") as f:
+        proc = psutil.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            peak = max(peak, tree_rss(proc))
+            time.sleep(0.2)
     seconds = time.perf_counter() - t0
-    stdout, stderr = proc.communicate()
     try:
-        mech = json.loads(stdout)
-    except json.JSONDecodeError:
-        (out.parent / f"{out.name}.stdout").write_text(stdout)
-        (out.parent / f"{out.name}.stderr").write_text(stderr)
-        return {"case": case, "error": f"exit {proc.returncode}, see {out.name}.stdout/.stderr",
+        mech = json.loads((out / "mechanism.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {"case": case, "error": f"exit {proc.returncode}, see {log}",
                 "seconds": seconds}
     dec = mech.get("decomposition") or {}
     return {"case": case, "scenarios": mech["sizes"]["scenarios"], "status": mech["status"],

@@ -126,7 +126,13 @@ def _relax(m: pyo.ConcreteModel) -> None:
 
 def check_options(opts: DecomposeOptions, n_scenarios: int | None = None) -> None:
     """One-line errors for options that cannot run (bundle size: once the scenarios are
-    known)."""
+    known), and for a missing install."""
+    import importlib.util
+
+    missing = [m for m in ("mpisppy", "mpi4py", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"--decompose needs {', '.join(missing)}: pip install "
+                         "'remech[decompose]'")
     if opts.method not in METHODS:
         raise InputError(f"--decompose {opts.method}: unknown method; use one of "
                          + ", ".join(METHODS))
@@ -388,12 +394,14 @@ def launch(data: ModelData, opts: DecomposeOptions, workdir: Path) -> dict:
     cmd = [mpiexec(), "-n", str(opts.ranks), sys.executable, "-m", "remech.decompose",
            str(workdir)]
     with open(log, "w") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False,
-                              cwd=workdir)
-    if done.returncode or not (workdir / "result.json").exists():
+        try:  # the hub stops at the time limit; past twice that (+ set-up) something hangs
+            code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False,
+                                  cwd=workdir, timeout=2 * opts.time_limit_s + 600).returncode
+        except subprocess.TimeoutExpired:
+            code = "a timeout (2 x --time-limit + 600 s)"
+    if code or not (workdir / "result.json").exists():
         tail = log.read_text().strip().splitlines()[-5:]
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... exited with {done.returncode}: "
-                           + " | ".join(tail))
+        raise RuntimeError(f"{' '.join(cmd[:3])} ... ended with {code}: " + " | ".join(tail))
     return json.loads((workdir / "result.json").read_text())
 
 
@@ -433,7 +441,17 @@ def main(argv: list[str] | None = None) -> int:
         data = pickle.load(f)
     opts = DecomposeOptions(**json.loads((workdir / "options.json").read_text()))
     t0 = time.perf_counter()
-    result = run_wheel(data, opts, workdir)
+    try:
+        result = run_wheel(data, opts, workdir)
+    except BaseException:  # one rank failing would leave the others waiting forever
+        import traceback
+
+        from mpi4py import MPI
+
+        traceback.print_exc()
+        sys.stdout.flush()
+        MPI.COMM_WORLD.Abort(1)
+        raise
     if result is not None:
         result["seconds"] = time.perf_counter() - t0
         (workdir / "result.json").write_text(json.dumps(result))

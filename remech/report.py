@@ -177,6 +177,15 @@ def _product(res: Result, code: str) -> str:
 def status_text(mech: dict) -> Para:
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
+    dec = mech.get("decomposition")
+    if dec is not None and "costs" in mech:  # a decomposed solve: what its bounds certify
+        text = (f"Solved by {dec['method']} on mpi-sppy ({dec['ranks']} ranks): certified gap "
+                f"{gap_text} between the outer bound {musd(dec.get('outer_bound_musd'))} and "
+                f"this mechanism's cost")
+        if mech["status"] == "optimal":
+            return Para(text + f", within the target {dec['target_gap'] * 100:g} %.")
+        return Para(text + f"; status {mech['status']}: not proved within the target "
+                    f"{dec['target_gap'] * 100:g} %.", "warning")
     if mech["status"] == "optimal":
         return Para(f"HiGHS proved this mechanism optimal (relative gap {gap_text}).")
     if "costs" not in mech:

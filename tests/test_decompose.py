@@ -193,3 +193,14 @@ def test_bad_decompose_options_are_one_line_errors(tiny, tmp_path, args, message
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_report_states_what_the_bounds_certify():
+    from remech.report import status_text
+
+    mech = {"status": "time_limit", "mip_gap": 0.07, "costs": {}, "highs_status": "Optimal",
+            "decomposition": {"method": "lshaped", "ranks": 2, "outer_bound_musd": 1758.5,
+                              "target_gap": 0.005}}
+    para = status_text(mech)
+    assert "certified gap 7.000 % between the outer bound 1,758.5 MUSD" in para.text
+    assert "not proved within the target 0.5 %" in para.text and "HiGHS" not in para.text
