@@ -88,9 +88,9 @@ def _raise_interrupt(signum, frame) -> None:
 def quiet_pyomo() -> None:
     """Pyomo logs an interrupted model construction as an error (on stdout): we are
     leaving anyway and say so in one line."""
-    import logging
+    from remech.solve import quiet_pyomo as quiet
 
-    logging.getLogger("pyomo").disabled = True
+    quiet()
 
 
 def user_errors(fn):
@@ -144,6 +144,20 @@ def jobs_option(help: str = "Parallel solver processes (default: the number of c
 
 force_option = click.option("--force", is_flag=True,
                             help="Replace OUTDIR if it is an earlier remech result.")
+set_option = click.option(
+    "--set", "set_texts", multiple=True, metavar="KEY=VALUE",
+    help="Override a design key or an instance value for this run (repeat), checked like "
+         "the files: e.g. --set price_floor.levels_usd_per_kg.NDPR=[80], --set "
+         "objective.view=economic, --set burden_sharing.rule=equal, --set "
+         "instance.products.NDPR.shortfall_penalty_usd_per_kg=500, --set "
+         "instance.allies.US.budget_cap_musd=400. Recorded in mechanism.json.")
+
+
+def parse_sets(texts: tuple[str, ...]):
+    """The --set options as remech.overrides.Override objects (InputError if malformed)."""
+    from remech.overrides import as_overrides
+
+    return as_overrides(texts)
 
 
 def solver_limit_options(per: str, time_limit_s: float = 600.0):
@@ -213,13 +227,24 @@ def main() -> None:
                    "scenarios drawn with replacement by their probabilities).")
 @click.option("--saa-seed", type=int, default=0, show_default=True,
               help="--saa: seed from which the replication and evaluation seeds derive.")
+@set_option
+@click.option("--decompose", "decompose_method", type=click.Choice(["ph", "lshaped"]),
+              help="Solve by scenario decomposition on mpi-sppy (L-shaped or progressive "
+                   "hedging, hub and spokes over MPI); the result carries a certified gap "
+                   "(see README, 'Decomposition').")
+@click.option("--ranks", type=int, default=1, show_default=True,
+              help="--decompose: MPI ranks (1: in this process; more: mpiexec -n RANKS).")
+@click.option("--bundle-size", type=int, default=0, show_default=True,
+              help="--decompose: scenarios per mpi-sppy subproblem (0: about the square root "
+                   "of the number of scenarios).")
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
           write_model: Path | None, as_json: bool, quiet: bool, show_log: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
           with_vss: bool, with_foresight: bool, saa_spec: str | None,
-          saa_sampler: str | None, saa_seed: int) -> None:
+          saa_sampler: str | None, saa_seed: int, decompose_method: str | None,
+          ranks: int, bundle_size: int, set_texts: tuple[str, ...]) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -231,6 +256,9 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -o out/
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
+      remech solve instances/allied-ree-2026 -o out-80 \\
+          --set 'price_floor.levels_usd_per_kg.NDPR=[80]' --set objective.view=economic
+      remech solve big-instance -o out-big --decompose lshaped --ranks 2 --mip-gap 0.005
     """
     import shutil
     import tempfile
@@ -240,6 +268,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     from remech.stability import DEFAULT_CACHE, GameOptions
 
     check_solver_options(time_limit, mip_gap, threads, jobs)
+    overrides = parse_sets(set_texts)
     saa_mnn = None
     if saa_spec is not None:
         from remech.saa import parse_saa
@@ -249,6 +278,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     if write_model is not None and write_model.suffix.lower() not in (".lp", ".mps"):
         raise InputError(f"--write-model {write_model}: unknown format; use a .lp or .mps "
                          "file name")
+    dopts = _decompose_options(decompose_method, ranks, bundle_size, time_limit, mip_gap,
+                               threads, write_model, with_vss or with_foresight or saa_spec)
     inputs = [p for p in (model_path, write_model) if p is not None]
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="solve")
     report = progress(quiet)
@@ -257,7 +288,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     signal.signal(signal.SIGTERM, request_stop)
     log_dir = Path(tempfile.mkdtemp(prefix="remech-log-"))
     try:
-        run = load_files(instance, model_path, report)
+        run = load_files(instance, model_path, report, overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path, *inputs], kind="solve")
         opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap, threads=threads,
@@ -269,7 +300,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         extras = Extras(vss=with_vss, foresight=with_foresight, saa=saa_mnn,
                         saa_sampler=saa_sampler, saa_seed=saa_seed, jobs=jobs)
         _solve_and_write(run, outdir, force, opts, game_opts, extras, write_model, as_json,
-                         quiet)
+                         quiet, dopts)
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -277,19 +308,44 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _decompose_options(method: str | None, ranks: int, bundle_size: int, time_limit: float,
+                       mip_gap: float, threads: int, write_model: Path | None, extras):
+    """The DecomposeOptions of --decompose (None without it); its options alone are errors."""
+    if method is None:
+        if ranks != 1 or bundle_size != 0:
+            raise InputError("--ranks and --bundle-size need --decompose ph or lshaped")
+        return None
+    if write_model is not None or extras:
+        raise InputError("--decompose solves no single model: leave out --write-model, --vss, "
+                         "--foresight-gap and --saa")
+    from remech.decompose import DecomposeOptions, check_options
+
+    dopts = DecomposeOptions(method=method, ranks=ranks, bundle_size=bundle_size,
+                             time_limit_s=time_limit, rel_gap=mip_gap, threads=threads or 1)
+    check_options(dopts)
+    return dopts
+
+
 def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
-                     write_model: Path | None, as_json: bool, quiet: bool) -> None:
-    """Solve a loaded run (remech.run.solve_run), write the mechanism, print, exit."""
-    from remech.run import solve_run
+                     write_model: Path | None, as_json: bool, quiet: bool,
+                     dopts=None) -> None:
+    """Solve a loaded run (remech.run.solve_run, or solve_decomposed with ``dopts``), write
+    the mechanism, print, exit."""
+    from remech.run import solve_decomposed, solve_run
     from remech.solve import STATUS_INTERRUPTED, STOP
 
     report = progress(quiet)
     err = sys.stderr if not quiet else open(os.devnull, "w")
-    with _bar(err, "solving {} coalitions") as on_coalition, \
-            _bar(err, "SAA: {} replications + evaluation") as on_saa:
-        run = solve_run(run, opts, write_model, report=report, game=game_opts,
-                        on_coalition=lambda k, record, total: on_coalition(total),
-                        extras=extras, on_saa=lambda k, total: on_saa(total))
+    extra_files = {"highs.log": opts.log_file}
+    if dopts is not None:
+        extra_files["decompose.log"] = opts.log_file.parent / "decompose.log"
+        run = solve_decomposed(run, dopts, opts, report, log=extra_files["decompose.log"])
+    else:
+        with _bar(err, "solving {} coalitions") as on_coalition, \
+                _bar(err, "SAA: {} replications + evaluation") as on_saa:
+            run = solve_run(run, opts, write_model, report=report, game=game_opts,
+                            on_coalition=lambda k, record, total: on_coalition(total),
+                            extras=extras, on_saa=lambda k, total: on_saa(total))
     result, mech = run.result, run.mechanism
     if not quiet:
         _print_sizes(run)
@@ -307,8 +363,7 @@ def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
         outdir = _interrupted_target(outdir)
     from remech.results import summary, write_results
 
-    write_results(outdir, mech, mech.tables, force or stopped,
-                  {"highs.log": opts.log_file})
+    write_results(outdir, mech, mech.tables, force or stopped, extra_files)
     if not quiet:
         click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:
@@ -380,6 +435,11 @@ def _bar(file, label: str):
               "tests (all, or a comma list, as in remech scenarios generate).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
               help="Scenarios per evaluation; batches run in parallel processes.")
+@click.option("--china-response", "china_response", metavar="SPEC",
+              help="Stress test: China floods each product the mechanism brings new "
+                   "capacity online for, deeper and longer the more capacity: 'default' or "
+                   "depth=1,max=0.35,years=10 (price cut per unit of capacity/demand, largest "
+                   "cut, years per unit; assumptions, see remech/response.py).")
 @jobs_option("Parallel processes for the batches (default: the number of cores).")
 @solver_limit_options("batch", 600.0)
 @out_option("Write simulation.json and scenario_costs.csv here.")
@@ -388,7 +448,8 @@ def _bar(file, label: str):
 @quiet_option()
 @user_errors
 def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | None,
-             seed: int, sampler: str, stress: str, batch_size: int, jobs: int | None,
+             seed: int, sampler: str, stress: str, batch_size: int,
+             china_response: str | None, jobs: int | None,
              time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
              as_json: bool, quiet: bool) -> None:
     """Run a solved MECHANISM on scenarios it was not solved on.
@@ -418,6 +479,11 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
     if stress_names and sampler != "generate":
         raise InputError("--stress: only with --sampler generate; drop --stress or use the "
                          "generator")
+    response = None
+    if china_response is not None:
+        from remech.response import parse_response
+
+        response = parse_response(china_response)
     mech_path, mech, inst, design, sample = load_simulation(
         mechanism, instance, model_path, n, seed, sampler, stress_names)
     opts = SolverOptions(time_limit_s=time_limit, mip_gap=mip_gap)
@@ -427,7 +493,7 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
                            file=sys.stderr if not quiet else open(os.devnull, "w"),
                            show_pos=True) as bar:
         report, tables = simulate(mech, inst, design, sample, opts, jobs, batch_size,
-                                  lambda k, r: bar.update(1), mech_path)
+                                  lambda k, r: bar.update(1), mech_path, response)
     if outdir is not None:
         from remech.results import write_results
 
@@ -476,8 +542,10 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
 @click.argument("instance", type=click.Path(path_type=Path))
 @model_option
 @quiet_option("Print nothing on success.")
+@set_option
 @user_errors
-def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
+def validate(instance: Path, model_path: Path | None, quiet: bool,
+             set_texts: tuple[str, ...]) -> None:
     """Read and check INSTANCE and a design, and build the model without solving.
 
     Bad input is reported on one line naming the file, the row or field, the bad value
@@ -487,10 +555,11 @@ def validate(instance: Path, model_path: Path | None, quiet: bool) -> None:
     Example:
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
+      remech validate instances/allied-ree-2026 --set objective.view=economic
     """
     from remech.run import build, load_files, model_counts
 
-    run = build(load_files(instance, model_path))
+    run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
     counts = model_counts(run.model)
     if not quiet:
         sizes = ", ".join(f"{v} {k}" for k, v in run.data.sizes.items())
@@ -522,8 +591,9 @@ def schema(kind: str) -> None:
 @click.argument("instance", type=click.Path(path_type=Path), required=False)
 @model_option
 @click.option("--costs", "costs_csv", type=click.Path(path_type=Path),
-              help="Analyse this cost game instead: CSV with columns coalition,cost "
-                   "(members joined by '+', one row per non-empty coalition).")
+              help="Analyse this cost game instead: a CSV with columns coalition,cost "
+                   "(members joined by '+', one row per non-empty coalition), or a formula "
+                   "game (.toml: game = \"airport\" or \"weighted_majority\").")
 @jobs_option()
 @click.option("--scheduler", help="Address of a dask.distributed scheduler "
                                   "(e.g. tcp://10.0.0.5:8786) to run the solves on.")
@@ -533,18 +603,30 @@ def schema(kind: str) -> None:
 @solver_limit_options("coalition", 300.0)
 @click.option("--samples", type=click.IntRange(min=0), default=0,
               help="Also estimate the Shapley value from this many random orders "
-                   "(with a 95 %% confidence interval); automatic beyond 20 players.")
+                   "(with a 95 % confidence interval); enumerated games only.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the sampled Shapley value.")
+@click.option("--lazy", is_flag=True,
+              help="Compute coalition costs only as needed: Shapley value by stratified "
+                   "sampling, least core and nucleolus by row generation. Automatic beyond "
+                   "10 allies (INSTANCE), 16 players (formula) or 20 (table).")
+@click.option("--tolerance", type=float, default=None,
+              help="Lazy: sample until every player's 95 % half-width is at most this "
+                   "(MUSD; default 1 % of |c(N)|).")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None,
+              help="Lazy: at most this many sampled marginal costs (default 1,000,000; "
+                   "with INSTANCE max(2,000, 4 n^2) for n allies, up to two solves each).")
 @out_option("Write coalition_costs.csv, allocations.csv and game.json here.")
 @force_option
 @json_option("the analysis as JSON")
 @quiet_option("No progress bar.")
+@set_option
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
-         time_limit: float, mip_gap: float, samples: int, seed: int, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool) -> None:
+         time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
+         tolerance: float | None, max_samples: int | None, outdir: Path | None,
+         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -554,57 +636,73 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     least core and the GDP, consumption and equal splits, the saving from joining, and
     whether each split is stable (no coalition would pay less on its own) with a blocking
     coalition if not.
-    With --costs, analyses any cost game given as a table.
+    With --costs, analyses any cost game given as a table or a formula.
+    Larger games (--lazy) are never tabulated: coalitions are solved only as needed, and
+    the report says what was proved and what was only searched.
 
     \b
     Example:
       remech game instances/allied-ree-2026 --jobs 2 -o game-out/
       remech game --costs game-out/coalition_costs.csv --json
+      remech game --costs airport.toml --tolerance 0.5 --seed 1
     """
-    from remech.game import CostGame, allocation_table, analyse, game_text
+    from remech.lazygame import LazyOptions, analyse_any
+    from remech.oracle import TableOracle, load_costs
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
+    check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
+    overrides = parse_sets(set_texts)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
-    records = None
-    weights = {}
+    records, weights = None, {}
+    say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
     if costs_csv is not None:
-        if instance is not None:
-            raise InputError("give either INSTANCE or --costs, not both")
-        cost_game = CostGame.from_csv(costs_csv)
+        if instance is not None or overrides:
+            raise InputError("give either INSTANCE (with any --set) or --costs, not both")
+        oracle = load_costs(costs_csv)
     else:
         if instance is None:
             raise InputError("missing INSTANCE (or --costs FILE.csv); see remech game --help")
+        from remech.lazygame import ENUMERATE
         from remech.run import load_files
-        from remech.stability import DEFAULT_CACHE, coalition_game, reference_weights
+        from remech.stability import (
+            DEFAULT_CACHE,
+            InstanceOracle,
+            coalition_game,
+            reference_weights,
+        )
 
-        run = load_files(instance, model_path)
+        run = load_files(instance, model_path, overrides=overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path], kind="game")
         n = len(run.instance.members)
         cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
-        with click.progressbar(length=(1 << n) - 1, label=f"solving {(1 << n) - 1} coalitions",
-                               file=sys.stderr if not quiet else open(os.devnull, "w"),
-                               show_pos=True, show_eta=True) as bar:
-            cost_game, records = coalition_game(
-                instance, run.design.path, jobs=jobs, scheduler=scheduler, cache_dir=cache,
-                time_limit_s=time_limit, mip_gap=mip_gap,
-                on_done=lambda k, r, total: bar.update(1))
         weights = reference_weights(run)
-    result = analyse(cost_game, weights=weights, samples=samples, seed=seed)
-    if records is not None:
-        result["coalitions"] = records
+        if lazy or n > ENUMERATE["instance"]:
+            if overrides:
+                raise InputError("--set: not with a lazy game (--lazy, or more than "
+                                 f"{ENUMERATE['instance']} allies); drop --set or --lazy")
+            oracle = InstanceOracle(instance, run.design.path, jobs=jobs, scheduler=scheduler,
+                                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
+                                    on_solve=say)
+        else:
+            with click.progressbar(length=(1 << n) - 1,
+                                   label=f"solving {(1 << n) - 1} coalitions",
+                                   file=sys.stderr if not quiet else open(os.devnull, "w"),
+                                   show_pos=True, show_eta=True) as bar:
+                cost_game, records = coalition_game(
+                    instance, run.design.path, jobs=jobs, scheduler=scheduler,
+                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
+                    on_done=lambda k, r, total: bar.update(1), overrides=overrides)
+            oracle = TableOracle(cost_game)
+    result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
+                                       weights, samples, records, say)
     if outdir is not None:
         from remech.results import write_results
 
-        write_results(outdir, result, {"coalition_costs.csv": cost_game.to_frame(),
-                                       "allocations.csv": allocation_table(result)}, force,
-                      json_name="game.json", kind="game")
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        click.echo(game_text(result, records))
+        write_results(outdir, result, tables, force, json_name="game.json", kind="game")
+    click.echo(json.dumps(result, indent=2) if as_json else text)
 
 
 @main.command()
@@ -620,70 +718,174 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @force_option
 @json_option("the comparison as JSON")
 @quiet_option("No progress bar.")
+@set_option
 @user_errors
 def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-            as_json: bool, quiet: bool) -> None:
+            as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
     """Solve several designs on the same INSTANCE and put them side by side.
 
     For each design: status and gap, floors (and collars), supported projects, stockpiles,
     grants, expected outlay and cost, CVaR95, expected shortfall and non-Chinese share per
-    product, what each ally pays, and the saving against the baseline design (the value
-    of its instruments). A design that fails keeps its row with its status.
+    product, what each ally pays, the trade-law screening tags of the instruments it uses,
+    and the saving against the baseline design (the value of its instruments). A design
+    that fails keeps its row with its status. --set applies to every design.
 
     \b
     Example:
       remech compare instances/allied-ree-2026 --jobs 2 -o compare-out/
       remech compare instances/allied-ree-2026 -m models/floor-only.toml \\
           -m models/mp-style.toml -m models/no-mechanism.toml --json
+      remech compare instances/allied-ree-2026 -m floor-only -m no-mechanism \\
+          --set instance.products.NDPR.shortfall_penalty_usd_per_kg=500
     """
-    from remech.compare import DesignTask, compare_row, flat, table, with_baseline
-    from remech.executor import map_tasks
+    from remech.compare import compare_designs, design_paths, write_compare
     from remech.instance import load_instance
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
+    overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
     inst = load_instance(instance)
-    if not models:
-        if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model to find the designs;"
-                             " pass --model for each design")
-        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
-    from remech.design import resolve_design, shipped_designs
-
-    models = tuple(resolve_design(p) for p in models)
-    for path in models:
-        if not Path(path).is_file():
-            raise InputError(f"{path}: design file not found; pass --model with a design "
-                             f"file or the name of a shipped design "
-                             f"({', '.join(shipped_designs())})")
-    check_outdir(outdir, force, inside_of=[inst.folder], contains=models, kind="compare")
-    tasks = [DesignTask(str(instance), str(path), time_limit, mip_gap) for path in models]
-    t0 = time.perf_counter()
-    with click.progressbar(length=len(tasks), label=f"solving {len(tasks)} designs",
+    paths = design_paths(inst, models)
+    check_outdir(outdir, force, inside_of=[inst.folder], contains=paths, kind="compare")
+    with click.progressbar(length=len(paths), label=f"solving {len(paths)} designs",
                            file=sys.stderr if not quiet else open(os.devnull, "w"),
                            show_pos=True) as bar:
-        rows = map_tasks(compare_row, tasks, jobs=jobs, on_done=lambda k, r: bar.update(1))
-    rows = with_baseline(rows, baseline)
-    wall = time.perf_counter() - t0
+        result = compare_designs(instance, paths, baseline, jobs, time_limit, mip_gap,
+                                 overrides, on_done=lambda k, r: bar.update(1))
     if outdir is not None:
-        from remech.document import markdown_table
-        from remech.report import write_report
-        from remech.results import write_results
-
-        write_results(outdir, {"instance": {"name": inst.name, "path": str(inst.folder),
-                                            "sha256": inst.sha256},
-                               "designs": rows, "wall_seconds": wall},
-                      {"compare.csv": flat(rows)}, force, json_name="compare.json",
-                      kind="compare", texts={"compare.md": markdown_table(table(rows)) + "\n"})
-        click.echo(f"report        {write_report(outdir).html}", err=True)
+        click.echo(f"report        {write_compare(outdir, result, force)}", err=True)
+    rows = result.rows
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         with pd_options():
-            click.echo(table(rows).to_string())
-        click.echo(f"\n{len(rows)} designs in {wall:.1f} s "
+            click.echo(result.table().to_string())
+        if result.overrides:
+            click.echo("\noverrides (every design): " + ", ".join(
+                f"{o.text}" for o in overrides))
+        click.echo(f"\n{len(rows)} designs in {result.wall_seconds:.1f} s "
                    f"({sum(r['seconds'] for r in rows):.1f} s of solver processes)")
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path))
+@model_option
+@click.option("--set", "set_texts", multiple=True, metavar="KEY=V1[,V2,...]",
+              help="A key to sweep over these values (the commas outside brackets separate "
+                   "them: [50],[80] are two menus), or with one value an override for every "
+                   "point; keys as for remech solve --set. Repeat for more keys.")
+@click.option("--vary", "vary_texts", multiple=True, metavar="KEY=START:STOP:STEP",
+              help="A key to sweep over START, START+STEP, ..., STOP; on a floor or tariff "
+                   "menu each value v is the one-level menu [v].")
+@jobs_option()
+@solver_limit_options("point", 600.0)
+@out_option("Write sweep.csv, sweep.md, sweep.json and the report here.", required=True)
+@force_option
+@json_option("the points as JSON")
+@quiet_option("No progress bar.")
+@user_errors
+def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
+          vary_texts: tuple[str, ...], jobs: int | None, time_limit: float, mip_gap: float,
+          outdir: Path, force: bool, as_json: bool, quiet: bool) -> None:
+    """Solve one design of INSTANCE at every point of a grid of overrides, in parallel.
+
+    Every combination of the swept values is one solve (checked before any solve starts);
+    prints one row per point (swept values, status, expected cost in both views, floors,
+    each ally's net cost) and writes sweep.csv (every result of compare per point),
+    sweep.json (remech explore --precomputed reads it) and the compare-style report with
+    charts against the swept value.
+
+    \b
+    Example:
+      remech sweep instances/allied-ree-2026 --vary price_floor.levels_usd_per_kg.NDPR=50:110:20 \\
+          --set 'price_floor.mandatory_floor=["NDPR"]' --jobs 2 -o sweep-ndpr/
+      remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
+          --set burden_sharing.rule=gdp,equal -o sweep-views/
+    """
+    from remech.sweep import grid, parse_axes, run_sweep, table, write_sweep
+
+    check_solver_options(time_limit, mip_gap, jobs=jobs)
+    inputs = [model_path] if model_path is not None else []
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="sweep")
+    axes = parse_axes(set_texts, vary_texts)
+    n = len(grid(axes))
+    with click.progressbar(length=n, label=f"solving {n} points",
+                           file=sys.stderr if not quiet else open(os.devnull, "w"),
+                           show_pos=True) as bar:
+        result = run_sweep(instance, axes, model_path, jobs, time_limit, mip_gap,
+                           on_done=lambda k, r: bar.update(1))
+    check_outdir(outdir, force, inside_of=[result.instance["path"]],
+                 contains=[result.design["path"]], kind="sweep")
+    html = write_sweep(outdir, result, force)
+    if as_json:
+        click.echo(json.dumps(result.rows, indent=2))
+    else:
+        with pd_options():
+            click.echo(table(result).to_string(index=False))
+        click.echo(f"\n{len(result.rows)} points in {result.wall_seconds:.1f} s "
+                   f"({sum(r['seconds'] for r in result.rows):.1f} s of solver processes)")
+        click.echo(f"results       {outdir}/ (sweep.csv, sweep.md, sweep.json, "
+                   f"{Path(html).name})")
+
+
+@main.command()
+@click.argument("instance", type=click.Path(path_type=Path), required=False)
+@model_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1 to serve the page on (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; only print the "
+                                                 "address.")
+@click.option("--precomputed", type=click.Path(path_type=Path), metavar="DIR",
+              help="Serve the points of a remech sweep folder instead of solving (for "
+                   "instances too slow to re-solve at each change).")
+@click.option("--time-limit", type=float, default=60.0, show_default=True,
+              help="HiGHS time limit per re-solve, seconds.")
+@click.option("--mip-gap", type=float, default=1e-4, show_default=True,
+              help="Relative MIP gap of each re-solve.")
+@click.option("--threads", type=int, default=0, show_default=True,
+              help="HiGHS threads (0: HiGHS chooses).")
+@user_errors
+def explore(instance: Path | None, model_path: Path | None, port: int, no_browser: bool,
+            precomputed: Path | None, time_limit: float, mip_gap: float,
+            threads: int) -> None:
+    """A what-if page in the browser: move a floor, switch instruments, change the
+    burden-sharing rule, the objective view, a budget cap or a shortfall penalty, and see
+    the mechanism solved again (each ally's contribution and net cost, the expected cost in
+    the fiscal and the economic view, floors, projects, stockpiles, the stability verdict
+    under rule 'core', the trade-law screening tags).
+
+    Serves on 127.0.0.1 only (nothing leaves this computer), one solve at a time; prints
+    the address and opens a browser. Ctrl-C stops it. With --precomputed DIR (from remech
+    sweep -o DIR) the page shows the sweep's points and solves nothing.
+
+    \b
+    Example:
+      remech explore instances/allied-ree-2026
+      remech explore instances/tiny-floor --port 8800 --no-browser
+      remech sweep instances/allied-ree-2026 --vary \\
+          price_floor.levels_usd_per_kg.NDPR=50:110:20 -o sweep-ndpr/ \\
+          && remech explore --precomputed sweep-ndpr/
+    """
+    from remech.explore import Explorer, LiveSource, SweepSource, make_server, serve, url
+
+    check_solver_options(time_limit, mip_gap, threads)
+    if precomputed is not None:
+        if instance is not None or model_path is not None:
+            raise InputError("--precomputed: give either INSTANCE (to solve) or "
+                             "--precomputed DIR (a remech sweep folder), not both")
+        source = SweepSource(precomputed)
+    elif instance is None:
+        raise InputError("missing INSTANCE (or --precomputed DIR); see remech explore --help")
+    else:
+        source = LiveSource(instance, model_path, time_limit, mip_gap, threads)
+    server = make_server(Explorer(source), port)
+    config = source.config()
+    click.echo(f"remech explore: {config['instance']} x {config['design']} ({source.mode})")
+    click.echo(f"serving on {url(server)}  (Ctrl-C stops it)", nl=True)
+    sys.stdout.flush()
+    serve(server, open_browser=not no_browser)
+    click.echo("[remech] explorer stopped", err=True)
 
 
 # -- remech report (issue 13): the logic lives in remech/report.py --------------------------

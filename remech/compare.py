@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from remech.errors import InputError
+from remech.legal import screens
+from remech.mechanism import as_json
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class DesignTask:
     design: str
     time_limit_s: float
     mip_gap: float
+    #: remech.overrides.Override objects applied to this solve
+    overrides: tuple = ()
 
 
 def compare_row(task: DesignTask) -> dict:
@@ -33,13 +37,24 @@ def compare_row(task: DesignTask) -> dict:
     try:
         run = solve_files(task.instance, task.design,
                           SolverOptions(time_limit_s=task.time_limit_s, mip_gap=task.mip_gap,
-                                        threads=1))
+                                        threads=1), overrides=task.overrides)
     except InputError as exc:
         row.update(status="input error", error=str(exc), seconds=time.perf_counter() - t0)
         return row
-    m = run.mechanism
-    row.update(design=run.design.name, status=m["status"], objective_musd=m["objective_musd"],
-               mip_gap=m["mip_gap"], seconds=time.perf_counter() - t0)
+    row.update(summary_row(run.mechanism), design=run.design.name)
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def summary_row(m) -> dict:
+    """One mechanism (remech.mechanism.Mechanism or its JSON) as a flat, JSON-ready row:
+    what compare, sweep and the explorer show of it."""
+    m = as_json(m)
+    row: dict = {"design": m["design"]["name"], "status": m["status"],
+                 "objective_musd": m["objective_musd"], "mip_gap": m["mip_gap"]}
+    overrides = {**m["instance"].get("overrides", {}), **m["design"].get("overrides", {})}
+    if overrides:
+        row["overrides"] = overrides
     if "costs" not in m:
         row["conflict"] = m.get("conflict", [])
         return row
@@ -56,10 +71,32 @@ def compare_row(task: DesignTask) -> dict:
         expected_shortfall_t={p: v["expected_t"] for p, v in m["shortfall"].items()},
         expected_shortfall_share={p: v["expected_share"] for p, v in m["shortfall"].items()},
         non_chinese_share=m["non_chinese_share"],
+        sharing_rule=m["burden_sharing"]["rule"],
+        contribution_musd={a: v["contribution_musd"] for a, v in m["contributions"].items()},
         ally_cost_musd={a: v["net_cost_musd"] for a, v in m["contributions"].items()},
         tariff_reference_usd_per_kg=m["tariff_reference_usd_per_kg"],
+        stability=stability_verdict(m),
+        legal_screen=screens(m.get("legal_risk")),
+        legal_tags={r["instrument"]: [t["tag"] for t in r["tags"]]
+                    for r in (m.get("legal_risk") or {}).get("instruments", [])},
     )
     return row
+
+
+def stability_verdict(m: dict) -> dict:
+    """Whether the split is stable, where the result knows (burden-sharing rule 'core':
+    every coalition's stand-alone cost was computed); otherwise why it is not known."""
+    bs = m.get("burden_sharing") or {}
+    if "stand_alone_musd" not in bs:
+        return {"known": False, "text": "not computed: only burden-sharing rule 'core' "
+                "solves every coalition (remech game gives the verdict for every rule)"}
+    if bs.get("core_empty"):
+        return {"known": True, "stable": False, "epsilon_musd": bs["epsilon_musd"],
+                "text": f"core empty: least-core split, a coalition pays up to "
+                        f"{bs['epsilon_musd']:,.2f} MUSD more than alone"}
+    return {"known": True, "stable": True, "epsilon_musd": bs["epsilon_musd"],
+            "text": f"stable: in the core, no coalition pays less alone "
+                    f"({bs.get('coalitions', '?')} coalitions solved)"}
 
 
 def with_baseline(rows: list[dict], baseline: str | None) -> list[dict]:
@@ -119,6 +156,8 @@ def table(rows: list[dict]) -> pd.DataFrame:
                 col[f"non-Chinese share {p}"] = f"{v * 100:.1f} %"
             for a, v in r["ally_cost_musd"].items():
                 col[f"{a} net cost (MUSD)"] = _fmt(v)
+            col["trade-law screen (not legal advice)"] = ", ".join(
+                f"{k} {v}" for k, v in r.get("legal_screen", {}).items()) or "none"
             if "vs_baseline" in r:
                 base = r["vs_baseline"]["baseline"]
                 col[f"saving vs {base} (MUSD)"] = _fmt(
@@ -139,3 +178,81 @@ def flat(rows: list[dict]) -> pd.DataFrame:
                               | {"supported_projects": " ".join(r.get("supported_projects",
                                                                       []))}
                               for r in rows], sep=".")
+
+
+@dataclass
+class Comparison:
+    """Designs solved side by side on one instance: compare.json's content."""
+
+    instance: dict
+    rows: list[dict]
+    wall_seconds: float
+    overrides: dict
+
+    def table(self) -> pd.DataFrame:
+        """Metrics x designs, as printed by remech compare."""
+        return table(self.rows)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per design (compare.csv)."""
+        return flat(self.rows)
+
+    def to_json(self) -> dict:
+        return {"instance": self.instance, "overrides": self.overrides, "designs": self.rows,
+                "wall_seconds": self.wall_seconds}
+
+
+def design_paths(inst, models=()) -> tuple[Path, ...]:
+    """The design files to compare: ``models`` (files or shipped names), or every design
+    next to the instance's default design; InputError if one is missing."""
+    from remech.design import resolve_design, shipped_designs
+
+    if not models:
+        if inst.default_model is None:
+            raise InputError(f"{inst.folder}/instance.toml: no default_model to find the "
+                             "designs; pass --model for each design")
+        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
+    paths = tuple(resolve_design(p) for p in models)
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: design file not found; pass --model with a design "
+                             f"file or the name of a shipped design "
+                             f"({', '.join(shipped_designs())})")
+    return paths
+
+
+def compare_designs(instance, models=(), baseline: str | None = "no-mechanism",
+                    jobs: int | None = None, time_limit_s: float = 600.0,
+                    mip_gap: float = 1e-4, overrides=None, on_done=None) -> Comparison:
+    """Solve each design on ``instance`` in parallel processes (remech.executor), with the
+    same ``overrides`` (checked for every design before any solve)."""
+    from remech.design import load_design
+    from remech.executor import map_tasks
+    from remech.instance import load_instance
+    from remech.overrides import as_dict, as_overrides
+
+    items = as_overrides(overrides)
+    inst = load_instance(instance, items)
+    paths = design_paths(inst, models)
+    if items:
+        for path in paths:
+            load_design(path, items)
+    tasks = [DesignTask(str(instance), str(path), time_limit_s, mip_gap, items)
+             for path in paths]
+    t0 = time.perf_counter()
+    rows = with_baseline(map_tasks(compare_row, tasks, jobs=jobs, on_done=on_done), baseline)
+    return Comparison({"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256},
+                      rows, time.perf_counter() - t0, as_dict(items))
+
+
+def write_compare(outdir: Path, comparison: Comparison, force: bool) -> Path:
+    """compare.json, compare.csv, compare.md and the report into ``outdir``; returns the
+    report's HTML file."""
+    from remech.document import markdown_table
+    from remech.report import write_report
+    from remech.results import write_results
+
+    write_results(outdir, comparison.to_json(), {"compare.csv": comparison.frame()}, force,
+                  json_name="compare.json", kind="compare",
+                  texts={"compare.md": markdown_table(comparison.table()) + "\n"})
+    return write_report(outdir).html

@@ -64,6 +64,10 @@ class Design:
     sharing_rule: str = "gdp"
     sharing_weights: dict[str, float] = field(default_factory=dict)
     sharing_reference: str = "gdp"  # for rule "core": the split to stay closest to
+    #: ally -> cap on its share of the discounted outlay in every scenario (MUSD)
+    cap_per_scenario_musd: dict[str, float] = field(default_factory=dict)
+    #: ally -> cap on its share of any year's undiscounted outlay in any scenario (MUSD)
+    cap_per_year_musd: dict[str, float] = field(default_factory=dict)
     cvar_weight: float = 0.0
     cvar_alpha: float = 0.95
     max_expected_shortfall_share: dict[str, float] = field(default_factory=dict)
@@ -80,7 +84,17 @@ class Design:
     #: [investment] max_delay_years: plant -> years a supported new plant may start after
     #: its earliest start ("*": every other new plant); empty: no start choice
     max_delay_years: dict[str, int] = field(default_factory=dict)
+    #: SHA-256 of the design file's bytes
     sha256: str = ""
+    #: trade-law tags whose instruments are left out ([legal] exclude, remech.legal)
+    legal_exclude: list[str] = field(default_factory=list)
+    #: the instruments switched off by them, with the tags that did
+    legal_excluded: dict[str, list[str]] = field(default_factory=dict)
+    #: overrides applied for this run (remech.overrides), {dotted key: value}
+    overrides: dict = field(default_factory=dict)
+    #: SHA-256 of the design as solved: every section but [design], defaults filled in and
+    #: overrides applied, as canonical JSON (equal for equal content, comments aside)
+    effective_sha256: str = ""
 
 
 def shipped_designs() -> dict[str, Path]:
@@ -110,11 +124,22 @@ def resolve_design(value: str | Path, folder: Path | None = None) -> Path:
     return shipped.get(str(value), path)
 
 
-def load_design(path: str | Path) -> Design:
+def load_design(path: str | Path, overrides=None) -> Design:
     """Read and check a design file against the schema (remech.schema.DesignFile); raise
     InputError naming the file, the section and key, the problem and the fix.
 
-    ``path`` may also be the name of a shipped design (see ``shipped_designs``)."""
+    ``path`` may also be the name of a shipped design (see ``shipped_designs``).
+    ``overrides`` (remech.overrides: ``{key: value}`` or ``KEY=VALUE`` texts; instance keys
+    are ignored here) change keys of the file for this run, checked by the same schema."""
+    from remech.overrides import (
+        apply_to_doc,
+        as_dict,
+        as_overrides,
+        blame,
+        canonical_sha256,
+        design_part,
+    )
+
     path = resolve_design(path)
     if not path.is_file():
         names = ", ".join(shipped_designs())
@@ -122,19 +147,37 @@ def load_design(path: str | Path) -> Design:
                          f"or the name of a shipped design ({names})")
     doc, raw = read_toml(path)
     f = validate(DesignFile, doc, path)
+    items = design_part(as_overrides(overrides))
+    if items:
+        f = validate(DesignFile, apply_to_doc(doc, items, path), path, blame(items, path))
+    try:
+        d = _design(f, path, hashlib.sha256(raw).hexdigest())
+    except InputError as exc:
+        if not items:
+            raise
+        given = ", ".join(f"--set {o.text}" for o in items)
+        raise InputError(f"{exc} (with {given})") from None
+    d.overrides = as_dict(items)
+    d.effective_sha256 = canonical_sha256(f.model_dump(mode="json", exclude={"design"}))
+    return d
+
+
+def _design(f: DesignFile, path: Path, sha256: str) -> Design:
+    """The checked Design of a validated design document."""
     pf, sec = f.price_floor, f.security
 
     def err(where: str, problem: str, fix: str) -> InputError:
         return InputError(f"{path.name} {where}: {problem}; {fix}")
 
     d = Design(path=path, name=f.design.name if f.design.name is not None else path.stem,
-               sha256=hashlib.sha256(raw).hexdigest())
+               sha256=sha256)
     d.description = f.design.description
     d.price_floor = f.instruments.price_floor
     d.stockpile = f.instruments.stockpile
     d.grants = f.instruments.grants
     d.tariff = f.instruments.tariff
     d.buyer_of_last_resort = f.instruments.buyer_of_last_resort
+    _exclude_by_tag(d, list(f.legal.exclude))
     d.buyback_usd_per_kg = _floats(f.buyer_of_last_resort.buyback_usd_per_kg)
     d.reserve_market_purchases = f.buyer_of_last_resort.market_purchases
     if d.buyer_of_last_resort and not (d.price_floor and d.stockpile):
@@ -159,6 +202,13 @@ def load_design(path: str | Path) -> Design:
     d.sharing_rule = f.burden_sharing.rule
     d.sharing_weights = _floats(f.burden_sharing.weights)
     d.sharing_reference = f.burden_sharing.reference
+    d.cap_per_scenario_musd = _floats(f.burden_sharing.cap_musd_per_scenario)
+    d.cap_per_year_musd = _floats(f.burden_sharing.cap_musd_per_year)
+    if d.sharing_rule == "core" and (d.cap_per_scenario_musd or d.cap_per_year_musd):
+        key = "cap_musd_per_scenario" if d.cap_per_scenario_musd else "cap_musd_per_year"
+        raise err(f"[burden_sharing] {key}", "needs fixed shares of the outlay, and rule "
+                  "'core' chooses them after the solve", "use another rule, or the expected-"
+                  "outlay caps of allies.csv")
     if uses_custom_weights(d) and not d.sharing_weights:
         raise err("[burden_sharing] weights", "missing for rule 'custom'",
                   "give weights = { US = 0.4, EU = 0.3, ... }")
@@ -176,6 +226,21 @@ def load_design(path: str | Path) -> Design:
     d.mcpf = float(f.objective.mcpf)
     d.max_delay_years = {str(k): int(v) for k, v in f.investment.max_delay_years.items()}
     return d
+
+
+def _exclude_by_tag(d: Design, exclude: list[str]) -> None:
+    """Switch off the instruments that carry an excluded trade-law tag (remech.legal); a
+    buyer-of-last-resort reserve goes with the floors or stockpile it needs."""
+    from remech.legal import excluded_instruments
+
+    d.legal_exclude = exclude
+    d.legal_excluded = {k: v for k, v in excluded_instruments(exclude).items()
+                        if getattr(d, k)}
+    for name in d.legal_excluded:
+        setattr(d, name, False)
+    if d.buyer_of_last_resort and not (d.price_floor and d.stockpile) and d.legal_excluded:
+        d.buyer_of_last_resort = False
+        d.legal_excluded["buyer_of_last_resort"] = ["needs price_floor and stockpile"]
 
 
 def _floats(table: dict) -> dict[str, float]:
@@ -246,6 +311,11 @@ def check_against(design: Design, products: list[str], members: list[str],
         for p in getattr(design, key):
             if p != "*" and p not in products and p not in STAGES:
                 raise unknown(f"[security] {key}.{p}", p, products + list(STAGES))
+    for key, caps in (("cap_musd_per_scenario", design.cap_per_scenario_musd),
+                      ("cap_musd_per_year", design.cap_per_year_musd)):
+        for a in caps:
+            if a not in members:
+                raise unknown(f"[burden_sharing] {key}.{a}", a, members)
     if uses_custom_weights(design):
         for a in design.sharing_weights:
             if a not in members:

@@ -94,6 +94,9 @@ class CostGame:
         if df.empty:
             raise InputError(f"{path.name}: no rows under the header; give one row per "
                              "non-empty coalition, e.g. US+JP,120.5")
+        fast = _well_formed(df)
+        if fast is not None:
+            return fast
         rows: dict[frozenset, float] = {}
         players: list[str] = []
         for i, (coal, cost) in enumerate(zip(df["coalition"], df["cost"], strict=True)):
@@ -142,6 +145,39 @@ class CostGame:
         masks = range(1, 1 << self.n)
         return pd.DataFrame({"coalition": [self.label(m) for m in masks],
                              "cost": [self.cost[m] for m in masks]})
+
+
+def _well_formed(df: pd.DataFrame) -> CostGame | None:
+    """The game of a table with no problem, read in one pass (20 players: seconds, not the
+    minutes of the row-by-row checks); None if any row needs those checks (they then find
+    the first problem and say it)."""
+    players: dict[str, int] = {}
+    masks = np.empty(len(df), dtype=np.int64)
+    for k, coalition in enumerate(df["coalition"]):
+        mask, count = 0, 0
+        for name in coalition.split("+"):
+            name = name.strip()
+            bit = players.get(name)
+            if bit is None:
+                if len(players) >= 25 or not PLAYER.fullmatch(name):
+                    return None
+                bit = players[name] = 1 << len(players)
+            mask |= bit
+            count += 1
+        if mask.bit_count() != count:  # a member listed twice
+            return None
+        masks[k] = mask
+    try:
+        cost = np.array(df["cost"].tolist(), dtype=float)
+    except ValueError:
+        return None
+    n = len(players)
+    if len(masks) != (1 << n) - 1 or not np.isfinite(cost).all() \
+            or len(np.unique(masks)) != len(masks):
+        return None
+    game = CostGame(list(players), np.zeros(1 << n))
+    game.cost[masks] = cost
+    return game
 
 
 def _sizes(n: int) -> np.ndarray:

@@ -180,6 +180,15 @@ class Instance:
     #: optional cost curves: project, tier, share_of_capacity, unit_cost_usd_per_kg; a
     #: project without rows has one tier at its projects.csv unit cost
     cost_tiers: pd.DataFrame = None
+    #: overrides applied for this run (remech.overrides), {dotted key: value}
+    overrides: dict | None = None
+
+    @property
+    def effective_sha256(self) -> str:
+        """The files' SHA-256, or with overrides a SHA-256 of that and the overrides."""
+        from remech.overrides import as_overrides, effective_sha256
+
+        return effective_sha256(self.sha256, as_overrides(self.overrides))
 
     @property
     def members(self) -> list[str]:
@@ -216,8 +225,16 @@ def hash_folder(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def load_instance(folder: str | Path) -> Instance:
-    """Read and check an instance folder; raise InputError with a one-line message."""
+def load_instance(folder: str | Path, overrides=None) -> Instance:
+    """Read and check an instance folder; raise InputError with a one-line message.
+
+    ``overrides`` (remech.overrides: ``{key: value}`` or ``KEY=VALUE`` texts; only the
+    ``instance.`` keys are used) change values of the files for this run, checked as the
+    files' values are."""
+    if overrides:
+        from remech.overrides import apply_instance, as_overrides
+
+        return apply_instance(load_instance(folder), as_overrides(overrides))
     folder = Path(folder)
     root = _read_root(folder)
     name, description = root.name, root.description
@@ -319,6 +336,7 @@ def _check_all(inst: Instance, c: Collector) -> None:
     c.run(_check_years, f / "supply.csv", s, "year", inst.years[0], inst.years[-1])
     c.run(check_unique, f / "supply.csv", s, ["product", "year"])
     c.run(_check_complete, f / "supply.csv", s, {"product": products, "year": inst.years})
+    c.run(_check_normal_deliveries, f / "supply.csv", s)
 
     if len(inst.stockpile):
         c.run(check_member, f / "stockpile.csv", inst.stockpile, "product", products, "product")
@@ -340,6 +358,13 @@ def _check_all(inst: Instance, c: Collector) -> None:
         c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
     if len(inst.cost_tiers):
         c.run(_check_tiers, inst, keys)
+    _check_scenarios(inst, c, products, reagents, keys)
+
+
+def _check_scenarios(inst: Instance, c: Collector, products: list[str], reagents: list[str],
+                     keys: set[str]) -> None:
+    """scenarios.csv (probabilities), prices.csv, availability.csv and nodes.csv."""
+    f = inst.folder
     sc = inst.scenarios
     c.run(check_unique, f / "scenarios.csv", sc, ["scenario"])
     total = float(sc["probability"].sum())
@@ -484,6 +509,20 @@ def _check_years(path: Path, df: pd.DataFrame, column: str, first: int | None,
         raise fail(path, f"year {int(df.at[i, column])} is outside the horizon",
                    f"use years {span} (instance.toml first_year/last_year)",
                    int(df.at[i, "_row"]), column)
+
+
+def _check_normal_deliveries(path: Path, df: pd.DataFrame) -> None:
+    """China's normal deliveries to the allies (the base of export cuts) are part of its
+    normal supply to them: at most china_supply_t, or a cut would raise supply."""
+    if "china_normal_deliveries_t" not in df:
+        return
+    bad = df["china_normal_deliveries_t"] > df["china_supply_t"] + 1e-9
+    if bad.any():
+        i = int(bad.idxmax())
+        raise fail(path, f"china_normal_deliveries_t {df.at[i, 'china_normal_deliveries_t']:g}"
+                   f" is above china_supply_t {df.at[i, 'china_supply_t']:g}",
+                   "give normal deliveries of at most China's normal supply (an export cut "
+                   "cannot raise supply)", int(df.at[i, "_row"]), "china_normal_deliveries_t")
 
 
 def _check_complete(path: Path, df: pd.DataFrame, axes: dict[str, list]) -> None:

@@ -24,6 +24,7 @@ import pyomo.environ as pyo
 from remech import __version__
 from remech.design import Design
 from remech.instance import Instance
+from remech.legal import legal_risk
 from remech.model import burden_sharing, price_floor, reserve, security, stockpile, supply, tariff
 from remech.model import first_stage as stage
 from remech.model.data import ModelData, weighted_quantile
@@ -92,10 +93,13 @@ class Mechanism(Mapping):
     shadow_prices: dict | None = None
     shadow_prices_note: str | None = None
     non_chinese_share: dict[str, float] | None = None
+    legal_risk: dict | None = None
     sizes: dict[str, int] | None = None
     vss: dict | None = None
     foresight: dict | None = None
     saa: dict | None = None
+    #: a decomposed solve (remech.decompose): method, ranks, bounds, certified gap
+    decomposition: dict | None = None
     timings_s: dict[str, float] | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
@@ -124,12 +128,67 @@ class Mechanism(Mapping):
     def __len__(self) -> int:
         return len(self.to_json())
 
-    def write(self, outdir: Path, force: bool, extra_files: dict[str, Path] | None = None
-              ) -> None:
-        """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap)."""
+    def write(self, outdir: str | Path, force: bool = False,
+              extra_files: dict[str, Path] | None = None) -> None:
+        """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap; an
+        existing folder only with ``force`` and only if remech wrote it)."""
         from remech.results import write_results
 
-        write_results(outdir, self.to_json(), self.tables, force, extra_files)
+        write_results(Path(outdir), self.to_json(), self.tables, force, extra_files)
+
+    # -- the tables by name (the CSV files of remech solve -o) ---------------------------
+
+    @property
+    def table_names(self) -> list[str]:
+        """The tables' names: ``projects``, ``scenario_costs``, ... (file name less .csv)."""
+        return [name.removesuffix(".csv") for name in self.tables]
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table by name, ``"projects"`` or ``"projects.csv"``."""
+        key = name if name.endswith(".csv") else f"{name}.csv"
+        if key not in self.tables:
+            raise KeyError(f"no table {name!r}; the tables are: {', '.join(self.table_names)}")
+        return self.tables[key]
+
+    @property
+    def frames(self) -> Frames:
+        """The tables as attributes: ``mech.frames.projects``, ``mech.frames.shortfall``."""
+        return Frames(self.tables)
+
+    @property
+    def floors(self) -> pd.DataFrame:
+        """floors.csv: the floor (or reference price) chosen per product, with collars."""
+        return self.table("floors")
+
+    @property
+    def costs_by_scenario(self) -> pd.DataFrame:
+        """scenario_costs.csv: each scenario's probability and cost by category (MUSD)."""
+        return self.table("scenario_costs")
+
+    @property
+    def contributions_table(self) -> pd.DataFrame:
+        """contributions.csv: each ally's share, contribution and net cost (MUSD)."""
+        return self.table("contributions")
+
+
+class Frames:
+    """A mechanism's tables as attributes (tab completion in Jupyter)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        self._tables = tables
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        try:
+            return self._tables[f"{name}.csv"]
+        except KeyError:
+            names = ", ".join(n.removesuffix(".csv") for n in self._tables)
+            raise AttributeError(f"no table {name!r}; the tables are: {names}") from None
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return getattr(self, name.removesuffix(".csv"))
+
+    def __dir__(self) -> list[str]:
+        return [n.removesuffix(".csv") for n in self._tables]
 
 
 def cvar(values: np.ndarray, prob: np.ndarray, alpha: float) -> float:
@@ -172,8 +231,12 @@ def _head(inst: Instance, design: Design, res: SolveResult) -> Mechanism:
         proved_optimal=res.status == "optimal", highs_status=res.highs_status,
         objective_musd=res.objective_musd, dual_bound_musd=res.dual_bound_musd,
         mip_gap=res.mip_gap,
-        instance={"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256},
-        design={"name": design.name, "path": str(design.path), "sha256": design.sha256},
+        instance={"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256,
+                  "overrides": dict(inst.overrides or {}),
+                  "effective_sha256": inst.effective_sha256},
+        design={"name": design.name, "path": str(design.path), "sha256": design.sha256,
+                "overrides": dict(design.overrides),
+                "effective_sha256": design.effective_sha256},
         solver={**res.options, "nodes": res.nodes, "simplex_iterations": res.simplex_iterations,
                 "model_size": res.model_size,
                 "timings_s": {k: round(v, 4) for k, v in res.timings_s.items()}},
@@ -217,6 +280,10 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech.shadow_prices = security.report(res.target_duals, data)
     mech.shadow_prices_note = SHADOW_PRICES_NOTE
     mech.non_chinese_share = bal["non_chinese_share"]
+    mech.legal_risk = legal_risk({
+        "floors_usd_per_kg": mech.floors_usd_per_kg, "tariff_reference_usd_per_kg": refs,
+        "grants_musd": mech.grants_musd, "stockpiles": mech.stockpiles,
+        "last_resort_reserve": mech.last_resort_reserve}, design.legal_excluded)
     mech.sizes = data.sizes
     mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
                    "projects.csv": projects_df, "plants.csv": plants_df, **stock["tables"],

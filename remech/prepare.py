@@ -108,5 +108,6 @@ def prepare(inst: Instance, design: Design, fixed: FirstStage | None = None) -> 
         projects=pj["project"].tolist(), project_product=ctx.project_product,
         capacity_t=ctx.capacity_t, probability=ctx.probability, discount=ctx.discount,
         price_usd_per_kg=ctx.price_usd_per_kg, project_host=pj["host"].tolist(),
-        project_stage=pj["stage"].tolist(), objective_view=design.objective_view,
+        project_stage=pj["stage"].tolist(),
+        project_start_year=pj["start_year"].to_numpy(int), objective_view=design.objective_view,
         mcpf=design.mcpf, **fields)

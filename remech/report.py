@@ -45,8 +45,8 @@ from remech.document import (
 from remech.errors import InputError
 from remech.outdir import MARKER, is_result, read_marker, register_files, write_marker
 
-KINDS = {"solve": "mechanism.json", "compare": "compare.json"}
-READ_FIX = "give a folder written by remech solve -o (or remech compare -o)"
+KINDS = {"solve": "mechanism.json", "compare": "compare.json", "sweep": "sweep.json"}
+READ_FIX = "give a folder written by remech solve -o (or remech compare -o, remech sweep -o)"
 
 
 @dataclass
@@ -67,6 +67,10 @@ class Result:
             ident = (f"instance {self.doc['instance']['name']}, design "
                      f"{self.doc['design']['name']}, HiGHS seed "
                      f"{self.doc['solver'].get('random_seed', 0)}")
+        elif self.kind == "sweep":
+            ident = (f"instance {self.doc['instance']['name']}, design "
+                     f"{self.doc['design']['name']} swept over "
+                     f"{', '.join(self.doc.get('axes') or {})}, HiGHS seed 0")
         else:
             names = [r["design"] for r in self.doc.get("designs", [])]
             ident = (f"instance {self.doc.get('instance', {}).get('name', '(not recorded)')}, "
@@ -97,7 +101,7 @@ def load_result(folder: Path, instance: Path | None = None) -> Result:
     kind = marker.get("kind")
     if kind not in KINDS:
         raise InputError(f"{folder}: holds a remech {kind} result; remech report reads the "
-                         f"results of remech solve and remech compare; {READ_FIX}")
+                         f"results of remech solve, compare and sweep; {READ_FIX}")
     path = folder / KINDS[kind]
     try:
         doc = json.loads(path.read_text())
@@ -173,6 +177,15 @@ def _product(res: Result, code: str) -> str:
 def status_text(mech: dict) -> Para:
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
+    dec = mech.get("decomposition")
+    if dec is not None and "costs" in mech:  # a decomposed solve: what its bounds certify
+        text = (f"Solved by {dec['method']} on mpi-sppy ({dec['ranks']} ranks): certified gap "
+                f"{gap_text} between the outer bound {musd(dec.get('outer_bound_musd'))} and "
+                f"this mechanism's cost")
+        if mech["status"] == "optimal":
+            return Para(text + f", within the target {dec['target_gap'] * 100:g} %.")
+        return Para(text + f"; status {mech['status']}: not proved within the target "
+                    f"{dec['target_gap'] * 100:g} %.", "warning")
     if mech["status"] == "optimal":
         return Para(f"HiGHS proved this mechanism optimal (relative gap {gap_text}).")
     if "costs" not in mech:
@@ -361,6 +374,29 @@ def stability_text(bs: dict) -> str:
             f"own ({bs.get('coalitions', '?')} coalitions solved).")
 
 
+def legal_section(res: Result) -> list:
+    """The trade-law screening tags of the instruments the mechanism uses."""
+    from remech.legal import NOTE, tag_frame
+
+    section = res.doc.get("legal_risk")
+    blocks: list = [Heading("Trade-law screening (not legal advice)", 3)]
+    if section is None:
+        return blocks + [Para("This result has no trade-law screening (written by an older "
+                              "remech); solve again to add it.", "note")]
+    blocks.append(Para(NOTE, "note"))
+    if not section["instruments"]:
+        blocks.append(Para("The mechanism uses no instrument: nothing to screen."))
+    else:
+        blocks.append(Para(f"Highest screen: {section['highest_screen']}. " + "; ".join(
+            f"{r['name']} ({r['used']}): {r['screen']}" for r in section["instruments"])
+            + "."))
+        blocks.append(Table(tag_frame(section)))
+    for name, why in (section.get("excluded_by_design") or {}).items():
+        blocks.append(Para(f"Left out by the design's [legal] exclude: {name} "
+                           f"({', '.join(why)}).", "note"))
+    return blocks
+
+
 def mechanism_section(res: Result) -> list:
     mech = res.doc
     blocks: list = [Heading("The recommended mechanism", anchor="mechanism"),
@@ -371,7 +407,7 @@ def mechanism_section(res: Result) -> list:
                Bullets(floor_items(res) + plant_items(res)),
                Heading("Stockpiles", 3), Bullets(stockpile_items(res)),
                Heading("Costs, risk and shortfall", 3), Bullets(cost_items(res)),
-               Heading("Who pays what", 3), *who_pays(res)]
+               Heading("Who pays what", 3), *who_pays(res), *legal_section(res)]
     return blocks
 
 
@@ -594,6 +630,13 @@ def assumptions_section(res: Result) -> list:
              f"status {mech['status']}.",
              "Software: " + ", ".join(f"{k} {v}" for k, v in
                                       (mech.get("software") or {}).items()) + "."]
+    given = {**inst.get("overrides", {}), **design.get("overrides", {})}
+    if given:
+        items.insert(2, "Overrides applied to these files for this solve (--set): " + ", ".join(
+            f"{k} = {json.dumps(v)}" for k, v in given.items()) + f"; effective SHA-256 of "
+            f"the design {str(design.get('effective_sha256'))[:12]}..., of the instance "
+            f"{str(inst.get('effective_sha256'))[:12]}...; the design file below is shown "
+            "as it is on disk, before the overrides.")
     if mech.get("costs"):
         c = mech["costs"]
         items.append(f"Objective: expected cost + {c['risk_weight']:g} x CVaR"
@@ -674,6 +717,8 @@ def compare_table(ok: list[dict]) -> pd.DataFrame:
             if vs else None,
             "extra outlay per t avoided (kUSD/t = USD/kg)":
                 None if per_t is None else round(per_t, 1),
+            "trade-law screen (not legal advice)": ", ".join(
+                f"{k} {v}" for k, v in (r.get("legal_screen") or {}).items()) or "none",
         })
     return pd.DataFrame(out)
 
@@ -681,25 +726,32 @@ def compare_table(ok: list[dict]) -> pd.DataFrame:
 def compare_words(res: Result, ok: list[dict], failed: list[dict]) -> list:
     rows = res.doc.get("designs") or []
     baseline = next((r["vs_baseline"]["baseline"] for r in ok if r.get("vs_baseline")), None)
-    blocks: list = [Heading("The designs side by side", anchor="mechanism")]
+    sweep = res.kind == "sweep"
+    blocks: list = [Heading("The points of the sweep side by side" if sweep else
+                            "The designs side by side", anchor="mechanism")]
+    if sweep:
+        blocks.append(Para(sweep_text(res)))
     if not ok:
         return blocks + [Para("No design produced a mechanism.", "warning")]
     best = min(ok, key=lambda r: r["expected_cost_musd"])
-    text = (f"{len(rows)} designs solved on instance "
+    text = (f"{len(rows)} {'points' if sweep else 'designs'} solved on instance "
             f"{res.doc.get('instance', {}).get('name', '?')}. Lowest expected cost: "
             f"{best['design']}, {musd(best['expected_cost_musd'])}")
     if best.get("vs_baseline"):
         text += (f", {musd(best['vs_baseline']['expected_cost_saving_musd'])} less than the "
                  f"baseline {baseline}")
     blocks.append(Para(text + "."))
-    if baseline is None:
+    if baseline is None and not sweep:
         blocks.append(Para("No baseline design among the results: savings are not shown "
                            "(give --baseline with the name of a compared design).", "note"))
     blocks.append(Table(compare_table(ok)))
     blocks.append(Para("Saving: the baseline's expected cost minus the design's. Extra outlay "
                        "per t avoided: the design's expected outlay above the baseline's, "
                        "divided by the expected shortfall it avoids (all products, t); "
-                       "USD/kg, comparable to the shortfall penalties.", "note"))
+                       "USD/kg, comparable to the shortfall penalties. Trade-law screen: the "
+                       "highest screening tag of each instrument used (remech.legal: high, "
+                       "medium, low; a screening aid with its basis in each result's report, "
+                       "not legal advice).", "note"))
     for r in failed:
         blocks.append(Para(f"{r['design']}: {r['status']}"
                            + (f" ({r.get('error') or '; '.join(r.get('conflict', []))})"
@@ -751,17 +803,90 @@ def compare_charts(res: Result, ok: list[dict]) -> list[Chart]:
     return charts
 
 
+def sweep_text(res: Result) -> str:
+    axes = res.doc.get("axes") or {}
+    fixed = res.doc.get("fixed") or {}
+    text = (f"Design {res.doc['design']['name']} solved at every combination of "
+            + "; ".join(f"{k} = {', '.join(json.dumps(v) for v in vals)}"
+                        for k, vals in axes.items()) + ".")
+    if fixed:
+        text += " At every point: " + ", ".join(f"{k} = {json.dumps(v)}"
+                                                 for k, v in fixed.items()) + "."
+    return text
+
+
+def _swept_number(value) -> float | None:
+    """A point's swept value as a number: itself, or the level of a one-level menu."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def sweep_charts(res: Result, ok: list[dict]) -> list[Chart]:
+    """With one swept key of numbers: cost in both views, each ally's net cost and the
+    chosen floors against the swept value."""
+    axes = list(res.doc.get("axes") or {})
+    if len(axes) != 1:
+        return []
+    key = axes[0]
+    pts = sorted(((_swept_number(r["point"].get(key)), r) for r in ok),
+                 key=lambda p: (p[0] is None, p[0] or 0.0))
+    if not pts or any(x is None for x, _ in pts):
+        return []
+    xs, rows = [x for x, _ in pts], [r for _, r in pts]
+    name = key.split(".")[-1]
+    cost = Chart("sweep_cost", f"Expected cost against {name}", key,
+                 "expected cost (MUSD, discounted)",
+                 res.caption(f"Expected cost of the mechanism solved at each value of {key}, "
+                             f"in the fiscal and the economic view (the design minimises "
+                             f"the {rows[0].get('view', 'fiscal')} view)."),
+                 [Trace("line", "fiscal view", x=xs, y=[r["fiscal_cost_musd"] for r in rows],
+                        color=PALETTE[0]),
+                  Trace("line", "economic view", x=xs,
+                        y=[r["economic_cost_musd"] for r in rows], color=PALETTE[1])])
+    allies = list(rows[0]["ally_cost_musd"])
+    bills = Chart("sweep_allies", f"What each ally pays against {name}", key,
+                  "net cost (MUSD, expected, discounted)",
+                  res.caption(f"Each ally's net cost at each value of {key}."),
+                  [Trace("line", a, x=xs, y=[r["ally_cost_musd"][a] for r in rows],
+                         color=PALETTE[i % len(PALETTE)]) for i, a in enumerate(allies)])
+    products = list(rows[0]["floors_usd_per_kg"])
+    floors = Chart("sweep_floors", f"Chosen floors against {name}", key,
+                   "floor chosen (USD/kg; gap: no floor)",
+                   res.caption(f"The floor level the solve chose for each product at each "
+                               f"value of {key} (no point: no floor)."),
+                   [Trace("line", p, x=xs, y=[float("nan") if r["floors_usd_per_kg"][p] is None
+                                              else r["floors_usd_per_kg"][p] for r in rows],
+                          color=PALETTE[i % len(PALETTE)]) for i, p in enumerate(products)])
+    return [cost, bills, floors]
+
+
 def compare_document(res: Result) -> Document:
+    """The report of a compare result, or of a sweep (its points side by side, and charts
+    against the swept value)."""
     ok, failed = compare_rows(res)
     inst = res.doc.get("instance") or {}
-    doc = Document(f"remech report: designs compared on {inst.get('name', '?')}",
-                   f"Result folder {res.folder}; remech {__version__}")
+    title = (f"remech report: sweep of {res.doc['design']['name']} on {inst.get('name', '?')}"
+             if res.kind == "sweep" else
+             f"remech report: designs compared on {inst.get('name', '?')}")
+    doc = Document(title, f"Result folder {res.folder}; remech {__version__}")
     doc.add(*compare_words(res, ok, failed))
     if ok:
-        doc.add(Heading("Charts", anchor="charts"), *[Figure(c) for c in compare_charts(res, ok)])
+        charts = (sweep_charts(res, ok) if res.kind == "sweep" else []) + \
+            compare_charts(res, ok)
+        doc.add(Heading("Charts", anchor="charts"), *[Figure(c) for c in charts])
+    if res.doc.get("overrides"):
+        notes = ["Overrides at every design (--set): " + ", ".join(
+            f"{k} = {json.dumps(v)}" for k, v in res.doc["overrides"].items()) + "."]
+    else:
+        notes = []
     items = [f"Instance {inst.get('name', '(not recorded)')} ({inst.get('path', '?')}).",
-             "Designs: " + "; ".join(f"{r['design']} ({r.get('file')})"
-                                     for r in res.doc.get("designs") or []) + ".",
+             *notes,
+             ("Points: " + "; ".join(f"{r['design']}" for r in res.doc.get("designs") or [])
+              + f" (design file {res.doc['design'].get('path')})." if res.kind == "sweep" else
+              "Designs: " + "; ".join(f"{r['design']} ({r.get('file')})"
+                                      for r in res.doc.get("designs") or []) + "."),
              "Every design was solved with HiGHS defaults (seed 0) in its own process."]
     doc.add(Heading("Assumptions and sources", anchor="assumptions"), Bullets(items),
             *[Para(f"Note: {n}.", "note") for n in res.notes], *sources_blocks(res))

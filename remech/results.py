@@ -34,12 +34,32 @@ def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], for
     replace_folder(Path(outdir), fill, force, kind)
 
 
+def _decomposition_line(mech: dict, dec: dict, gap_text: str) -> str:
+    """The status line of a decomposed solve: what the bounds certify."""
+    def musd(x):
+        return f"{x:,.1f}" if x is not None else "n/a"
+
+    proved = "within the target gap" if mech["status"] == "optimal" else \
+        f"not within the target gap {dec['target_gap'] * 100:g} %"
+    return (f"status        {mech['status']} ({dec['method']} on mpi-sppy, {dec['ranks']} "
+            f"ranks, {dec['iterations']} iterations: certified gap {gap_text} between the "
+            f"outer bound {musd(dec['outer_bound_musd'])} and this mechanism's cost "
+            f"{musd(dec['inner_bound_musd'])} MUSD, {proved})")
+
+
 def _head_lines(mech: dict) -> list[str]:
     """Status, objective and costs."""
     lines = [f"remech: {mech['instance']['name']} x {mech['design']['name']}"]
+    given = {**mech["instance"].get("overrides", {}), **mech["design"].get("overrides", {})}
+    if given:
+        lines.append("overrides     " + ", ".join(f"{k}={json.dumps(v)}" if not isinstance(
+            v, str) else f"{k}={v}" for k, v in given.items()))
     gap = mech.get("mip_gap")
     gap_text = f"{gap * 100:.3f} %" if gap is not None else "n/a"
-    if mech["status"] == "optimal":
+    dec = mech.get("decomposition")
+    if dec is not None:
+        lines.append(_decomposition_line(mech, dec, gap_text))
+    elif mech["status"] == "optimal":
         lines.append(f"status        optimal (proved by HiGHS; relative gap {gap_text})")
     else:
         bound = mech.get("dual_bound_musd")
@@ -54,11 +74,7 @@ def _head_lines(mech: dict) -> list[str]:
     lines.append(f"objective     {mech['objective_musd']:,.1f} MUSD "
                  f"(expected cost{' + risk term' if c['risk_weight'] else ''}, "
                  f"discounted to {c['discounted_to_year']})")
-    penalty = c["by_category_musd"].get("target_penalty", 0.0)
-    lines.append(f"expected cost {c['expected_cost_musd']:,.1f} MUSD = outlay "
-                 f"{c['expected_outlay_musd']:,.1f} + shortfall loss "
-                 f"{c['by_category_musd']['shortfall_loss']:,.1f}"
-                 + (f" + target penalties {penalty:,.1f}" if penalty else ""))
+    lines.append(_cost_line(c))
     lines.append(f"cost at risk  CVaR{int(c['cvar_alpha'] * 100)} {c['cvar_cost_musd']:,.1f} MUSD"
                  f" (worst scenario {c['worst_scenario_cost_musd']:,.1f})")
     if "views" in c:
@@ -67,6 +83,24 @@ def _head_lines(mech: dict) -> list[str]:
                      f"economic {v['economic']['expected_cost_musd']:,.1f} MUSD (MCPF "
                      f"{c['mcpf']:g}); minimised: {c['view']}")
     return lines
+
+
+def _cost_line(c: dict) -> str:
+    """'expected cost X = outlay + ...' in the view the model minimised: every term shown,
+    so that the parts add up to the total."""
+    cat = c["by_category_musd"]
+    economic = c.get("view") == "economic"
+    outlay = f"outlay {c['expected_outlay_musd']:,.1f}"
+    parts = [f"MCPF {c['mcpf']:g} x {outlay}" if economic else outlay]
+    for key, label in (("consumer_cost_net", "consumers' tariff premium"),
+                       ("shortfall_loss", "shortfall loss"),
+                       ("target_penalty", "target penalties")):
+        if cat.get(key) or key == "shortfall_loss":
+            parts.append(f"{label} {cat.get(key, 0.0):,.1f}")
+    text = f"expected cost {c['expected_cost_musd']:,.1f} MUSD = " + " + ".join(parts)
+    if economic:
+        text += f" - producers' gain {-cat.get('producer_surplus', 0.0):,.1f}"
+    return text
 
 
 def summary(mech: Mapping) -> str:
@@ -127,6 +161,11 @@ def summary(mech: Mapping) -> str:
                      f"({f['status']}); value of foresight {gap:,.1f} MUSD over policy "
                      f"{f['policy']}" if gap is not None else
                      f"foresight     clairvoyant bound not found ({f['status']})")
+    if "legal_risk" in mech:
+        from remech.legal import screen_text
+
+        lines.append(f"trade law     {screen_text(mech['legal_risk'])} (screening tags, not "
+                     "legal advice: mechanism.json legal_risk)")
     lines.append(f"contributions ({mech['burden_sharing']['rule']}) " + ", ".join(
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")

@@ -59,19 +59,53 @@ def _timed(timings: dict, name: str, fn: Callable, *args, report=None, **kwargs)
 
 
 def load_files(instance: str | Path, model: str | Path | None = None,
-               report=None) -> Run:
-    """Read and check the instance and design, and prepare the model data."""
+               report=None, overrides=None) -> Run:
+    """Read and check the instance and design, and prepare the model data.
+
+    ``overrides`` (see remech.overrides): ``{dotted key: value}`` or ``KEY=VALUE`` texts
+    changing design keys and instance values for this run, checked like the files."""
+    from remech.overrides import as_overrides
+
+    overrides = as_overrides(overrides)
     timings: dict[str, float] = {}
-    inst = _timed(timings, "read instance", load_instance, instance, report=report)
+    inst = _timed(timings, "read instance", load_instance, instance, overrides,
+                  report=report)
+    return with_design(inst, model, overrides, report, timings)
+
+
+def with_design(inst: Instance, model: str | Path | None = None, overrides=None,
+                report=None, timings: dict | None = None) -> Run:
+    """A loaded instance (overrides applied) with its design read and checked and the
+    model data prepared; ``overrides`` apply to the design (remech explore reads the
+    instance once and calls this for every re-solve)."""
+    from remech.overrides import as_overrides
+
+    overrides = as_overrides(overrides)
+    timings = {} if timings is None else timings
     if model is None:
         if inst.default_model is None:
-            raise InputError(f"{instance}/instance.toml: no default_model and no --model; "
-                             "pass --model models/<design>.toml")
+            raise InputError(f"{inst.folder}/instance.toml: no default_model and no "
+                             "--model; pass --model models/<design>.toml")
         model = inst.default_model
-    design = _timed(timings, "read design", load_design, model, report=report)
+    design = _timed(timings, "read design", load_design, model, overrides, report=report)
+    if design.overrides:  # a key an override names must exist in the instance
+        _check_names(inst, design, overrides)
     with _as_input_error(inst, design, "prepared"):
         data = _timed(timings, "prepare data", prepare, inst, design, report=report)
     return Run(instance=inst, design=design, data=data, timings_s=timings)
+
+
+def _check_names(inst: Instance, design: Design, overrides) -> None:
+    """The design's products, allies and projects exist in the instance (as prepare checks),
+    naming the overrides in the error."""
+    from remech.design import check_against
+
+    try:
+        check_against(design, inst.products["product"].tolist(), inst.members,
+                      inst.projects["project"].tolist())
+    except InputError as exc:
+        given = ", ".join(f"--set {o.text}" for o in overrides if not o.is_instance)
+        raise InputError(f"{exc} (with {given})") from None
 
 
 def build(run: Run, report=None) -> Run:
@@ -112,15 +146,16 @@ class Extras:
 def solve_files(instance: str | Path, model: str | Path | None = None,
                 options: SolverOptions | None = None, write_model: Path | None = None,
                 report=None, game: GameOptions | None = None, on_coalition=None,
-                extras: Extras | None = None) -> Run:
+                extras: Extras | None = None, overrides=None) -> Run:
     """Read, build, solve with HiGHS and collect the mechanism (nothing written).
 
     With burden-sharing rule 'core', also solves every coalition (``game`` says how) and
     replaces the contributions by the core-stable split; ``extras`` adds VSS, the
-    foresight gap or SAA bounds. ``run.mechanism`` is what remech solve writes.
+    foresight gap or SAA bounds; ``overrides`` change design keys and instance values
+    (remech.overrides). ``run.mechanism`` is what remech solve writes.
     """
-    return solve_run(load_files(instance, model, report), options, write_model, report, game,
-                     on_coalition, extras)
+    return solve_run(load_files(instance, model, report, overrides), options, write_model,
+                     report, game, on_coalition, extras)
 
 
 def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path | None = None,
@@ -149,6 +184,88 @@ def solve_run(run: Run, options: SolverOptions | None = None, write_model: Path 
         run.dropped_step = _extras(run, opts, extras, on_saa)
     run.mechanism.timings_s = {k: round(v, 4) for k, v in run.timings_s.items()}
     return run
+
+
+def solve_decomposed(run: Run, dopts, options: SolverOptions | None = None,
+                     report=None, log: Path | None = None) -> Run:
+    """Solve a loaded run by decomposition (remech.decompose, ``dopts`` a DecomposeOptions):
+    mpi-sppy finds a first stage and an outer bound; that first stage is fixed and the
+    extensive form evaluated (the mechanism, its cost the inner bound). The status is
+    "optimal" only if the certified gap is within ``options.mip_gap``. ``log`` receives
+    mpi-sppy's output."""
+    import shutil
+    import tempfile
+
+    from remech import decompose
+
+    opts = options or SolverOptions()
+    decompose.check_decomposable(run.data)
+    decompose.check_options(dopts, len(run.data.scenarios))
+    workdir = Path(tempfile.mkdtemp(prefix="remech-decompose-"))
+    try:
+        found = _timed(run.timings_s, f"decomposition ({dopts.method}, {dopts.ranks} ranks)",
+                       decompose.launch, run.data, dopts, workdir, report=report)
+        if log is not None:
+            shutil.copyfile(workdir / "decompose.log", log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    run.model, run.result = _timed(run.timings_s, "evaluate first stage", _best_candidate,
+                                   run.data, found["candidates"], opts, report=report)
+    section = _certify(run.result, found, dopts, opts, run.data)
+    run.mechanism = _timed(run.timings_s, "collect results", collect, run.model, run.data,
+                           run.instance, run.design, run.result, report=report)
+    run.mechanism.decomposition = section
+    run.mechanism.timings_s = {k: round(v, 4) for k, v in run.timings_s.items()}
+    return run
+
+
+def _best_candidate(data: ModelData, candidates: list[list[float]], opts: SolverOptions):
+    """Evaluate each distinct first stage mpi-sppy returned (the spoke's best xhat, the
+    L-shaped hub's last root solution) on the extensive form; keep the cheapest."""
+    from remech import decompose
+    from remech.evaluate import evaluate
+
+    if not candidates:
+        raise RuntimeError("mpi-sppy returned no first stage (no spoke found a feasible one)")
+    stages = []
+    for xhat in candidates:
+        fs = decompose.first_stage_from_xhat(data, xhat)
+        if fs.to_json() not in [s.to_json() for s in stages]:
+            stages.append(fs)
+    best = None
+    for fs in stages:
+        m, res = evaluate(data, fs, opts)
+        if best is None or (res.has_solution and (not best[1].has_solution or
+                                                  res.objective_musd < best[1].objective_musd)):
+            best = (m, res)
+    return best
+
+
+def _certify(res: SolveResult, found: dict, dopts, opts: SolverOptions,
+             data: ModelData) -> dict:
+    """The decomposition section, and the result's status, bound and gap set from the
+    certified gap (the evaluated cost against mpi-sppy's outer bound)."""
+    from remech.decompose import bundles, certified, relaxed_rows
+
+    groups = bundles(len(data.scenarios), dopts.bundle_size)
+
+    inner = res.objective_musd if res.has_solution else None
+    outer = found["outer_bound_musd"]
+    gap = certified(inner, outer)
+    evaluated = res.status
+    if res.has_solution:
+        proved = gap is not None and gap <= opts.mip_gap and evaluated == "optimal"
+        res.status = "optimal" if proved else "time_limit" if found["timed_out"] else \
+            "iteration_limit" if found["iterations"] >= dopts.max_iterations else \
+            "converged_with_gap"
+        res.dual_bound_musd, res.mip_gap = outer, gap
+    return {"method": dopts.method, "ranks": dopts.ranks, "outer_bound_musd": outer,
+            "inner_bound_musd": inner, "gap": gap, "iterations": found["iterations"],
+            "seconds": round(found["seconds"], 3),
+            "bundles": len(groups), "bundle_size": int(max(len(b) for b in groups)),
+            "target_gap": opts.mip_gap, "relaxed_in_bundles": relaxed_rows(data),
+            "spoke_inner_bound_musd": found["inner_bound_musd"],
+            "evaluation_status": evaluated}
 
 
 def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -198,6 +199,11 @@ class BurdenSharingSection(_Section):
     rule: Literal[SHARING_RULES] = "gdp"
     weights: _number_map(0.0, None) = {}
     reference: Literal[REFERENCE_RULES] = "gdp"
+    cap_musd_per_scenario: _number_map(0.0, None) = {}
+    """Per ally: its share of the discounted outlay may not exceed this in any scenario
+    (MUSD), besides the expected-outlay cap of allies.csv."""
+    cap_musd_per_year: _number_map(0.0, None) = {}
+    """Per ally: its share of one year's outlay (undiscounted MUSD) in any scenario."""
 
 
 class RiskSection(_Section):
@@ -255,6 +261,26 @@ class InvestmentSection(_Section):
     (each plant starts in its start_year)."""
 
 
+def _known_tags(v: list[str]) -> list[str]:
+    from remech.legal import known_tags
+
+    known = known_tags()
+    for tag in v:
+        if tag not in known:
+            close = difflib.get_close_matches(tag, known, n=1, cutoff=0.6)
+            fix = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(known)}"
+            raise PydanticCustomError("unknown_tag", "'{tag}' is not a trade-law tag; {fix}",
+                                      {"tag": tag, "fix": fix})
+    return v
+
+
+class LegalSection(_Section):
+    exclude: Annotated[list[str], AfterValidator(_known_tags)] = []
+    """Leave out every instrument carrying one of these trade-law screening tags
+    (remech/data/legal_risk.csv, e.g. "gatt-i" removes the tariff-enforced reference
+    price). A screening aid, not legal advice."""
+
+
 class StockpileSection(_Section):
     policy: Literal[STOCKPILE_POLICIES] = "rule"
     """How releases are decided: a rule, a scenario tree, or with perfect foresight."""
@@ -277,6 +303,7 @@ class DesignFile(_Section):
     stockpile: StockpileSection = StockpileSection()
     objective: ObjectiveSection = ObjectiveSection()
     investment: InvestmentSection = InvestmentSection()
+    legal: LegalSection = LegalSection()
 
 
 _YEAR = _bounded(*YEAR_RANGE, kind=int)
@@ -402,9 +429,11 @@ def _line(root: type[BaseModel], err: dict) -> str:
     return f"{where}: {err['msg']}"
 
 
-def validate(model: type[BaseModel], doc: dict, path: Path) -> BaseModel:
+def validate(model: type[BaseModel], doc: dict, path: Path,
+             where: Callable[[tuple], str] | None = None) -> BaseModel:
     """Check ``doc`` against ``model``; InputError with one line per problem (at most
-    MAX_ERRORS) naming the file."""
+    MAX_ERRORS) naming the file, or what ``where(loc)`` names for the problem at ``loc``
+    (an override on the command line, see remech.overrides)."""
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
@@ -412,7 +441,8 @@ def validate(model: type[BaseModel], doc: dict, path: Path) -> BaseModel:
         lines = []
         for e in errs:
             text = _line(model, e)
-            line = f"{path.name}{'' if text.startswith(':') else ' '}{text}"
+            head = where(tuple(e["loc"])) if where is not None else path.name
+            line = f"{head}{'' if text.startswith(':') else ' '}{text}"
             if line not in lines:
                 lines.append(line)
         raise InputError.many(lines) from None

@@ -83,6 +83,9 @@ class ScenarioSample:
     def describe(self) -> str:
         if self.source == "instance":
             return f"the instance's own {len(self.names):,} scenarios"
+        if self.source == "instance-flooded":
+            return (f"the instance's own {len(self.names):,} scenarios with China's flooding "
+                    "response")
         what = ("generated scenarios" if self.source == "generate"
                 else "scenarios resampled from the instance")
         extra = f" + {', '.join(self.stress)}" if self.stress else ""
@@ -222,7 +225,7 @@ def mechanism_design(mech_path: Path, mech: dict, model: str | Path | None) -> D
             raise InputError(f"{mech_path} 'design.path': design file {recorded} not found; "
                              "pass --model DESIGN")
         model = recorded
-    return load_design(model)
+    return load_design(model, (mech.get("design") or {}).get("overrides") or None)
 
 
 def check_mechanism(mech_path: Path, mech: dict, inst: Instance, design: Design) -> None:
@@ -405,13 +408,21 @@ def summarise(records: list[dict], sample: ScenarioSample, mech: dict,
 def simulate(mech: dict, inst: Instance, design: Design, sample: ScenarioSample,
              options: SolverOptions | None = None, jobs: int | None = None,
              batch_size: int = BATCH_SIZE, on_done=None,
-             mech_path: Path | str = "mechanism.json") -> tuple[dict, dict[str, pd.DataFrame]]:
-    """Run the mechanism ``mech`` (mechanism.json's content) on ``sample``.
+             mech_path: Path | str = "mechanism.json", response=None
+             ) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Run the mechanism ``mech`` (mechanism.json's content) on ``sample``; with
+    ``response`` (remech.response.FloodingResponse), China answers the capacity it brings
+    online by flooding (the stress test of remech.response).
 
     Returns the report (simulation.json's content) and {"scenario_costs.csv": table}."""
     mech_path = Path(mech_path)
     check_simulable(mech_path, mech, design, sample.source)
     decisions = FirstStage.from_json(mech["first_stage"])
+    flooding = None
+    if response is not None:
+        from remech.response import apply_response
+
+        sample, flooding = apply_response(sample, inst, decisions, response)
     t0 = time.perf_counter()
     records = evaluate_sample(inst, design, decisions, sample, options, jobs, batch_size,
                               on_done)
@@ -422,14 +433,18 @@ def simulate(mech: dict, inst: Instance, design: Design, sample: ScenarioSample,
                       "instance": (mech.get("instance") or {}).get("name"),
                       "in_sample_expected_cost_musd": costs.get("expected_cost_musd"),
                       "in_sample_scenarios": (mech.get("sizes") or {}).get("scenarios")},
-        "instance": {"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256},
+        "instance": {"name": inst.name, "path": str(inst.folder), "sha256": inst.sha256,
+                     "overrides": dict(inst.overrides or {})},
         "design": {"name": design.name, "path": str(design.path), "sha256": design.sha256,
+                   "overrides": dict(design.overrides),
                    "stockpile_policy": design.stockpile_policy},
         "scenarios": {"source": sample.source, "n": len(sample.names), "draws": sample.draws,
                       "seed": sample.seed, "stress": list(sample.stress),
                       "description": sample.describe()},
         "confidence": 0.95,
     }
+    if flooding is not None:
+        head["china_response"] = flooding
     report = {**head, **report, "wall_seconds": time.perf_counter() - t0}
     return report, {"scenario_costs.csv": table}
 
@@ -441,7 +456,8 @@ def load_simulation(mechanism: str | Path, instance: str | Path,
     """Read and check the mechanism, the instance and the design; draw the scenarios (the
     instance's own without ``n``). Everything a simulation needs, before any solve."""
     mech_path, mech = load_mechanism(mechanism)
-    inst = load_instance(instance)
+    # a mechanism solved with overrides (remech solve --set) runs with the same ones
+    inst = load_instance(instance, (mech.get("instance") or {}).get("overrides") or None)
     design = mechanism_design(mech_path, mech, model)
     check_mechanism(mech_path, mech, inst, design)
     if n is None:
@@ -458,13 +474,13 @@ def simulate_files(mechanism: str | Path, instance: str | Path,
                    model: str | Path | None = None, n: int | None = None, seed: int = 0,
                    sampler: str = "generate", stress: tuple[str, ...] = (),
                    options: SolverOptions | None = None, jobs: int | None = None,
-                   batch_size: int = BATCH_SIZE, on_done=None
+                   batch_size: int = BATCH_SIZE, on_done=None, response=None
                    ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """From files: ``load_simulation``, then ``simulate``."""
     mech_path, mech, inst, design, sample = load_simulation(mechanism, instance, model, n,
                                                             seed, sampler, stress)
     return simulate(mech, inst, design, sample, options, jobs, batch_size, on_done,
-                    mech_path)
+                    mech_path, response)
 
 
 def _money(x: float) -> str:
@@ -475,6 +491,13 @@ def summary(report: dict) -> str:
     """The printed summary of a simulation."""
     lines = [f"remech simulate: {report['mechanism']['instance']} mechanism x "
              f"{report['design']['name']} on {report['scenarios']['description']}"]
+    if "china_response" in report:
+        plan = report["china_response"]["by_product"]
+        lines.append("China answers " + ("; ".join(
+            f"{p}: new capacity {v['new_capacity_share_of_demand'] * 100:.0f} % of demand "
+            f"from {v['first_year']}, prices -{v['depth'] * 100:.0f} % for {v['years']} "
+            f"year{'s' if v['years'] > 1 else ''}" for p, v in plan.items())
+            or "nothing: the mechanism brings no new capacity online") + " (assumption)")
     ev = report["evaluations"]
     lines.append(f"evaluations   {ev['optimal']} of {ev['batches']} batch"
                  f"{'es' if ev['batches'] > 1 else ''} proved optimal by HiGHS "

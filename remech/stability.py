@@ -21,6 +21,7 @@ import numpy as np
 from remech import __version__
 from remech.errors import InputError
 from remech.game import CostGame, closest_stable
+from remech.oracle import Oracle, key_rows, row_key
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "remech"
 #: bump when what a coalition's cost means changes (restriction rules, cost definition)
@@ -35,14 +36,17 @@ class CoalitionTask:
     time_limit_s: float
     mip_gap: float
     cache_file: str | None
+    #: overrides of the run (remech.overrides) as JSON [[key, value], ...]
+    overrides: str = "[]"
 
 
 @functools.lru_cache(maxsize=4)
-def _load(instance: str, design: str):
+def _load(instance: str, design: str, overrides: str = "[]"):
     from remech.design import load_design
     from remech.instance import load_instance
 
-    return load_instance(instance), load_design(design)
+    items = dict(json.loads(overrides))
+    return load_instance(instance, items), load_design(design, items)
 
 
 def solve_coalition(task: CoalitionTask) -> dict:
@@ -58,7 +62,7 @@ def solve_coalition(task: CoalitionTask) -> dict:
     from remech.solve import SolverOptions, solve
 
     t0 = time.perf_counter()
-    inst, design = _load(task.instance, task.design)
+    inst, design = _load(task.instance, task.design, task.overrides)
     data = prepare(restrict(inst, task.coalition), restrict_design(design, task.coalition))
     model = build_model(data)
     res = solve(model, SolverOptions(time_limit_s=task.time_limit_s, mip_gap=task.mip_gap,
@@ -82,35 +86,105 @@ def cache_key(inst_sha: str, design_sha: str, coalition, time_limit: float,
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def coalition_game(instance: str | Path, design: str | Path, *, jobs: int | None = None,
-                   scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
-                   time_limit_s: float = 300.0, mip_gap: float = 1e-4,
-                   on_done=None) -> tuple[CostGame, list[dict]]:
-    """Solve every non-empty coalition of the instance's allies; return the cost game
-    (MUSD) and one record per coalition (cost, status, gap, seconds, cached).
-    ``on_done(k, record, total)`` is called as each coalition finishes."""
-    from remech.executor import map_tasks
+def coalition_task(instance: str | Path, design: str | Path, coalition: tuple[str, ...],
+                   time_limit_s: float, mip_gap: float,
+                   cache_dir: Path | None, overrides: str = "[]") -> CoalitionTask:
+    """The solve of one coalition, with its cache file (None: no cache); ``overrides``:
+    the run's overrides as JSON (the cache key uses the effective files' hashes)."""
+    instance, design = str(Path(instance).resolve()), str(Path(design).resolve())
+    inst, des = _load(instance, design, overrides)
+    key = cache_key(inst.effective_sha256, des.effective_sha256, coalition, time_limit_s,
+                    mip_gap)
+    cache_file = str(cache_dir / "coalitions" / f"{key}.json") if cache_dir else None
+    return CoalitionTask(instance, design, coalition, time_limit_s, mip_gap, cache_file,
+                         overrides)
 
-    inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()))
-    players = inst.members
-    n = len(players)
-    tasks = []
-    for mask in range(1, 1 << n):
-        coalition = tuple(p for i, p in enumerate(players) if mask >> i & 1)
-        key = cache_key(inst.sha256, des.sha256, coalition, time_limit_s, mip_gap)
-        cache_file = str(cache_dir / "coalitions" / f"{key}.json") if cache_dir else None
-        tasks.append(CoalitionTask(str(Path(instance).resolve()), str(Path(design).resolve()),
-                                   coalition, time_limit_s, mip_gap, cache_file))
-    records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
-                        on_done=(lambda k, r: on_done(k, r, len(tasks))) if on_done else None)
+
+def check_costs(records: list[dict]) -> None:
     missing = [r for r in records if r["cost_musd"] is None]
     if missing:
         r = missing[0]
         raise InputError(f"coalition {'+'.join(r['coalition'])}: no stand-alone cost "
                          f"(status {r['status']}); every coalition needs one for the game - "
                          "relax the design's hard targets or raise --time-limit")
+
+
+def coalition_game(instance: str | Path, design: str | Path, *, jobs: int | None = None,
+                   scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
+                   time_limit_s: float = 300.0, mip_gap: float = 1e-4,
+                   on_done=None, overrides=None) -> tuple[CostGame, list[dict]]:
+    """Solve every non-empty coalition of the instance's allies; return the cost game
+    (MUSD) and one record per coalition (cost, status, gap, seconds, cached).
+    ``on_done(k, record, total)`` is called as each coalition finishes; ``overrides``
+    (remech.overrides) apply to every coalition's design and instance."""
+    from remech.executor import map_tasks
+    from remech.overrides import as_dict, as_overrides
+
+    given = json.dumps(list(as_dict(as_overrides(overrides)).items()))
+    inst, des = _load(str(Path(instance).resolve()), str(Path(design).resolve()), given)
+    players = inst.members
+    n = len(players)
+    tasks = [coalition_task(instance, design,
+                            tuple(p for i, p in enumerate(players) if mask >> i & 1),
+                            time_limit_s, mip_gap, cache_dir, given)
+             for mask in range(1, 1 << n)]
+    records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
+                        on_done=(lambda k, r: on_done(k, r, len(tasks))) if on_done else None)
+    check_costs(records)
     costs = {frozenset(r["coalition"]): r["cost_musd"] for r in records}
     return CostGame.from_costs(players, costs), records
+
+
+class InstanceOracle(Oracle):
+    """Coalition costs solved on demand through the instance (``solve_coalition``): in
+    parallel batches (``--jobs`` processes or a Dask scheduler), cached on disk as
+    ``coalition_game`` does and in memory. ``on_solve(message)`` after each solve."""
+
+    kind = "instance"
+    cheap = False
+
+    def __init__(self, instance: str | Path, design: str | Path, *, jobs: int | None = None,
+                 scheduler: str | None = None, cache_dir: Path | None = DEFAULT_CACHE,
+                 time_limit_s: float = 300.0, mip_gap: float = 1e-4, on_solve=None) -> None:
+        super().__init__()
+        self.instance, self.design = instance, design
+        inst, _ = _load(str(Path(instance).resolve()), str(Path(design).resolve()))
+        self.players = list(inst.members)
+        self.options = (jobs, scheduler, cache_dir, time_limit_s, mip_gap)
+        self.on_solve = on_solve
+        self.stored: dict[int, float] = {}
+        self.records: list[dict] = []
+        self.solved = 0
+
+    def _costs(self, rows: np.ndarray) -> np.ndarray:
+        from remech.executor import map_tasks
+
+        jobs, scheduler, cache_dir, time_limit_s, mip_gap = self.options
+        keys = [row_key(r) for r in rows]
+        todo = {k: r for k, r in zip(keys, rows, strict=True) if k not in self.stored}
+        tasks = [coalition_task(self.instance, self.design,
+                                tuple(p for p, b in zip(self.players, r, strict=True) if b),
+                                time_limit_s, mip_gap, cache_dir) for r in todo.values()]
+        records = map_tasks(solve_coalition, tasks, jobs=jobs, scheduler=scheduler,
+                            on_done=self._done if self.on_solve else None)
+        check_costs(records)
+        for key, record in zip(todo, records, strict=True):
+            self.stored[key] = float(record["cost_musd"])
+        self.records += records
+        return np.array([self.stored[k] for k in keys])
+
+    def _done(self, k: int, record: dict) -> None:
+        self.solved += 1
+        how = "from cache" if record.get("cached") else f"{record['seconds']:.1f} s"
+        self.on_solve(f"coalition {self.solved:,}: {'+'.join(record['coalition'])} ({how})")
+
+    def known(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = key_rows(self.stored, self.n)
+        return rows, np.array(list(self.stored.values()))
+
+    def describe(self) -> str:
+        return (f"instance {Path(self.instance).name}: {self.n} allies, coalitions solved on "
+                "demand")
 
 
 def core_split(game: CostGame, reference_total: np.ndarray, own_loss: np.ndarray,
@@ -165,7 +239,9 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     game, records = coalition_game(run.instance.folder, run.design.path, jobs=opts.jobs,
                                    scheduler=opts.scheduler, cache_dir=opts.cache_dir,
                                    time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap,
-                                   on_done=on_done)
+                                   on_done=on_done,
+                                   overrides={**(run.instance.overrides or {}),
+                                              **run.design.overrides})
     S, T, P = len(d.scenarios), len(d.years), len(d.products)
     short = values(m.shortfall_t, (S, T, P))
     loss_stp = short * d.discount[None, :, None] * d.shortfall_penalty_usd_per_kg * 1e-3

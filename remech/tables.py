@@ -185,6 +185,18 @@ def _convert(path: Path, cells: pd.Series, col: Column, rows: pd.Series,
     return values
 
 
+def convert_value(col: Column, text: str, where: str):
+    """One value checked as a cell of ``col`` is in a file (type, range, blank, choices);
+    InputError "<where>: <problem>; <fix>"."""
+    problems = Collector()
+    values = _convert(Path("-"), pd.Series([text.strip()]), col, pd.Series([0]), problems)
+    if problems.lines:
+        head = f"{_where(Path('-'), 0, col.name)}: "
+        raise InputError(f"{where}: {problems.lines[0].removeprefix(head)}")
+    value = values.iat[0]
+    return value.item() if hasattr(value, "item") else value
+
+
 def _rows(mask: pd.Series) -> list:
     return list(mask[mask].index)
 

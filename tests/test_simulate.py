@@ -333,3 +333,56 @@ def test_cli_simulate_checks_the_mechanism_against_design_and_instance(tiny, tmp
         f"error: {mech_file} 'design.sha256': the design {design_file} differs from the one "
         "the mechanism was solved with; simulate with that design file, or solve again with "
         "this one")
+
+
+# -- China's flooding response (issue 9, item 10) -----------------------------------------
+
+def test_china_response_floods_what_the_mechanism_brings_online(tiny):
+    # tiny-floor: the 60 floor brings P1 (1,000 t, new) online, equal to allied demand
+    # (1,000 t): x = 1, depth min(0.35, 1 x 1) = 0.35, years min(1, ceil(10)) = 1 (the
+    # horizon is one year). Prices 40 -> 26 ('low') and 80 -> 52 ('cut'); P1 still runs at
+    # the floor, so the top-up is 1,000 t x 34 = 34 MUSD in 'low' and 8 in 'cut': 21
+    # expected, against 10 without the response.
+    from remech.response import FloodingResponse, parse_response
+
+    run = solve(tiny)
+    plain, _ = simulate(run.mechanism, run.instance, run.design,
+                        own_scenarios(run.instance))
+    rep, tables = simulate(run.mechanism, run.instance, run.design,
+                           own_scenarios(run.instance), response=FloodingResponse())
+    assert plain["cost"]["mean_musd"] == pytest.approx(10.0, **TOL)
+    assert rep["cost"]["mean_musd"] == pytest.approx(21.0, **TOL)
+    step = rep["china_response"]["by_product"]["X"]
+    assert step == {"projects": ["P1"], "first_year": 2030,
+                    "new_capacity_share_of_demand": pytest.approx(1.0), "depth": 0.35,
+                    "years": 1}
+    costs = tables["scenario_costs.csv"].set_index("scenario")["topup_musd"]
+    assert costs.to_dict() == pytest.approx({"low": 34.0, "cut": 8.0}, **TOL)
+    milder = parse_response("depth=0.1,max=0.5")
+    rep, _ = simulate(run.mechanism, run.instance, run.design,
+                      own_scenarios(run.instance), response=milder)
+    # depth 0.1: prices 36 and 72, top-ups 24 and 0
+    assert rep["cost"]["mean_musd"] == pytest.approx(12.0, **TOL)
+
+
+def test_china_response_spec_errors():
+    from remech.response import parse_response
+
+    with pytest.raises(InputError) as err:
+        parse_response("depth=x")
+    assert str(err.value) == (
+        "--china-response depth=x: 'depth=x' is not one of depth=N, max=SHARE, years=N with "
+        "a finite number >= 0; write e.g. --china-response depth=1,max=0.35,years=10")
+    with pytest.raises(InputError, match="max=1.5 must be below 1"):
+        parse_response("max=1.5")
+
+
+def test_cli_china_response(tiny, tmp_path):
+    run = solve(tiny)
+    out = tmp_path / "out"
+    run.mechanism.write(out, force=False)
+    result = invoke("simulate", str(out), str(tiny), "--china-response", "default")
+    assert result.exit_code == 0, result.output
+    assert "China answers X: new capacity 100 % of demand from 2030, prices -35 % for 1 " \
+           "year (assumption)" in result.output
+    assert "mean 21.0 MUSD" in result.output

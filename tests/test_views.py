@@ -7,9 +7,10 @@ no discounting; project P1 (new, 1,000 t, unit cost 50, capex 20 MUSD).
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from conftest import design, read, solve, write
+from conftest import design, read, solve, two_allies, write
 from remech.errors import InputError
 
 TOL = {"abs": 1e-6}
@@ -82,3 +83,87 @@ def test_mcpf_is_checked(tiny):
         solve(tiny, design(tiny, extra="[objective]\nmcpf = 0.5\n"))
     with pytest.raises(InputError, match=r"\[objective\] view"):
         solve(tiny, design(tiny, extra="[objective]\nview = \"social\"\n"))
+
+
+# -- budget caps that hold in every scenario (issue 9, item 6) ---------------------------
+
+def test_cap_in_every_scenario_binds_where_the_expected_cap_does_not(tiny):
+    # The 60 floor pays 20 MUSD in 'low' and 0 in 'cut' (expected 10). An expected-outlay
+    # cap of 15 allows it; a cap of 15 in every scenario does not (20 > 15), so the floor is
+    # dropped and the shortfall (0.5 x 100 = 50) is borne.
+    allies = read(tiny, "allies.csv")
+    allies.loc[0, "budget_cap_musd"] = "15"
+    write(tiny, "allies.csv", allies)
+    expected_only = solve(tiny, design(tiny))
+    assert expected_only.mechanism.floors_usd_per_kg == {"X": 60.0}
+    assert expected_only.mechanism.costs["expected_cost_musd"] == pytest.approx(10.0, **TOL)
+    capped = solve(tiny, design(tiny, extra="[burden_sharing]\n"
+                                            "cap_musd_per_scenario = { US = 15 }\n"))
+    assert capped.mechanism.status == "optimal"
+    assert capped.mechanism.floors_usd_per_kg == {"X": None}
+    assert capped.mechanism.costs["expected_cost_musd"] == pytest.approx(50.0, **TOL)
+    us = capped.mechanism.contributions["US"]
+    assert us["cap_per_scenario_musd"] == 15.0
+    assert us["max_scenario_payment_musd"] == pytest.approx(0.0, abs=1e-9)
+    loose = solve(tiny, design(tiny, extra="[burden_sharing]\n"
+                                          "cap_musd_per_scenario = { US = 20 }\n"))
+    assert loose.mechanism.floors_usd_per_kg == {"X": 60.0}
+    assert loose.mechanism.contributions["US"]["max_scenario_payment_musd"] == \
+        pytest.approx(20.0, **TOL)
+
+
+def test_yearly_cap_splits_by_share(tiny):
+    # Two allies, GDP shares 0.75 / 0.25: the EU's yearly cap of 5 allows an outlay of 20
+    # in any year (the floor's 20 MUSD in 'low'); 4.9 allows 19.6 and drops the floor.
+    two_allies(tiny)
+    ok = solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { EU = 5 }\n"))
+    assert ok.mechanism.floors_usd_per_kg == {"X": 60.0}
+    eu = ok.mechanism.contributions["EU"]
+    assert eu["max_year_payment_musd"] == pytest.approx(5.0, **TOL)
+    assert eu["cap_per_year_musd"] == 5.0
+    tight = solve(tiny, design(tiny, extra="[burden_sharing]\n"
+                                           "cap_musd_per_year = { EU = 4.9 }\n"))
+    assert tight.mechanism.floors_usd_per_kg == {"X": None}
+    assert tight.mechanism.costs["expected_cost_musd"] == pytest.approx(50.0, **TOL)
+
+
+def test_scenario_caps_need_fixed_shares(tiny):
+    with pytest.raises(InputError, match=r"\[burden_sharing\] cap_musd_per_scenario: needs "
+                                         r"fixed shares of the outlay"):
+        solve(tiny, design(tiny, extra="[burden_sharing]\nrule = \"core\"\n"
+                                       "cap_musd_per_scenario = { US = 15 }\n"))
+    with pytest.raises(InputError, match=r"cap_musd_per_year.XX: 'XX' is not in the instance"):
+        solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { XX = 1 }\n"))
+
+
+def test_topup_to_a_partner_leaves_the_alliance(tiny):
+    # As the transfer test, but P1 is hosted by a partner (role 'partner': it hosts a
+    # project but does not pay or consume): the 10 MUSD of top-up leave the alliance, so
+    # the economic view counts MCPF x 10 = 13 and no producer gain.
+    allies = read(tiny, "allies.csv")
+    partner = allies.iloc[0].copy()
+    partner[["ally", "name", "role", "gdp_usd_bn", "budget_cap_musd"]] = [
+        "ZA", "South Africa", "partner", "400", ""]
+    write(tiny, "allies.csv", pd.concat([allies, partner.to_frame().T]))
+    projects = read(tiny, "projects.csv")
+    projects.loc[0, ["status", "unit_cost_usd_per_kg", "host"]] = ["existing", "30", "ZA"]
+    write(tiny, "projects.csv", projects)
+    path = design(tiny, extra="[objective]\nview = \"economic\"\n")
+    path.write_text(path.read_text().replace(
+        "levels_usd_per_kg = { X = [60] }",
+        "levels_usd_per_kg = { X = [60] }\nmandatory_floor = [\"X\"]\nsupport_existing = \"all\""))
+    c = solve(tiny, path).mechanism.costs
+    assert c["by_category_musd"]["producer_surplus"] == pytest.approx(0.0, **TOL)
+    assert c["views"]["economic"]["expected_cost_musd"] == pytest.approx(13.0, **TOL)
+
+
+def test_normal_deliveries_cannot_exceed_normal_supply(tiny):
+    supply = read(tiny, "supply.csv")
+    supply["china_normal_deliveries_t"] = "2500"
+    write(tiny, "supply.csv", supply)
+    with pytest.raises(InputError) as err:
+        solve(tiny)
+    assert str(err.value) == (
+        "supply.csv row 2, column 'china_normal_deliveries_t': china_normal_deliveries_t "
+        "2500 is above china_supply_t 1000; give normal deliveries of at most China's "
+        "normal supply (an export cut cannot raise supply)")

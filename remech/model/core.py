@@ -44,7 +44,7 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
     m.T = pyo.RangeSet(0, len(data.years) - 1)
     m.P = pyo.RangeSet(0, len(data.products) - 1)
     m.A = pyo.RangeSet(0, len(data.members) - 1)
-    book = ledger.Ledger()
+    book = ledger.Ledger(data.discount, track_years=burden_sharing.tracks_years(data))
     built = ["price_floor", "supply", "burden_sharing"]  # always: the menu, balance, payers
 
     support = price_floor.add(m, data, book)
@@ -75,7 +75,7 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
         reagents.add(m, data, book, support, curtail)
         built.append("reagents")
     ledger.finish(m, book, data.probability, data.objective_view, data.mcpf)
-    burden_sharing.add(m, data)
+    burden_sharing.add(m, data, book)
     objective = m.expected_cost_musd + m.floor_tie_break_musd
     if risk.enabled(data):
         risk.add(m, data, book)

@@ -8,7 +8,7 @@ Units: t (tonnes), USD/kg, USD million (MUSD). 1 t x 1 USD/kg = 1,000 USD = 1e-3
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -170,6 +170,8 @@ class ModelData:
     plant_existing: np.ndarray  # [P] bool
     plant_forced: np.ndarray  # [P] bool: support is compulsory (design support_existing=all)
     plant_capex_musd: np.ndarray  # [P] the plant's capex, counted once
+    #: [P] bool: hosted by a member (a partner-hosted plant earns no allied producer surplus)
+    plant_allied: np.ndarray
     capacity_t: np.ndarray  # [j, t] at the earliest start
     menus: list[list[MenuEntry]]  # per product: its floor menu, entry.index = position
     probability: np.ndarray  # [s]
@@ -202,7 +204,11 @@ class ModelData:
     reserve_market_purchases: bool
     sharing_rule: str
     sharing_share: np.ndarray  # [a], sums to 1
-    budget_cap_musd: np.ndarray  # [a], inf where none
+    budget_cap_musd: np.ndarray  # [a], inf where none: cap on the expected outlay share
+    #: [a] cap on the ally's share of the discounted outlay in every scenario (inf: none)
+    cap_per_scenario_musd: np.ndarray
+    #: [a] cap on the ally's share of the (undiscounted) outlay of any year of any scenario
+    cap_per_year_musd: np.ndarray
     max_expected_shortfall_share: np.ndarray  # [p], nan where none
     min_non_chinese_share: np.ndarray  # [p], nan where none
     max_single_country_share: np.ndarray  # [p], nan where none
@@ -213,6 +219,7 @@ class ModelData:
     reagent_supply_t: np.ndarray  # [s, t, r] non-Chinese + Chinese x availability
     project_host: list[str]  # [j]
     project_stage: list[str]  # [j]
+    project_start_year: np.ndarray  # [j] first year of output
     grant_cap_by_stage_musd: dict[str, float]
     grant_cap_by_host_musd: dict[str, float]
     cvar_weight: float
@@ -271,3 +278,24 @@ def grid(df: pd.DataFrame, index: list[tuple[str, list]], value: str,
     series = df.set_index(names)[value]
     return series.reindex(full, fill_value=fill).to_numpy(dtype=float).reshape(
         [len(labels) for _, labels in index])
+
+
+def restrict_scenarios(data: ModelData, index) -> ModelData:
+    """``data`` on the scenarios at ``index`` (positions), probabilities renormalised to sum
+    to 1 over them. Everything computed over the whole scenario set (the support options,
+    their bankability and grants, the projects built outside, the burden-sharing shares)
+    is kept as it is, not recomputed on the subset: this is the data of a scenario (or a
+    bundle of scenarios) of the same problem, as a decomposition solves it."""
+    idx = np.asarray(index, dtype=int)
+    prob = data.probability[idx]
+    o = data.options
+    options = replace(o, output_t=o.output_t[:, idx], topup_musd=o.topup_musd[:, idx],
+                      producer_surplus_musd=o.producer_surplus_musd[:, idx])
+    return replace(
+        data, scenarios=[data.scenarios[s] for s in idx], probability=prob / prob.sum(),
+        price_usd_per_kg=data.price_usd_per_kg[idx],
+        china_availability=data.china_availability[idx],
+        outside_output_t=data.outside_output_t[:, idx],
+        stock_terminal_value_usd_per_kg=data.stock_terminal_value_usd_per_kg[idx],
+        scenario_node=None if data.scenario_node is None else data.scenario_node[idx],
+        reagent_supply_t=data.reagent_supply_t[idx], options=options)

@@ -6,7 +6,8 @@ Constraints
   c_grant_stage_cap[st], c_grant_host_cap[h]: sum of grant_musd[q] option[q] over the plant
                     options of plants of stage st / hosted by country h <= the design's cap
                     (MUSD) (a plant's lines share host and stage)
-Cost (first stage, category grants): sum_q grant_musd[q] option[q].
+Cost (first stage, category grants): sum_q grant_musd[q] option[q], paid (for the yearly
+budget caps) the year before the option's start year.
 """
 
 from __future__ import annotations
@@ -44,5 +45,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support)
 
     capped("c_grant_stage_cap", data.grant_cap_by_stage_musd, lambda j: data.project_stage[j])
     capped("c_grant_host_cap", data.grant_cap_by_host_musd, lambda j: data.project_host[j])
-    for q in granted:
-        ledger.add_first(Category.GRANTS, popt.grant_musd[q], support.option[q])
+    first, last = data.years[0], len(data.years) - 1
+    for q in granted:  # paid the year before the plant option's start (its capex year)
+        year = min(max(int(popt.start_year[q]) - 1, first) - first, last)
+        ledger.add_first(Category.GRANTS, popt.grant_musd[q], support.option[q], year)

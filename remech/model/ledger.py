@@ -90,15 +90,47 @@ class Ledger:
     ``first[category]``: first-stage terms; ``second[category][s]``: terms of scenario s.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, discount: np.ndarray | None = None, track_years: bool = False) -> None:
         self.first: dict[Category, list] = defaultdict(list)
         self.second: dict[Category, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+        #: with ``track_years``: the outlay by year, undiscounted MUSD: (s, t) -> terms and,
+        #: for first-stage terms (in every scenario), t -> terms
+        self.discount = discount
+        self.track_years = track_years
+        self.year_first: dict[int, list] = defaultdict(list)
+        self.year_second: dict[tuple[int, int], list] = defaultdict(list)
 
-    def add_first(self, category: Category | str, coef: float, var) -> None:
-        self.first[_category(category)].append((float(coef), var))
+    def add_first(self, category: Category | str, coef: float, var, t: int | None = None
+                  ) -> None:
+        """A first-stage term (discounted MUSD); ``t``: the year it is paid in."""
+        category = _category(category)
+        self.first[category].append((float(coef), var))
+        if t is not None:
+            self._year(category, None, t, coef, var)
 
-    def add_second(self, category: Category | str, s: int, coef: float, var) -> None:
-        self.second[_category(category)][s].append((float(coef), var))
+    def add_second(self, category: Category | str, s: int, coef: float, var,
+                   t: int | None = None) -> None:
+        """A term of scenario s (discounted MUSD); ``t``: the year it is paid in."""
+        category = _category(category)
+        self.second[category][s].append((float(coef), var))
+        if t is not None:
+            self._year(category, s, t, coef, var)
+
+    def add_year(self, s: int, t: int, coef_undiscounted: float, var) -> None:
+        """An outlay term of year t in scenario s, undiscounted MUSD, recorded only for the
+        yearly budget caps (for outlay entered in the ledger as a sum over years)."""
+        if self.track_years:
+            self.year_second[s, t].append((float(coef_undiscounted), var))
+
+    def _year(self, category: Category, s: int | None, t: int, coef: float, var) -> None:
+        if not self.track_years or category not in OUTLAY_CATEGORIES:
+            return
+        term = (float(coef) / float(self.discount[t]), var)
+        (self.year_first[t] if s is None else self.year_second[s, t]).append(term)
+
+    def year_terms(self, s: int, t: int) -> list:
+        """The outlay of year t in scenario s, undiscounted, merged by variable."""
+        return aggregate([self.year_first[t], self.year_second[s, t]])
 
     def scenario_terms(self, s: int, weights: dict[Category, float]) -> list:
         """First-stage and scenario s's terms, weighted by category, merged by variable."""

@@ -76,7 +76,9 @@ class Line:
     terms: _Terms
     surplus_pv: np.ndarray  # [l, s] its margin while supported, social discount
     market_surplus_pv: np.ndarray  # [s] its margin at market prices, social discount
-    after_horizon_pv: np.ndarray  # [s] tail years of the last year's market margin
+    #: [s] tail years of the expected last-year market margin of the scenarios without an
+    #: export cut in the last year (social discount; the same in every scenario)
+    after_horizon_pv: np.ndarray
 
 
 def capacity_t(ctx: Context, j: int, start: int) -> np.ndarray:
@@ -188,7 +190,28 @@ def line_economics(ctx: Context, j: int, menu: list[MenuEntry], start: int) -> L
                               annuity(ctx.design.hurdle_rate, ctx.design.tail_years), 0.0),
         terms=terms, surplus_pv=(margin * d).sum(-1),
         market_surplus_pv=(market_margin * d).sum(-1),
-        after_horizon_pv=market_margin[:, -1] * d[-1] * annuity(rate, ctx.design.tail_years))
+        after_horizon_pv=np.full(len(ctx.scenarios), _calm_last_margin(ctx, j, market_margin)
+                                 * d[-1] * annuity(rate, ctx.design.tail_years)))
+
+
+def _calm_last_margin(ctx: Context, j: int, market_margin: np.ndarray) -> float:
+    """MUSD: line j's expected last-year market margin over the scenarios without an export
+    cut of its product in the last year (all scenarios if every one has a cut): the margin
+    the economic view carries into the tail years, the same in every scenario, so that a
+    crisis premium of the last year is not carried into the tail."""
+    weight = ctx.probability * ~_cut_last_year(ctx, j)
+    if weight.sum() <= 0:
+        weight = ctx.probability
+    return float(weight @ market_margin[:, -1] / weight.sum())
+
+
+def _cut_last_year(ctx: Context, j: int) -> np.ndarray:
+    """[s] whether the last year is an export-control year for line j's product."""
+    av = ctx.inst.availability
+    product, year = ctx.products[ctx.project_product[j]], ctx.years[-1]
+    rows = av[(av["product"] == product) & (av["year"] == year)]
+    low = set(rows.loc[rows["china_availability"] < 1.0 - 1e-9, "scenario"])
+    return np.array([s in low for s in ctx.scenarios], dtype=bool)
 
 
 # ----------------------------------------------------------------------------- plants
@@ -207,6 +230,8 @@ class Plant:
     eligible: bool
     forced: bool
     capex_musd: float  # K_P: the sum of its lines' capex_musd, counted once
+    #: hosted by a member of the alliance (a partner-hosted plant's gain leaves it)
+    allied: bool = True
     economics: dict[tuple[int, int], Line] = field(default_factory=dict)  # (j, start)
     built_outside: bool = False
 
@@ -250,7 +275,8 @@ def plants(ctx: Context, menus: list[list[MenuEntry]]) -> list[Plant]:
             products=list(dict.fromkeys(int(ctx.project_product[j]) for j in lines)),
             existing=existing, starts=starts, eligible=eligible,
             forced=bool(existing and eligible and design.support_existing == "all"),
-            capex_musd=float(pj.iloc[lines]["capex_musd"].sum()))
+            capex_musd=float(pj.iloc[lines]["capex_musd"].sum()),
+            allied=bool(lead["host"] in ctx.members))
         for j in lines:
             for y in starts:
                 plant.economics[j, y] = line_economics(
@@ -417,7 +443,8 @@ def prepare(ctx: Context, menus: list[list[MenuEntry]], fixed=None) -> dict:
             "plant_built_outside": np.array([p.built_outside for p in cases], bool),
             "plant_forced": np.array([p.forced for p in cases], bool),
             "plant_existing": np.array([p.existing for p in cases], bool),
-            "plant_capex_musd": np.array([p.capex_musd for p in cases], float)}
+            "plant_capex_musd": np.array([p.capex_musd for p in cases], float),
+            "plant_allied": np.array([p.allied for p in cases], bool)}
 
 
 def _surplus(ctx: Context, plant: Plant, j: int, level: int, start: int) -> np.ndarray:
@@ -426,7 +453,10 @@ def _surplus(ctx: Context, plant: Plant, j: int, level: int, start: int) -> np.n
     built outside, at its earliest start); the lead line also carries the plant's part:
     the capex and the margin after the horizon of a plant built only because of the
     support, or the shift of both when a plant built anyway starts later. The grant is
-    counted on the plant option (first stage)."""
+    counted on the plant option (first stage). Zero for a plant hosted outside the alliance
+    (a partner): what it is paid leaves the alliance."""
+    if not plant.allied:
+        return np.zeros(len(ctx.scenarios))
     eco, y0 = plant.economics[j, start], plant.starts[0]
     rate = ctx.inst.discount_rate
     gain = eco.surplus_pv[level].copy()

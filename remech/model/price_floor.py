@@ -210,11 +210,13 @@ def _costs(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> None:
             col = topup_pv[:, s]
             for o in np.flatnonzero(col * contracts):
                 ledger.add_second(Category.TOPUP, s, col[o], m.line_support[int(o)])
+                for t in np.flatnonzero(opt.topup_musd[o, s]) if ledger.track_years else ():
+                    ledger.add_year(s, int(t), opt.topup_musd[o, s, t], m.line_support[int(o)])
             gain = opt.producer_surplus_musd[:, s]
             for o in np.flatnonzero(gain):
                 ledger.add_second(Category.PRODUCER_SURPLUS, s, -gain[o],
                                   m.line_support[int(o)])
-    for q in np.flatnonzero(popt.grant_musd):
+    for q in np.flatnonzero(popt.grant_musd * data.plant_allied[popt.plant]):
         ledger.add_first(Category.PRODUCER_SURPLUS, -popt.grant_musd[q], m.option[int(q)])
 
 

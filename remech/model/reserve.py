@@ -124,7 +124,7 @@ def _floor_revenue(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, res: R
     for s, t, p, l in idx:
         f = dict(levels[p])[l]
         ledger.add_second(Category.RELEASE_REVENUE, s,
-                          -data.discount[t] * K * factor[s, t, p] * f, r[s, t, p, l])
+                          -data.discount[t] * K * factor[s, t, p] * f, r[s, t, p, l], t)
 
 
 def _sources(data: ModelData, products: list[int]) -> dict:

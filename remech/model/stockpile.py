@@ -166,9 +166,9 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger) -> Stock:
         stock.level, stock.purchase, stock.release, k_of))
     for p in products:
         ledger.add_first(Category.STOCKPILE_BUILD, data.stock_fixed_cost_musd[p],
-                         m.stock_build[p])
+                         m.stock_build[p], 0)
         ledger.add_first(Category.STOCKPILE_BUILD, data.stock_capacity_cost_usd_per_kg[p] * K,
-                         m.stock_capacity_t[p])
+                         m.stock_capacity_t[p], 0)
     operation_costs(ledger, data, stock, k_of, Category.STOCKPILE_OPERATION,
                     sale_price(data, data.price_usd_per_kg))
     return stock
@@ -222,17 +222,18 @@ def operation_costs(ledger: Ledger, data: ModelData, store, index: dict,
         for p, k in index.items():
             hold = float(data.stock_holding_cost_usd_per_kg_yr[p])
             for t in range(n_t):
-                ledger.add_second(purchase_category, s, buy_cost[s, t, p], buy[s, t, k])
+                ledger.add_second(purchase_category, s, buy_cost[s, t, p], buy[s, t, k], t)
                 if hold:
                     ledger.add_second(Category.STOCKPILE_OPERATION, s,
-                                      data.discount[t] * K * hold, level[s, t, k])
+                                      data.discount[t] * K * hold, level[s, t, k], t)
                 if not np.isnan(sale[s, t, p]):  # nan: priced by the caller
                     ledger.add_second(Category.RELEASE_REVENUE, s, -sale[s, t, p],
-                                      sell[s, t, k])
+                                      sell[s, t, k], t)
             salvage = float(data.discount[last] * K
                             * data.stock_terminal_value_usd_per_kg[s, p])
             if salvage:
-                ledger.add_second(Category.STOCKPILE_OPERATION, s, -salvage, level[s, last, k])
+                ledger.add_second(Category.STOCKPILE_OPERATION, s, -salvage, level[s, last, k],
+                                  last)
 
 
 # ----------------------------------------------------------------------------- policy
