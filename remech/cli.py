@@ -1177,8 +1177,8 @@ def bankability(instance: Path, model_path: Path | None, floor_specs: tuple[str,
         if design.price_floor else {})
     if hurdle is not None:
         bk.check_hurdle(hurdle)
-    terms = bk.Terms(design.hurdle_rate if hurdle is None else hurdle, design.tail_years)
-    rows = bk.table(inst, floors, terms)
+    terms = bk.Terms.of(design, hurdle)
+    rows = bk.table(inst, design, floors, hurdle)
     band = bk.bands(rows, floors)
     if as_json:
         click.echo(json.dumps(bk.as_json(inst, design.name, rows, band, floors, terms),

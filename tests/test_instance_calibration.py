@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REAL
 from remech import bankability as bk
+from remech.design import load_design
 from remech.instance import load_instance
 from remech.scenarios import GeneratorSettings, load_history, long_run_default, scenario_set
 
@@ -58,8 +59,9 @@ def test_shipped_cut_base_is_normal_deliveries():
 
 
 def ndpr_table(hurdle: float) -> pd.DataFrame:
-    rows = bk.table(load_instance(REAL), {"NDPR": [54, 75, 85, 110]},
-                    bk.Terms(hurdle_rate=hurdle, tail_years=10))
+    inst = load_instance(REAL)
+    rows = bk.table(inst, load_design(inst.default_model), {"NDPR": [54, 75, 85, 110]},
+                    hurdle)  # the default design: 10 tail years, no contract_years
     return rows[rows["product"] == "NDPR"].set_index("project")
 
 
