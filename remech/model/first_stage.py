@@ -14,9 +14,13 @@ import pyomo.environ as pyo
 
 from remech.model.data import MenuEntry, ModelData
 
-#: first-stage variables by block (the contributions follow from the outlay)
+#: first-stage variables by block (the contributions follow from the outlay). line_support
+#: follows from the plant options (c_line_support, a first-stage row); it is declared too so
+#: that a decomposition's recourse depends on the line rows only: L-shaped's cuts are then in
+#: the line rows (123 on the shipped default) rather than the plant options (1,006), and the
+#: 8-scenario test closes to 0.11 % in 34 iterations instead of 71 % after 38
 FIRST_STAGE_VARS = {
-    "price_floor": ("floor_choice", "support", "option"),
+    "price_floor": ("floor_choice", "support", "option", "line_support"),
     "stockpile": ("stock_build", "stock_capacity_t", "stock_target_t"),
     "reserve": ("reserve_share",),
 }
