@@ -167,3 +167,32 @@ def test_normal_deliveries_cannot_exceed_normal_supply(tiny):
         "supply.csv row 2, column 'china_normal_deliveries_t': china_normal_deliveries_t "
         "2500 is above china_supply_t 1000; give normal deliveries of at most China's "
         "normal supply (an export cut cannot raise supply)")
+
+
+@pytest.mark.parametrize("host, low, cut", [("US", 15.0, -15.0), ("ZA", 0.0, 0.0)])
+def test_a_partner_plants_grant_and_margins_leave_the_alliance(tiny, host, low, cut):
+    # P1 (new, 1,000 t, cost 50, capex 20) with grants up to its whole capex: at market
+    # prices it runs only in 'cut' (margin 30), expected NPV 15 - 20 = -5 at 0 %, so a
+    # 5 MUSD grant builds it without a floor (the 60 floor would cost 0.5 x 20 = 10 of
+    # top-up); fiscal 5 against 50 of shortfall without it. Hosted by the ally US, the
+    # producer's gain per scenario is margin - capex + grant: 0 - 20 + 5 = -15 ('low', a
+    # cost of 15) and 30 - 20 + 5 = 15 ('cut'). Hosted by a partner (ZA) its margins and
+    # its grant leave the alliance: 0 in both.
+    allies = read(tiny, "allies.csv")
+    partner = allies.iloc[0].copy()
+    partner[["ally", "name", "role", "gdp_usd_bn", "budget_cap_musd"]] = [
+        "ZA", "South Africa", "partner", "400", ""]
+    write(tiny, "allies.csv", pd.concat([allies, partner.to_frame().T]))
+    projects = read(tiny, "projects.csv")
+    projects.loc[0, "host"] = host
+    write(tiny, "projects.csv", projects)
+    run = solve(tiny, design(tiny, grants=True, grant_share=1.0))
+    c = run.mechanism.costs
+    assert run.mechanism.floors_usd_per_kg == {"X": None}
+    assert c["by_category_musd"]["grants"] == pytest.approx(5.0, **TOL)
+    assert c["views"]["fiscal"]["expected_cost_musd"] == pytest.approx(5.0, **TOL)
+    table = run.mechanism.tables["scenario_costs.csv"].set_index("scenario")
+    assert table.loc["low", "producer_surplus_musd"] == pytest.approx(low, **TOL)
+    assert table.loc["cut", "producer_surplus_musd"] == pytest.approx(cut, **TOL)
+    economic = 1.3 * 5.0 + (0.5 * (low + cut))
+    assert c["views"]["economic"]["expected_cost_musd"] == pytest.approx(economic, **TOL)
