@@ -56,7 +56,7 @@ def test_bundle_objectives_add_up_to_the_extensive_form(tmp_path):
     names = inst.scenarios["scenario"].tolist()[:6]
     probs = inst.scenarios["probability"].to_numpy()[:6]
     small = with_scenario_rows(inst, names, list(probs / probs.sum()))
-    ef = solve_files(REAL)  # only for the design object
+    ef = load_files(REAL)  # only for the design object (read, not solved)
     data = prepare(small, ef.design)
     from remech.model import build_model
 
