@@ -136,15 +136,20 @@ def test_scenario_caps_need_fixed_shares(tiny):
         solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { XX = 1 }\n"))
 
 
-def test_topup_to_a_partner_leaves_the_alliance(tiny):
-    # As the transfer test, but P1 is hosted by a partner (role 'partner': it hosts a
-    # project but does not pay or consume): the 10 MUSD of top-up leave the alliance, so
-    # the economic view counts MCPF x 10 = 13 and no producer gain.
+def _add_partner(tiny) -> None:
+    """ZA, role 'partner': it hosts projects but does not pay or consume."""
     allies = read(tiny, "allies.csv")
     partner = allies.iloc[0].copy()
     partner[["ally", "name", "role", "gdp_usd_bn", "budget_cap_musd"]] = [
         "ZA", "South Africa", "partner", "400", ""]
     write(tiny, "allies.csv", pd.concat([allies, partner.to_frame().T]))
+
+
+def test_topup_to_a_partner_leaves_the_alliance(tiny):
+    # As the transfer test, but P1 is hosted by a partner (role 'partner': it hosts a
+    # project but does not pay or consume): the 10 MUSD of top-up leave the alliance, so
+    # the economic view counts MCPF x 10 = 13 and no producer gain.
+    _add_partner(tiny)
     projects = read(tiny, "projects.csv")
     projects.loc[0, ["status", "unit_cost_usd_per_kg", "host"]] = ["existing", "30", "ZA"]
     write(tiny, "projects.csv", projects)
@@ -178,11 +183,7 @@ def test_a_partner_plants_grant_and_margins_leave_the_alliance(tiny, host, low, 
     # producer's gain per scenario is margin - capex + grant: 0 - 20 + 5 = -15 ('low', a
     # cost of 15) and 30 - 20 + 5 = 15 ('cut'). Hosted by a partner (ZA) its margins and
     # its grant leave the alliance: 0 in both.
-    allies = read(tiny, "allies.csv")
-    partner = allies.iloc[0].copy()
-    partner[["ally", "name", "role", "gdp_usd_bn", "budget_cap_musd"]] = [
-        "ZA", "South Africa", "partner", "400", ""]
-    write(tiny, "allies.csv", pd.concat([allies, partner.to_frame().T]))
+    _add_partner(tiny)
     projects = read(tiny, "projects.csv")
     projects.loc[0, "host"] = host
     write(tiny, "projects.csv", projects)
