@@ -88,7 +88,7 @@ def _raise_interrupt(signum, frame) -> None:
 def quiet_pyomo() -> None:
     """Pyomo logs an interrupted model construction as an error (on stdout): we are
     leaving anyway and say so in one line."""
-    from remech.solve import quiet_pyomo as quiet
+    from remech.solving import quiet_pyomo as quiet
 
     quiet()
 
@@ -264,7 +264,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     import tempfile
 
     from remech.run import Extras, load_files
-    from remech.solve import STOP, SolverOptions, request_stop
+    from remech.solving import STOP, SolverOptions, request_stop
     from remech.stability import DEFAULT_CACHE, GameOptions
 
     check_solver_options(time_limit, mip_gap, threads, jobs)
@@ -332,7 +332,7 @@ def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
     """Solve a loaded run (remech.run.solve_run, or solve_decomposed with ``dopts``), write
     the mechanism, print, exit."""
     from remech.run import solve_decomposed, solve_run
-    from remech.solve import STATUS_INTERRUPTED, STOP
+    from remech.solving import STATUS_INTERRUPTED, STOP
 
     report = progress(quiet)
     err = sys.stderr if not quiet else open(os.devnull, "w")
@@ -469,8 +469,8 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
       remech simulate out/mechanism.json instances/allied-ree-2026 -n 1000 --seed 1 \\
           -o sim-out/
     """
-    from remech.simulate import batches, load_simulation, simulate, summary
-    from remech.solve import SolverOptions
+    from remech.simulating import batches, load_simulation, simulate, summary
+    from remech.solving import SolverOptions
 
     inputs = [p for p in (mechanism, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="simulate")
@@ -530,7 +530,7 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
     from remech.design import load_design
     from remech.instance import load_instance
     from remech.saa import check_saa
-    from remech.simulate import default_sampler
+    from remech.simulating import default_sampler
 
     inst = load_instance(instance)
     path = model_path or inst.default_model
@@ -646,8 +646,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
       remech game --costs game-out/coalition_costs.csv --json
       remech game --costs airport.toml --tolerance 0.5 --seed 1
     """
-    from remech.lazygame import LazyOptions, analyse_any
-    from remech.oracle import TableOracle, load_costs
+    from remech.game_runner import run_game
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
@@ -655,53 +654,35 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
-    records, weights = None, {}
-    say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
-    if costs_csv is not None:
-        if instance is not None or overrides:
-            raise InputError("give either INSTANCE (with any --set) or --costs, not both")
-        oracle = load_costs(costs_csv)
-    else:
-        if instance is None:
-            raise InputError("missing INSTANCE (or --costs FILE.csv); see remech game --help")
-        from remech.lazygame import ENUMERATE
+    if costs_csv is None and instance is not None:
         from remech.run import load_files
-        from remech.stability import (
-            DEFAULT_CACHE,
-            InstanceOracle,
-            coalition_game,
-            reference_weights,
-        )
 
         run = load_files(instance, model_path, overrides=overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path], kind="game")
-        n = len(run.instance.members)
-        cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
-        weights = reference_weights(run)
-        if lazy or n > ENUMERATE["instance"]:
-            if overrides:
-                raise InputError("--set: not with a lazy game (--lazy, or more than "
-                                 f"{ENUMERATE['instance']} allies); drop --set or --lazy")
-            oracle = InstanceOracle(instance, run.design.path, jobs=jobs, scheduler=scheduler,
-                                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
-                                    on_solve=say)
-        else:
-            with click.progressbar(length=(1 << n) - 1,
-                                   label=f"solving {(1 << n) - 1} coalitions",
-                                   file=sys.stderr if not quiet else open(os.devnull, "w"),
-                                   show_pos=True, show_eta=True) as bar:
-                cost_game, records = coalition_game(
-                    instance, run.design.path, jobs=jobs, scheduler=scheduler,
-                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
-                    on_done=lambda k, r, total: bar.update(1), overrides=overrides)
-            oracle = TableOracle(cost_game)
-    result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
-                                       weights, samples, records, say)
-    if outdir is not None:
-        from remech.results import write_results
+    say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
+    bars: list = []
 
-        write_results(outdir, result, tables, force, json_name="game.json", kind="game")
+    def on_coalition(done: int, total: int) -> None:
+        if not bars:  # drawn once the coalitions are being solved (not for --costs)
+            bars.append(click.progressbar(
+                length=total, label=f"solving {total} coalitions", show_pos=True,
+                show_eta=True, file=sys.stderr if not quiet else open(os.devnull, "w")))
+            bars[0].__enter__()
+        bars[0].update(1)
+
+    try:
+        game_result = run_game(instance, model_path, costs=costs_csv, overrides=overrides,
+                               jobs=jobs, scheduler=scheduler, cache_dir=cache_dir,
+                               no_cache=no_cache, time_limit_s=time_limit, mip_gap=mip_gap,
+                               samples=samples, seed=seed, lazy=lazy, tolerance=tolerance,
+                               max_samples=max_samples, say=say, on_coalition=on_coalition)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    result, text = game_result.result, game_result.text
+    if outdir is not None:
+        game_result.write(outdir, force)
     click.echo(json.dumps(result, indent=2) if as_json else text)
 
 
@@ -739,7 +720,7 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
       remech compare instances/allied-ree-2026 -m floor-only -m no-mechanism \\
           --set instance.products.NDPR.shortfall_penalty_usd_per_kg=500
     """
-    from remech.compare import compare_designs, design_paths, write_compare
+    from remech.comparing import compare_designs, design_paths, write_compare
     from remech.instance import load_instance
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
@@ -803,7 +784,7 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
       remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
           --set burden_sharing.rule=gdp,equal -o sweep-views/
     """
-    from remech.sweep import grid, parse_axes, run_sweep, table, write_sweep
+    from remech.sweeping import grid, parse_axes, run_sweep, table, write_sweep
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     inputs = [model_path] if model_path is not None else []
@@ -908,7 +889,7 @@ def report_command(outdir: Path, out: Path | None, instance: Path | None) -> Non
       remech solve instances/allied-ree-2026 -o out/ && remech report out/
       remech report out/ -o ~/reports/allied-2026.html
     """
-    from remech.report import write_report
+    from remech.reporting import write_report
 
     t0 = time.perf_counter()
     done = write_report(outdir, out, instance)

@@ -25,7 +25,7 @@ from remech.mechanism import Mechanism, collect
 from remech.model import build_model
 from remech.model.data import ModelData
 from remech.prepare import prepare
-from remech.solve import STATUS_INTERRUPTED, SolveResult, SolverOptions, solve
+from remech.solving import STATUS_INTERRUPTED, SolveResult, SolverOptions, solve
 from remech.stability import GameOptions, apply_core_split
 
 
@@ -138,7 +138,7 @@ class Extras:
     vss: bool = False  # EV, EEV, wait-and-see, VSS and EVPI
     foresight: bool = False  # the clairvoyant bound and the value of foresight
     saa: tuple[int, int, int] | None = None  # (M, N, N2) sample-average bounds
-    saa_sampler: str | None = None  # None: remech.simulate.default_sampler
+    saa_sampler: str | None = None  # None: remech.simulating.default_sampler
     saa_seed: int = 0
     jobs: int | None = None  # processes for the SAA solves
 
@@ -272,7 +272,7 @@ def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | N
     """VSS, the foresight gap and SAA bounds, in that order, each skipped once a stop is
     requested; returns the step a stop request interrupted (its section is dropped)."""
     from remech.evaluate import cost, foresight_gap, vss
-    from remech.solve import STOP
+    from remech.solving import STOP
 
     opts = SolverOptions(time_limit_s=options.time_limit_s, mip_gap=options.mip_gap,
                          threads=options.threads, seed=options.seed)
@@ -300,7 +300,7 @@ def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | N
 
 def _saa(run: Run, opts: SolverOptions, extras: Extras, on_saa) -> dict:
     from remech.saa import saa
-    from remech.simulate import default_sampler
+    from remech.simulating import default_sampler
 
     sampler = extras.saa_sampler or default_sampler(run.instance)
     return saa(run.instance, run.design, run.mechanism.to_json(), *extras.saa,

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from conftest import MODELS, REAL, design, read, solve, write
 from remech.cli import main
-from remech.compare import DesignTask, compare_row
+from remech.comparing import DesignTask, compare_row
 from remech.model.price_floor import FLOOR_TIE_BREAK
 
 

@@ -26,7 +26,7 @@ from test_report import browser  # noqa: F401 - the shared headless Chromium fix
 from conftest import TINY
 from remech import api
 from remech.cli import main
-from remech.compare import summary_row
+from remech.comparing import summary_row
 from remech.errors import InputError
 from remech.explore import BUSY, Explorer, LiveSource, SweepSource, make_server, url
 

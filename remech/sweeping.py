@@ -108,7 +108,7 @@ def grid(axes: list[Axis]) -> list[Overrides]:
 
 @dataclass
 class SweepResult:
-    """A solved grid: one row per point (remech.compare.summary_row plus ``point``)."""
+    """A solved grid: one row per point (remech.comparing.summary_row plus ``point``)."""
 
     instance: dict
     design: dict
@@ -123,7 +123,7 @@ class SweepResult:
 
     def frame(self) -> pd.DataFrame:
         """sweep.csv: the swept values, then the results, one row per point."""
-        from remech.compare import flat
+        from remech.comparing import flat
 
         cells = [{a.key: _cell(r["point"].get(a.key)) for a in self.varied}
                  for r in self.rows]
@@ -174,7 +174,7 @@ def run_sweep(instance: str | Path, axes: list[Axis], design: str | Path | None 
               jobs: int | None = None, time_limit_s: float = 600.0, mip_gap: float = 1e-4,
               on_done=None) -> SweepResult:
     """Solve ``design`` on ``instance`` at every point of the grid of ``axes``."""
-    from remech.compare import DesignTask, compare_row
+    from remech.comparing import DesignTask, compare_row
     from remech.design import load_design
     from remech.executor import map_tasks
 
@@ -232,7 +232,7 @@ def write_sweep(outdir: Path, result: SweepResult, force: bool) -> Path:
     """sweep.json, sweep.csv, sweep.md and the report into ``outdir``; returns the
     report's HTML file."""
     from remech.document import markdown_table
-    from remech.report import write_report
+    from remech.reporting import write_report
     from remech.results import write_results
 
     write_results(outdir, result.to_json(), {"sweep.csv": result.frame()}, force,
