@@ -873,30 +873,74 @@ def explore(instance: Path | None, model_path: Path | None, port: int, no_browse
 @main.command("report")
 @click.argument("outdir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path),
-              help="The HTML file to write (default OUTDIR/report.html); the Markdown twin "
-                   "NAME.md and its charts folder NAME-charts/ go next to it.")
+              help="The HTML file to write (default OUTDIR/report.html, or NEWDIR/report.html "
+                   "with --set); the Markdown twin NAME.md and its charts folder "
+                   "NAME-charts/ go next to it.")
 @click.option("--instance", type=click.Path(path_type=Path),
               help="The instance folder, if it moved since the solve (default: the path "
                    "recorded in mechanism.json); used for the price fans and the sources.")
+@click.option("--set", "set_texts", multiple=True, metavar="KEY=VALUE",
+              help="What if: solve OUTDIR's instance and design again with this override "
+                   "(repeat; added to the ones OUTDIR was solved with, checked like --set of "
+                   "remech solve), write that result to --into NEWDIR and report on it. "
+                   "OUTDIR stays as it is. Solve results only.")
+@click.option("--into", "into", type=click.Path(path_type=Path),
+              help="With --set: the new result folder (mechanism.json, tables, report).")
+@force_option
 @user_errors
-def report_command(outdir: Path, out: Path | None, instance: Path | None) -> None:
-    """Write a report of the result folder OUTDIR (of remech solve or remech compare): one
+def report_command(outdir: Path, out: Path | None, instance: Path | None,
+                   set_texts: tuple[str, ...], into: Path | None, force: bool) -> None:
+    """Write a report of the result folder OUTDIR (of remech solve, compare or sweep): one
     self-contained HTML page with interactive charts (opens without a network) and a
     Markdown twin with PNG charts. Overwrites only reports remech wrote.
+
+    With --set, a what-if report: OUTDIR's mechanism is solved again with the overrides it
+    had plus the new ones (same instance, design and solver options), the new result is
+    written to --into NEWDIR and the report is of NEWDIR; OUTDIR is not changed.
 
     \b
     Example:
       remech solve instances/allied-ree-2026 -o out/ && remech report out/
       remech report out/ -o ~/reports/allied-2026.html
+      remech report out/ --set risk.cvar_weight=0.3 --into out-cvar/
     """
     from remech.reporting import write_report
 
     t0 = time.perf_counter()
+    if not set_texts and (into is not None or force):
+        raise InputError(f"{'--into' if into is not None else '--force'}: only with --set "
+                         "(a what-if re-solve); drop it, or add --set KEY=VALUE")
+    if set_texts:
+        from remech.run import what_if
+
+        overrides = parse_sets(set_texts)
+        if into is None:
+            raise InputError("--set re-solves OUTDIR's mechanism with the change; say where "
+                             "the new result goes with --into NEWDIR (OUTDIR stays as it is)")
+        if into.resolve() == outdir.resolve():
+            raise InputError(f"--into {into}: that is OUTDIR; the what-if result goes to a "
+                             f"new folder, e.g. --into {outdir.name}-what-if")
+        from remech.outdir import check_outdir as check
+
+        check(into, force, option="--into", kind="solve")
+        mech, notes = what_if(outdir, overrides, instance)
+        for note in notes:
+            click.echo(f"[remech] note: {note}", err=True)
+        mech.write(into, force)
+        click.echo(f"wrote {into}/ (re-solved with "
+                   f"{', '.join(o.text for o in overrides)}: "
+                   f"{mech.status}, expected cost {_musd(mech)})")
+        outdir = into
     done = write_report(outdir, out, instance)
     for note in done.notes:
         click.echo(f"[remech] note: {note}", err=True)
     click.echo(f"wrote {done.html}\nwrote {done.markdown} (charts in {done.charts}/) in "
                f"{time.perf_counter() - t0:.1f} s")
+
+
+def _musd(mech) -> str:
+    cost = (mech.costs or {}).get("expected_cost_musd")
+    return "none" if cost is None else f"{cost:,.1f} MUSD"
 
 
 def pd_options():

@@ -315,3 +315,44 @@ def model_counts(model) -> dict[str, int]:
             "binaries": sum(1 for v in variables if v.is_binary()),
             "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint,
                                                                         active=True))}
+
+
+def what_if(folder: str | Path, overrides, instance: str | Path | None = None,
+            options: SolverOptions | None = None) -> tuple[Mechanism, list[str]]:
+    """``remech report OUTDIR --set ...``: the solve of the result folder ``folder`` again,
+    on its recorded instance (or ``instance``, if it moved) and design, with the overrides it
+    was solved with plus ``overrides`` (these win). The --vss and --foresight-gap sections
+    are recomputed if the folder had them. Returns the mechanism and notes on what is not
+    carried over (SAA, decomposition). Only a solve result can be re-solved."""
+    from remech.overrides import as_dict, as_overrides
+    from remech.reporting import load_result
+
+    res = load_result(Path(folder), instance)
+    if res.kind != "solve":
+        raise InputError(f"{folder}: a remech {res.kind} result; --set re-solves a remech "
+                         f"solve result only; run remech {res.kind} again with --set")
+    doc = res.doc
+    inst_path = Path(instance) if instance is not None else Path(
+        (doc.get("instance") or {}).get("path") or "")
+    design_path = (doc.get("design") or {}).get("path")
+    if not design_path or not Path(design_path).is_file():
+        raise InputError(f"{folder}/mechanism.json 'design.path': design file "
+                         f"{design_path or '(none)'} not found; solve again with remech solve "
+                         "--set ... -o NEWDIR")
+    if not inst_path.is_dir():
+        raise InputError(f"{folder}/mechanism.json 'instance.path': instance folder "
+                         f"{inst_path} not found; give it with --instance FOLDER")
+    recorded = {**((doc.get("design") or {}).get("overrides") or {}),
+                **((doc.get("instance") or {}).get("overrides") or {})}
+    merged = {**recorded, **as_dict(as_overrides(overrides))}
+    solver = doc.get("solver") or {}
+    opts = options or SolverOptions(
+        time_limit_s=float(solver.get("time_limit_s", 600.0)),
+        mip_gap=float(solver.get("mip_rel_gap", 1e-4)), threads=int(solver.get("threads", 0)),
+        seed=int(solver.get("random_seed", 0)))
+    extras = Extras(vss="vss" in doc, foresight="foresight" in doc)
+    notes = [f"{folder} had a {what} section, which the re-solve does not recompute"
+             for what in ("saa", "decomposition") if doc.get(what)]
+    run = solve_files(inst_path, design_path, opts, extras=extras
+                      if extras.vss or extras.foresight else None, overrides=merged)
+    return run.mechanism, notes
