@@ -5,8 +5,8 @@ From Python (docs/api.md)::
     import remech
     mech = remech.solve("instances/allied-ree-2026", **{"risk.cvar_weight": 0.3})
     mech.floors, mech.costs_by_scenario, mech.contributions   # pandas DataFrames
-    remech.compare(...), remech.sweep(...), remech.game(...), remech.simulate(...),
-    remech.report(...)
+    remech.compare(...), remech.sweep(...), remech.tornado(...), remech.game(...),
+    remech.simulate(...), remech.report(...)
 
 The functions live in ``remech.api`` (also importable under that name) and are loaded on
 first use, so that ``import remech`` stays cheap (no Pyomo, pandas or HiGHS until then).
@@ -15,8 +15,8 @@ first use, so that ``import remech`` stays cheap (no Pyomo, pandas or HiGHS unti
 __version__ = "0.1.0"
 
 #: the public API, from remech.api (loaded on first attribute access)
-_API = ("solve", "compare", "sweep", "game", "simulate", "report",
-        "Mechanism", "Comparison", "SweepResult", "GameResult", "Simulation")
+_API = ("solve", "compare", "sweep", "tornado", "game", "simulate", "report",
+        "Mechanism", "Comparison", "SweepResult", "Sensitivity", "GameResult", "Simulation")
 
 __all__ = ["__version__", *_API]
 

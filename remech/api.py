@@ -14,6 +14,7 @@
     sw = remech.sweep("instances/allied-ree-2026",
                       {"price_floor.levels_usd_per_kg.NDPR": [[50], [80], [110]]})
     sw.frame()                        # sweep.csv
+    t = remech.tornado("instances/allied-ree-2026", spread=0.25)   # t.frame(): tornado.csv
     g = remech.game("instances/allied-ree-2026")    # g.allocations, g.allocation("shapley")
     sim = remech.simulate("out/", "instances/allied-ree-2026", n=200)
     remech.report("out/")             # out/report.html (and report.md)
@@ -35,11 +36,12 @@ from remech.comparing import Comparison
 from remech.errors import InputError
 from remech.game_runner import GameResult
 from remech.mechanism import Mechanism
+from remech.sensitivity import Sensitivity
 from remech.simulating import Simulation
 from remech.sweeping import SweepResult
 
-__all__ = ["solve", "compare", "sweep", "game", "simulate", "report", "Mechanism",
-           "Comparison", "SweepResult", "GameResult", "Simulation"]
+__all__ = ["solve", "compare", "sweep", "tornado", "game", "simulate", "report", "Mechanism",
+           "Comparison", "SweepResult", "Sensitivity", "GameResult", "Simulation"]
 
 
 def _merged(overrides: Mapping | None, more: Mapping) -> dict | None:
@@ -107,6 +109,19 @@ def sweep(instance: str | Path, vary: Mapping[str, Iterable], design: str | Path
     axes = [Axis(str(k), tuple(v)) for k, v in vary.items()] + \
         [Axis(str(k), (v,)) for k, v in (overrides or {}).items()]
     return run_sweep(instance, axes, design, jobs, time_limit_s, mip_gap)
+
+
+def tornado(instance: str | Path, design: str | Path | None = None,
+            overrides: Mapping | None = None, *, spread: float = 0.25,
+            jobs: int | None = None, time_limit_s: float = 600.0,
+            mip_gap: float = 1e-4) -> Sensitivity:
+    """One-at-a-time sensitivity, as remech sweep --tornado: the base and each main
+    uncertain input at base x (1 -/+ spread). Returns a Sensitivity: ``frame()``
+    (tornado.csv, the largest swing first), ``table()`` (as printed), ``to_json()``."""
+    from remech.sensitivity import run_tornado
+
+    _options(time_limit_s, mip_gap, jobs=jobs)
+    return run_tornado(instance, design, spread, jobs, time_limit_s, mip_gap, overrides)
 
 
 def report(folder: str | Path, out: str | Path | None = None,

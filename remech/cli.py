@@ -163,7 +163,9 @@ def parse_sets(texts: tuple[str, ...]):
 def solver_limit_options(per: str, time_limit_s: float = 600.0):
     """--time-limit and --mip-gap of a command whose solves run per design, batch, ..."""
     def decorate(fn):
-        fn = click.option("--mip-gap", type=float, default=1e-4, show_default=True)(fn)
+        fn = click.option("--mip-gap", type=float, default=1e-4, show_default=True,
+                          help=f"Relative MIP gap at which HiGHS stops each {per}'s solve "
+                               "and calls it optimal.")(fn)
         return click.option("--time-limit", type=float, default=time_limit_s,
                             show_default=True,
                             help=f"HiGHS time limit per {per}, seconds.")(fn)
@@ -761,14 +763,23 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
                    "menu each value v is the one-level menu [v].")
 @jobs_option()
 @solver_limit_options("point", 600.0)
-@out_option("Write sweep.csv, sweep.md, sweep.json and the report here.", required=True)
+@click.option("--tornado", is_flag=True,
+              help="One-at-a-time sensitivity instead of a grid: shortfall penalties, "
+                   "discount and hurdle rates, export-control severity and probability and "
+                   "the MCPF, each at -/+ --spread around the files' values; writes "
+                   "tornado.csv, tornado.md, tornado.json, tornado.html and tornado.png.")
+@click.option("--spread", type=float, default=0.25, show_default=True,
+              help="With --tornado: low = base x (1 - spread), high = base x (1 + spread).")
+@out_option("Write sweep.csv, sweep.md, sweep.json and the report here (with --tornado: "
+            "the tornado files).", required=True)
 @force_option
 @json_option("the points as JSON")
 @quiet_option("No progress bar.")
 @user_errors
 def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
-          vary_texts: tuple[str, ...], jobs: int | None, time_limit: float, mip_gap: float,
-          outdir: Path, force: bool, as_json: bool, quiet: bool) -> None:
+          vary_texts: tuple[str, ...], tornado: bool, spread: float, jobs: int | None,
+          time_limit: float, mip_gap: float, outdir: Path, force: bool, as_json: bool,
+          quiet: bool) -> None:
     """Solve one design of INSTANCE at every point of a grid of overrides, in parallel.
 
     Every combination of the swept values is one solve (checked before any solve starts);
@@ -777,17 +788,27 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
     sweep.json (remech explore --precomputed reads it) and the compare-style report with
     charts against the swept value.
 
+    With --tornado, one input at a time instead: the base and each main uncertain input low
+    and high (2 n + 1 solves), a table sorted by the swing in expected cost and a tornado
+    chart; --set values (one each) apply at every point.
+
     \b
     Example:
       remech sweep instances/allied-ree-2026 --vary price_floor.levels_usd_per_kg.NDPR=50:110:20 \\
           --set 'price_floor.mandatory_floor=["NDPR"]' --jobs 2 -o sweep-ndpr/
       remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
           --set burden_sharing.rule=gdp,equal -o sweep-views/
+      remech sweep instances/allied-ree-2026 --tornado --spread 0.25 --jobs 2 -o tornado/
     """
     from remech.sweeping import grid, parse_axes, run_sweep, table, write_sweep
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     inputs = [model_path] if model_path is not None else []
+    if tornado:
+        return _tornado(instance, model_path, set_texts, vary_texts, spread, jobs, time_limit,
+                        mip_gap, outdir, force, as_json, quiet, inputs)
+    if spread != 0.25:
+        raise InputError("--spread: only with --tornado; add --tornado or drop --spread")
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="sweep")
     axes = parse_axes(set_texts, vary_texts)
     n = len(grid(axes))
@@ -808,6 +829,49 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
                    f"({sum(r['seconds'] for r in result.rows):.1f} s of solver processes)")
         click.echo(f"results       {outdir}/ (sweep.csv, sweep.md, sweep.json, "
                    f"{Path(html).name})")
+
+
+def _tornado(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
+             vary_texts: tuple[str, ...], spread: float, jobs: int | None, time_limit: float,
+             mip_gap: float, outdir: Path, force: bool, as_json: bool, quiet: bool,
+             inputs: list[Path]) -> None:
+    """remech sweep --tornado (remech/sensitivity.py)."""
+    from remech.sensitivity import check_spread, run_tornado, write_tornado
+
+    check_spread(spread)
+    if vary_texts:
+        raise InputError("--vary: not with --tornado (it varies its own inputs); drop --vary, "
+                         "or --tornado for a grid")
+    overrides = parse_sets(set_texts)
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="tornado")
+    bars: list = []
+
+    def start(n: int) -> None:
+        bars.append(click.progressbar(length=n, label=f"solving {n} points", show_pos=True,
+                                      file=sys.stderr if not quiet else open(os.devnull, "w")))
+        bars[0].__enter__()
+
+    try:
+        result = run_tornado(instance, model_path, spread, jobs, time_limit, mip_gap,
+                             overrides, on_done=lambda k, r: bars[0].update(1), on_start=start)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    check_outdir(outdir, force, inside_of=[result.instance["path"]],
+                 contains=[result.design["path"]], kind="tornado")
+    write_tornado(outdir, result, force)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    with pd_options():
+        click.echo(result.table().to_string(index=False))
+    base = result.base.get(result.metric)
+    click.echo(f"\nbase: expected cost {base:,.1f} MUSD ({result.design['view']} view); "
+               f"{result.points} points in {result.wall_seconds:.1f} s")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"results       {outdir}/ (tornado.csv, tornado.md, tornado.json, "
+               "tornado.html, tornado.png)")
 
 
 @main.command()
@@ -994,7 +1058,9 @@ def scenarios() -> None:
 @out_option("New instance folder: a copy of INSTANCE with the generated scenarios.", required=True)
 @click.option("-n", "n", type=click.IntRange(min=0), default=100, show_default=True,
               help="Number of bootstrap paths.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap and the export-control/flooding draws (the same "
+                   "seed gives the same scenarios).")
 @click.option("--stress", default="", help="Named stress tests to add: all, or a comma "
               "list of stress-spike-2011, stress-slump-2015, stress-trough-2024, "
               "stress-controls-2025.")
@@ -1012,7 +1078,8 @@ def scenarios() -> None:
               help="Probability of strategic flooding when allied capacity comes online.")
 @click.option("--flooding-depth", type=click.FloatRange(0, 1, max_open=True), default=0.35,
               show_default=True, help="Price cut during flooding (share).")
-@click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Years a flooding episode lasts.")
 @click.option("--tree", "tree", default=None, metavar="SPEC",
               help="A scenario tree instead of N independent paths: branching years and "
                    "children per node, e.g. 2028:5,2031:4 (one shared path until 2028, 20 "
