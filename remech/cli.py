@@ -545,9 +545,12 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
 @model_option
 @quiet_option("Print nothing on success.")
 @set_option
+@click.option("--json", "as_json", is_flag=True,
+              help='Print the verdict as JSON on stdout: {"ok": true, sizes, model counts} '
+                   'or {"ok": false, "errors": [one line each]} (exit code 2).')
 @user_errors
 def validate(instance: Path, model_path: Path | None, quiet: bool,
-             set_texts: tuple[str, ...]) -> None:
+             set_texts: tuple[str, ...], as_json: bool) -> None:
     """Read and check INSTANCE and a design, and build the model without solving.
 
     Bad input is reported on one line naming the file, the row or field, the bad value
@@ -558,12 +561,29 @@ def validate(instance: Path, model_path: Path | None, quiet: bool,
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
       remech validate instances/allied-ree-2026 --set objective.view=economic
+      remech validate my-instance --json
     """
     from remech.run import build, load_files, model_counts
 
-    run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
+    try:
+        run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
+    except InputError as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"ok": False, "instance": str(instance), "errors": exc.lines},
+                              indent=2))
+        sys.exit(EXIT_INPUT)
     counts = model_counts(run.model)
-    if not quiet:
+    if as_json:
+        click.echo(json.dumps({
+            "ok": True, "instance": {"name": run.instance.name,
+                                     "path": str(run.instance.folder),
+                                     "overrides": dict(run.instance.overrides or {})},
+            "design": {"name": run.design.name, "path": str(run.design.path),
+                       "overrides": dict(run.design.overrides)},
+            "sizes": run.data.sizes, "model": counts,
+            "build_seconds": round(run.timings_s["build model"], 4)}, indent=2))
+    elif not quiet:
         sizes = ", ".join(f"{v} {k}" for k, v in run.data.sizes.items())
         click.echo(f"ok: {run.instance.name} with design {run.design.name}: {sizes}; model "
                    f"has {counts['variables']} variables ({counts['binaries']} binary) and "
@@ -1085,11 +1105,12 @@ def scenarios() -> None:
                    "children per node, e.g. 2028:5,2031:4 (one shared path until 2028, 20 "
                    "leaves); writes nodes.csv. Not with -n or --stress.")
 @force_option
+@json_option("what was written and the calibration against history as JSON")
 @user_errors
 def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
              kappa: float, long_run: str | None, start: str | None, p_controls: float,
              p_flooding: float, flooding_depth: float, flooding_years: int,
-             tree: str | None, force: bool) -> None:
+             tree: str | None, force: bool, as_json: bool) -> None:
     """Generate N price paths (and export-control paths) for INSTANCE from history.
 
     Block bootstrap of the joint annual log returns of USGS/Argus oxide prices 2011-2025
@@ -1103,10 +1124,12 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
       remech scenarios generate instances/allied-ree-2026 -n 200 --seed 7 --stress all \\
           -o my-200
       remech scenarios generate instances/allied-ree-2026 --tree 2028:5,2031:4 -o my-tree
+      remech scenarios generate instances/allied-ree-2026 -n 50 -o my-50 --json
     """
     from remech.instance import load_instance
     from remech.scenarios import (
         GeneratorSettings,
+        calibration,
         calibration_text,
         generated_tables,
         write_instance,
@@ -1129,6 +1152,11 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
         is not click.core.ParameterSource.DEFAULT
     sset, tables, shape = generated_tables(inst, settings, tree, n_given)
     write_instance(inst, tables, outdir, force)
+    if as_json:
+        click.echo(json.dumps({"outdir": str(outdir), "scenarios": len(sset.names),
+                               "seed": seed, "tree": tree, "stress": list(settings.stress),
+                               "calibration": calibration(sset)}, indent=2))
+        return
     click.echo(f"wrote {len(sset.names)} scenarios to {outdir}/ (seed {seed}){shape}")
     click.echo(calibration_text(sset))
 
@@ -1142,9 +1170,10 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Solve on the reduced set and evaluate that mechanism on the full set.")
 @force_option
+@json_option("the reduction (and the check) as JSON")
 @user_errors
 def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check: bool,
-           force: bool) -> None:
+           force: bool, as_json: bool) -> None:
     """Keep K representative scenarios of INSTANCE (fast forward selection).
 
     Probabilities of dropped scenarios go to their nearest kept scenario; prints the
@@ -1155,6 +1184,7 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     \b
     Example:
       remech scenarios reduce my-200 --to 40 -o my-40
+      remech scenarios reduce my-200 --to 40 -o my-40 --no-check --json
     """
     import time
 
@@ -1175,17 +1205,26 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     tables = to_tables(small, china_multiple(inst), source)
     tables["scenarios.csv"]["description"] = small.description
     write_instance(inst, tables, outdir, force)
-    click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
-               f"Kantorovich distance {distance:.4f} (standardised log-price and "
-               f"availability paths); written to {outdir}/")
-    if inst.nodes is not None and len(inst.nodes):
-        click.echo(f"{instance} is a scenario tree; the kept scenarios do not form one, so "
-                   f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
-                   "need one)")
+    tree_note = (f"{instance} is a scenario tree; the kept scenarios do not form one, so "
+                 f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
+                 "need one)") if inst.nodes is not None and len(inst.nodes) else None
+    c = None
     if check:
         from remech.evaluate import out_of_sample_check
 
         c = out_of_sample_check(outdir, instance, model_path)
+    if as_json:
+        click.echo(json.dumps({"outdir": str(outdir), "kept": len(small.names),
+                               "of": len(full.names), "kantorovich_distance": float(distance),
+                               "seconds": seconds, "note": tree_note,
+                               "check": c}, indent=2, default=float))
+        return
+    click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
+               f"Kantorovich distance {distance:.4f} (standardised log-price and "
+               f"availability paths); written to {outdir}/")
+    if tree_note:
+        click.echo(tree_note)
+    if c is not None:
         click.echo(f"in-sample (reduced set) {c['in_sample_musd']:,.1f} MUSD; that mechanism "
                    f"on the full set {c['out_of_sample_musd']:,.1f} MUSD; full-set optimum "
                    f"{c['full_optimum_musd']:,.1f} MUSD (out-of-sample loss "
@@ -1198,8 +1237,10 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
 @click.option("--mechanism", type=click.Path(path_type=Path),
               help="A mechanism.json whose floor levels are drawn.")
 @force_option
+@json_option('the files written as JSON ({"files": [...]})')
 @user_errors
-def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> None:
+def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool,
+         as_json: bool) -> None:
     """Fan chart per product: percentile bands of the scenario prices, history overlaid,
     and the floors of a solved mechanism if given.
 
@@ -1223,6 +1264,10 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> N
     names: list[str] = []
     replace_folder(outdir, lambda folder: names.extend(
         p.name for p in fan_charts(inst, folder, floors)), force, "plot")
+    if as_json:
+        click.echo(json.dumps({"outdir": str(outdir),
+                               "files": [str(outdir / name) for name in names]}, indent=2))
+        return
     for name in names:
         click.echo(f"wrote {outdir / name}")
 

@@ -653,6 +653,15 @@ def generated_tables(inst: Instance, settings: GeneratorSettings, tree: str | No
     return sset, tables, f"; scenario tree {spec}: {len(set(node.ravel()))} nodes in nodes.csv"
 
 
+def calibration(sset: ScenarioSet) -> dict:
+    """The generated paths' return volatility and correlation against history, as JSON:
+    {"std": {product: {"generated", "history"}}, "corr": {pair: {...}}}."""
+    products = list(sset.products)
+    hist, gen = history_statistics(products), statistics(sset)
+    return {what: {k: {"generated": float(gen[what][k]), "history": float(hist[what][k])}
+                   for k in gen[what]} for what in ("std", "corr")}
+
+
 def calibration_text(sset: ScenarioSet) -> str:
     """The generated paths' return volatility and correlation against history."""
     products = list(sset.products)
