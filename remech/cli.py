@@ -153,6 +153,20 @@ set_option = click.option(
          "instance.allies.US.budget_cap_musd=400. Recorded in mechanism.json.")
 
 
+format_option = click.option(
+    "--format", "formats", multiple=True, type=click.Choice(["csv", "xlsx", "parquet"],
+                                                            case_sensitive=False),
+    help="Also write the result tables as xlsx (tables.xlsx, one sheet per table) or "
+         "parquet (NAME.parquet next to NAME.csv); repeat for both. The CSV files are always "
+         "written. Needs the extra remech[tables] (openpyxl, pyarrow).")
+
+
+def formats_checked(formats: tuple[str, ...]) -> tuple[str, ...]:
+    from remech.results import check_formats
+
+    return check_formats(formats)
+
+
 def parse_sets(texts: tuple[str, ...]):
     """The --set options as remech.overrides.Override objects (InputError if malformed)."""
     from remech.overrides import as_overrides
@@ -239,6 +253,7 @@ def main() -> None:
 @click.option("--bundle-size", type=int, default=0, show_default=True,
               help="--decompose: scenarios per mpi-sppy subproblem (0: about the square root "
                    "of the number of scenarios).")
+@format_option
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
@@ -246,7 +261,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
           with_vss: bool, with_foresight: bool, saa_spec: str | None,
           saa_sampler: str | None, saa_seed: int, decompose_method: str | None,
-          ranks: int, bundle_size: int, set_texts: tuple[str, ...]) -> None:
+          ranks: int, bundle_size: int, set_texts: tuple[str, ...],
+          formats: tuple[str, ...]) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -258,6 +274,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -o out/
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
+      remech solve instances/allied-ree-2026 -o out/ --format xlsx --format parquet
       remech solve instances/allied-ree-2026 -o out-80 \\
           --set 'price_floor.levels_usd_per_kg.NDPR=[80]' --set objective.view=economic
       remech solve big-instance -o out-big --decompose lshaped --ranks 2 --mip-gap 0.005
@@ -269,6 +286,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     from remech.solving import STOP, SolverOptions, request_stop
     from remech.stability import DEFAULT_CACHE, GameOptions
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, threads, jobs)
     overrides = parse_sets(set_texts)
     saa_mnn = None
@@ -302,7 +320,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         extras = Extras(vss=with_vss, foresight=with_foresight, saa=saa_mnn,
                         saa_sampler=saa_sampler, saa_seed=saa_seed, jobs=jobs)
         _solve_and_write(run, outdir, force, opts, game_opts, extras, write_model, as_json,
-                         quiet, dopts)
+                         quiet, dopts, formats)
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -330,7 +348,7 @@ def _decompose_options(method: str | None, ranks: int, bundle_size: int, time_li
 
 def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
                      write_model: Path | None, as_json: bool, quiet: bool,
-                     dopts=None) -> None:
+                     dopts=None, formats: tuple[str, ...] = ()) -> None:
     """Solve a loaded run (remech.run.solve_run, or solve_decomposed with ``dopts``), write
     the mechanism, print, exit."""
     from remech.run import solve_decomposed, solve_run
@@ -365,7 +383,7 @@ def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
         outdir = _interrupted_target(outdir)
     from remech.results import summary, write_results
 
-    write_results(outdir, mech, mech.tables, force or stopped, extra_files)
+    write_results(outdir, mech, mech.tables, force or stopped, extra_files, formats=formats)
     if not quiet:
         click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:
@@ -448,12 +466,13 @@ def _bar(file, label: str):
 @force_option
 @json_option("simulation.json")
 @quiet_option()
+@format_option
 @user_errors
 def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | None,
              seed: int, sampler: str, stress: str, batch_size: int,
              china_response: str | None, jobs: int | None,
              time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-             as_json: bool, quiet: bool) -> None:
+             as_json: bool, quiet: bool, formats: tuple[str, ...]) -> None:
     """Run a solved MECHANISM on scenarios it was not solved on.
 
     MECHANISM is a mechanism.json written by remech solve -o (or that folder). Its first
@@ -474,6 +493,7 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
     from remech.simulating import batches, load_simulation, simulate, summary
     from remech.solving import SolverOptions
 
+    formats = formats_checked(formats)
     inputs = [p for p in (mechanism, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="simulate")
     check_solver_options(time_limit, mip_gap, None, jobs)
@@ -500,7 +520,7 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
         from remech.results import write_results
 
         write_results(outdir, report, tables, force, json_name="simulation.json",
-                      kind="simulate")
+                      kind="simulate", formats=formats)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -643,12 +663,14 @@ def schema(kind: str) -> None:
 @json_option("the analysis as JSON")
 @quiet_option("No progress bar.")
 @set_option
+@format_option
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
          tolerance: float | None, max_samples: int | None, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
+         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...],
+         formats: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -670,6 +692,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     """
     from remech.game_runner import run_game
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
     overrides = parse_sets(set_texts)
@@ -704,7 +727,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
             bars[0].__exit__(None, None, None)
     result, text = game_result.result, game_result.text
     if outdir is not None:
-        game_result.write(outdir, force)
+        game_result.write(outdir, force, formats)
     click.echo(json.dumps(result, indent=2) if as_json else text)
 
 
@@ -722,10 +745,12 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @json_option("the comparison as JSON")
 @quiet_option("No progress bar.")
 @set_option
+@format_option
 @user_errors
 def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-            as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
+            as_json: bool, quiet: bool, set_texts: tuple[str, ...],
+            formats: tuple[str, ...]) -> None:
     """Solve several designs on the same INSTANCE and put them side by side.
 
     For each design: status and gap, floors (and collars), supported projects, stockpiles,
@@ -745,6 +770,7 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     from remech.comparing import compare_designs, design_paths, write_compare
     from remech.instance import load_instance
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
@@ -757,7 +783,8 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
         result = compare_designs(instance, paths, baseline, jobs, time_limit, mip_gap,
                                  overrides, on_done=lambda k, r: bar.update(1))
     if outdir is not None:
-        click.echo(f"report        {write_compare(outdir, result, force)}", err=True)
+        click.echo(f"report        {write_compare(outdir, result, force, formats)}",
+                   err=True)
     rows = result.rows
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -795,11 +822,12 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
 @force_option
 @json_option("the points as JSON")
 @quiet_option("No progress bar.")
+@format_option
 @user_errors
 def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
           vary_texts: tuple[str, ...], tornado: bool, spread: float, jobs: int | None,
           time_limit: float, mip_gap: float, outdir: Path, force: bool, as_json: bool,
-          quiet: bool) -> None:
+          quiet: bool, formats: tuple[str, ...]) -> None:
     """Solve one design of INSTANCE at every point of a grid of overrides, in parallel.
 
     Every combination of the swept values is one solve (checked before any solve starts);
@@ -822,11 +850,12 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
     """
     from remech.sweeping import grid, parse_axes, run_sweep, table, write_sweep
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     inputs = [model_path] if model_path is not None else []
     if tornado:
         return _tornado(instance, model_path, set_texts, vary_texts, spread, jobs, time_limit,
-                        mip_gap, outdir, force, as_json, quiet, inputs)
+                        mip_gap, outdir, force, as_json, quiet, inputs, formats)
     if spread != 0.25:
         raise InputError("--spread: only with --tornado; add --tornado or drop --spread")
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="sweep")
@@ -839,7 +868,7 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
                            on_done=lambda k, r: bar.update(1))
     check_outdir(outdir, force, inside_of=[result.instance["path"]],
                  contains=[result.design["path"]], kind="sweep")
-    html = write_sweep(outdir, result, force)
+    html = write_sweep(outdir, result, force, formats)
     if as_json:
         click.echo(json.dumps(result.rows, indent=2))
     else:
@@ -854,7 +883,7 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
 def _tornado(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
              vary_texts: tuple[str, ...], spread: float, jobs: int | None, time_limit: float,
              mip_gap: float, outdir: Path, force: bool, as_json: bool, quiet: bool,
-             inputs: list[Path]) -> None:
+             inputs: list[Path], formats: tuple[str, ...] = ()) -> None:
     """remech sweep --tornado (remech/sensitivity.py)."""
     from remech.sensitivity import check_spread, run_tornado, write_tornado
 
@@ -879,7 +908,7 @@ def _tornado(instance: Path, model_path: Path | None, set_texts: tuple[str, ...]
             bars[0].__exit__(None, None, None)
     check_outdir(outdir, force, inside_of=[result.instance["path"]],
                  contains=[result.design["path"]], kind="tornado")
-    write_tornado(outdir, result, force)
+    write_tornado(outdir, result, force, formats)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return

@@ -245,7 +245,7 @@ def compare_designs(instance, models=(), baseline: str | None = "no-mechanism",
                       rows, time.perf_counter() - t0, as_dict(items))
 
 
-def write_compare(outdir: Path, comparison: Comparison, force: bool) -> Path:
+def write_compare(outdir: Path, comparison: Comparison, force: bool, formats=()) -> Path:
     """compare.json, compare.csv, compare.md and the report into ``outdir``; returns the
     report's HTML file."""
     from remech.document import markdown_table
@@ -254,5 +254,6 @@ def write_compare(outdir: Path, comparison: Comparison, force: bool) -> Path:
 
     write_results(outdir, comparison.to_json(), {"compare.csv": comparison.frame()}, force,
                   json_name="compare.json", kind="compare",
-                  texts={"compare.md": markdown_table(comparison.table()) + "\n"})
+                  texts={"compare.md": markdown_table(comparison.table()) + "\n"},
+                  formats=formats)
     return write_report(outdir).html

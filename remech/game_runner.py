@@ -52,12 +52,13 @@ class GameResult:
     def to_json(self) -> dict:
         return self.result
 
-    def write(self, outdir: str | Path, force: bool = False) -> None:
-        """game.json and the tables, as ``remech game -o`` writes them."""
+    def write(self, outdir: str | Path, force: bool = False, formats=()) -> None:
+        """game.json and the tables, as ``remech game -o`` writes them (``formats``: also
+        "xlsx", "parquet")."""
         from remech.results import write_results
 
         write_results(Path(outdir), self.result, self.tables, force, json_name="game.json",
-                      kind="game")
+                      kind="game", formats=formats)
 
 
 def run_game(instance: str | Path | None = None, design: str | Path | None = None, *,

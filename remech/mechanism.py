@@ -132,12 +132,14 @@ class Mechanism(Mapping):
         return len(self.to_json())
 
     def write(self, outdir: str | Path, force: bool = False,
-              extra_files: dict[str, Path] | None = None) -> None:
+              extra_files: dict[str, Path] | None = None, formats=()) -> None:
         """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap; an
-        existing folder only with ``force`` and only if remech wrote it)."""
+        existing folder only with ``force`` and only if remech wrote it); ``formats``
+        ("xlsx", "parquet") add tables.xlsx or NAME.parquet next to the CSV files."""
         from remech.results import write_results
 
-        write_results(Path(outdir), self.to_json(), self.tables, force, extra_files)
+        write_results(Path(outdir), self.to_json(), self.tables, force, extra_files,
+                      formats=formats)
 
     # -- the tables by name (the CSV files of remech solve -o) ---------------------------
 

@@ -318,7 +318,7 @@ def save_tornado_png(result: Sensitivity, path: Path) -> Path:
     return path
 
 
-def write_tornado(outdir: Path, result: Sensitivity, force: bool) -> None:
+def write_tornado(outdir: Path, result: Sensitivity, force: bool, formats=()) -> None:
     """tornado.json, tornado.csv, tornado.md, tornado.html and tornado.png into
     ``outdir`` (a remech result folder of kind 'tornado')."""
     import tempfile
@@ -337,4 +337,5 @@ def write_tornado(outdir: Path, result: Sensitivity, force: bool) -> None:
               + (f"\nNotes:{notes}\n" if notes else ""))
         write_results(outdir, result.to_json(), {"tornado.csv": result.frame()}, force,
                       extra_files={"tornado.html": html, "tornado.png": png},
-                      json_name="tornado.json", kind="tornado", texts={"tornado.md": md})
+                      json_name="tornado.json", kind="tornado", texts={"tornado.md": md},
+                      formats=formats)

@@ -496,12 +496,13 @@ class Simulation:
         """What remech simulate prints."""
         return summary(self.report)
 
-    def write(self, outdir: str | Path, force: bool = False) -> None:
-        """simulation.json and scenario_costs.csv, as ``remech simulate -o`` writes them."""
+    def write(self, outdir: str | Path, force: bool = False, formats=()) -> None:
+        """simulation.json and scenario_costs.csv, as ``remech simulate -o`` writes them
+        (``formats``: also "xlsx", "parquet")."""
         from remech.results import write_results
 
         write_results(Path(outdir), self.report, self.tables, force,
-                      json_name="simulation.json", kind="simulate")
+                      json_name="simulation.json", kind="simulate", formats=formats)
 
 
 def simulate_files(mechanism: str | Path, instance: str | Path,

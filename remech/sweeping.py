@@ -228,7 +228,7 @@ def table(result: SweepResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_sweep(outdir: Path, result: SweepResult, force: bool) -> Path:
+def write_sweep(outdir: Path, result: SweepResult, force: bool, formats=()) -> Path:
     """sweep.json, sweep.csv, sweep.md and the report into ``outdir``; returns the
     report's HTML file."""
     from remech.document import markdown_table
@@ -237,5 +237,6 @@ def write_sweep(outdir: Path, result: SweepResult, force: bool) -> Path:
 
     write_results(outdir, result.to_json(), {"sweep.csv": result.frame()}, force,
                   json_name="sweep.json", kind="sweep",
-                  texts={"sweep.md": markdown_table(table(result), index=False) + "\n"})
+                  texts={"sweep.md": markdown_table(table(result), index=False) + "\n"},
+                  formats=formats)
     return write_report(outdir).html

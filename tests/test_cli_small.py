@@ -66,3 +66,59 @@ def test_scenarios_json(tmp_path):
     files = json.loads(r.stdout)["files"]
     assert [f.rsplit("/", 1)[-1] for f in files] == ["fan_NDPR.png", "fan_DY.png",
                                                      "fan_TB.png"]
+
+
+def test_tables_as_xlsx_and_parquet_round_trip(tmp_path):
+    """--format xlsx --format parquet: tables.xlsx (a sheet per CSV) and NAME.parquet next to
+    each CSV, registered in the marker; read back they equal the CSV files."""
+    import pandas as pd
+
+    from remech.outdir import read_marker
+
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["solve", str(TINY), "-o", str(out), "-q",
+                                  "--format", "xlsx", "--format", "PARQUET"])
+    assert r.exit_code == 0, r.output
+    csvs = sorted(p.name for p in out.glob("*.csv"))
+    files = set(read_marker(out)["files"])
+    assert "tables.xlsx" in files and {c.replace(".csv", ".parquet") for c in csvs} <= files
+    sheets = pd.read_excel(out / "tables.xlsx", sheet_name=None)
+    assert sorted(f"{s}.csv" for s in sheets) == csvs
+    for name in csvs:
+        csv = pd.read_csv(out / name)
+        pd.testing.assert_frame_equal(sheets[name[:-4]], csv, check_dtype=False, obj=name)
+        parquet = pd.read_parquet(out / name.replace(".csv", ".parquet"))
+        pd.testing.assert_frame_equal(parquet, csv, check_dtype=False, obj=name)
+
+
+def test_format_xlsx_on_sweep_and_game(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "sweep"
+    r = CliRunner().invoke(main, ["sweep", str(TINY), "--set",
+                                  "price_floor.levels_usd_per_kg.X=[55],[60]", "--jobs", "1",
+                                  "-o", str(out), "-q", "--format", "xlsx"])
+    assert r.exit_code == 0, r.output
+    sheet = pd.read_excel(out / "tables.xlsx", sheet_name="sweep")
+    assert sheet["expected_cost_musd"].round(3).tolist() == [50.0, 10.0]
+    costs = tmp_path / "costs.csv"
+    costs.write_text("coalition,cost\nUS,10\nEU,20\nUS+EU,10\n")
+    r = CliRunner().invoke(main, ["game", "--costs", str(costs), "-o", str(tmp_path / "g"),
+                                  "--format", "parquet"])
+    assert r.exit_code == 0, r.output
+    alloc = pd.read_parquet(tmp_path / "g" / "allocations.parquet")
+    assert dict(zip(alloc["player"], alloc["shapley"], strict=True)) == {"US": 0.0, "EU": 10.0}
+
+
+def test_format_without_its_library_is_a_one_line_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    r = CliRunner().invoke(main, ["solve", str(TINY), "-o", str(tmp_path / "o"), "-q",
+                                  "--format", "parquet"])
+    assert r.exit_code == 2
+    assert r.output == ("error: --format parquet: needs pyarrow, which is not installed; pip "
+                        "install 'remech[tables]' (or drop --format)\n")
+    assert not (tmp_path / "o").exists()
