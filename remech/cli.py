@@ -611,6 +611,30 @@ def validate(instance: Path, model_path: Path | None, quiet: bool,
                    f"{run.timings_s['build model']:.2f} s)")
 
 
+@main.command("new")
+@click.argument("name", type=click.Path(path_type=Path))
+@user_errors
+def new_command(name: Path) -> None:
+    """Write a new instance folder NAME from commented templates.
+
+    A small working world (two allies, NdPr oxide, an existing and a new project, two years,
+    a calm and an export-control scenario) with a default design.toml; every value is a
+    placeholder marked as a template assumption, README.md in the folder explains every
+    column. remech validate accepts it as written. An existing NAME is never touched.
+
+    \b
+    Example:
+      remech new instances/my-world && remech validate instances/my-world
+      remech solve instances/my-world -o out-my-world/
+    """
+    from remech.scaffold import scaffold
+
+    files = scaffold(name)
+    click.echo(f"wrote {name}/ ({', '.join(p.name for p in files)})")
+    click.echo(f"next: edit the files (README.md explains the columns), then remech validate "
+               f"{name}")
+
+
 @main.command()
 @click.argument("kind", type=click.Choice(["design", "instance"]))
 def schema(kind: str) -> None:

@@ -122,3 +122,37 @@ def test_format_without_its_library_is_a_one_line_error(tmp_path, monkeypatch):
     assert r.output == ("error: --format parquet: needs pyarrow, which is not installed; pip "
                         "install 'remech[tables]' (or drop --format)\n")
     assert not (tmp_path / "o").exists()
+
+
+def test_new_scaffolds_an_instance_that_validates_and_solves(tmp_path):
+    folder = tmp_path / "my-world"
+    r = CliRunner().invoke(main, ["new", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert (folder / "README.md").read_text().count("| column |") >= 8
+    toml = (folder / "instance.toml").read_text()
+    assert toml.count("#") >= 5 and 'name = "my-world"' in toml
+    assert "assumption: template value" in (folder / "projects.csv").read_text()
+    r = CliRunner().invoke(main, ["validate", str(folder), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["design"]["name"] == "my-world-design"
+    r = CliRunner().invoke(main, ["solve", str(folder), "-o", str(tmp_path / "out"), "-q",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    # as written, the 80 USD/kg floor makes the new plant bankable (module doc)
+    assert doc["floors_usd_per_kg"] == {"NDPR": 80.0}
+    assert doc["supported_projects"] == ["NEW"]
+
+
+def test_new_never_touches_an_existing_folder(tmp_path):
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep")
+    for target, message in ((folder, "already exists; remech new writes a new folder only"),
+                            (tmp_path / "no" / "x", "folder not found; create it first"),
+                            (tmp_path / "bad name!", "not a usable instance name")):
+        r = CliRunner().invoke(main, ["new", str(target)])
+        assert r.exit_code == 2 and message in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
+    assert [p.name for p in folder.iterdir()] == ["mine.txt"]
+    assert not list(tmp_path.glob(".*tmp*"))
