@@ -89,13 +89,13 @@ def with_design(inst: Instance, model: str | Path | None = None, overrides=None,
         model = inst.default_model
     design = _timed(timings, "read design", load_design, model, overrides, report=report)
     if design.overrides:  # a key an override names must exist in the instance
-        _check_names(inst, design, overrides)
+        check_names(inst, design, overrides)
     with _as_input_error(inst, design, "prepared"):
         data = _timed(timings, "prepare data", prepare, inst, design, report=report)
     return Run(instance=inst, design=design, data=data, timings_s=timings)
 
 
-def _check_names(inst: Instance, design: Design, overrides) -> None:
+def check_names(inst: Instance, design: Design, overrides) -> None:
     """The design's products, allies and projects exist in the instance (as prepare checks),
     naming the overrides in the error."""
     from remech.design import check_against

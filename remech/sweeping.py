@@ -148,9 +148,10 @@ def check_points(instance: str | Path, design: str | Path | None,
                  points: list[Overrides]):
     """Load the instance and design once and check every point's overrides (InputError
     naming the --set of the first bad point); returns (instance, design path)."""
-    from remech.design import check_against, load_design
+    from remech.design import load_design
     from remech.instance import load_instance
     from remech.overrides import apply_instance
+    from remech.run import check_names
 
     inst = load_instance(instance)
     path = design if design is not None else inst.default_model
@@ -159,14 +160,7 @@ def check_points(instance: str | Path, design: str | Path | None,
                          "--model models/<design>.toml")
     path = load_design(path).path
     for point in points:
-        changed = apply_instance(inst, point)
-        d = load_design(path, point)
-        try:
-            check_against(d, changed.products["product"].tolist(), changed.members,
-                          changed.projects["project"].tolist())
-        except InputError as exc:
-            given = ", ".join(f"--set {o.text}" for o in point if not o.is_instance)
-            raise InputError(f"{exc} (with {given})") from None
+        check_names(apply_instance(inst, point), load_design(path, point), point)
     return inst, path
 
 

@@ -156,3 +156,30 @@ def test_new_never_touches_an_existing_folder(tmp_path):
         assert len(r.output.strip().splitlines()) == 1
     assert [p.name for p in folder.iterdir()] == ["mine.txt"]
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_fan_chart_history_and_readable_ticks(tmp_path):
+    """NdPr's fan chart draws its own history (2021-2025), Nd oxide's as the proxy back to
+    2011 and the dated quotes of the fact sheet; every source key drawn is in sources.csv;
+    the log axis is labelled 20, 50, 100, 200 (never 2x10^2)."""
+    import pandas as pd
+
+    from remech.plots import fan_charts, history_for, price_ticks, tick_text
+    from remech.scenarios import DATA
+
+    h = history_for("NDPR")
+    assert h["own"]["year"].tolist() == list(range(2021, 2026))
+    assert h["proxy_code"] == "ND" and h["proxy"]["year"].min() == 2011
+    assert h["markers"]["date"].min() == 2011.0 and h["markers"]["date"].max() > 2026
+    assert {"S1", "S5", "S8", "S12", "S22"} <= set(h["sources"])
+    known = set(pd.read_csv(DATA / "sources.csv")["key"])
+    assert set(h["sources"]) <= known
+    assert [tick_text(t) for t in price_ticks(15, 300)] == ["20", "50", "100", "200"]
+    assert [tick_text(t) for t in price_ticks(150, 3500)] == ["200", "500", "1,000",
+                                                               "2,000"]
+    assert tick_text(0.5) == "0.5"
+    from remech.instance import load_instance
+
+    paths = fan_charts(load_instance(REAL), tmp_path)
+    assert [p.name for p in paths] == ["fan_NDPR.png", "fan_DY.png", "fan_TB.png"]
+    assert all(p.stat().st_size > 20_000 for p in paths)
