@@ -248,7 +248,7 @@ def test_explorer_in_the_browser(browser, live):  # noqa: F811
             views["economic"]["expected_cost_musd"], abs=1e-6)
         assert page.locator("#cost-fiscal").inner_text() == "15.0"
         assert _value(page, "#ally-US-net") == pytest.approx(
-            mech.contributions["US"]["net_cost_musd"], abs=1e-6)
+            mech.contributions_by_ally["US"]["net_cost_musd"], abs=1e-6)
         assert page.locator("#floors").inner_text() == "X 70"
         assert page.locator("[data-mode='X']").input_value() == "optional"
         assert "price_floor: medium (scm-actionable, scm-prohibited)" in \
