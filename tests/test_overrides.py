@@ -133,7 +133,8 @@ def test_overrides_leave_files_and_loaded_objects_alone(tiny):
      "projects.csv row 2, column 'host': host 'XX' is not known; use one of: US (with "
      "--set instance.projects.P1.host=XX)"),
     ("instance.first_year=2029", "--set instance.first_year=2029: unknown instance key "
-     "'first_year'; use instance.discount_rate or instance.TABLE.ROW.COLUMN"),
+     "'first_year'; use instance.discount_rate/cut_severity/cut_probability or "
+     "instance.TABLE.ROW.COLUMN"),
     ("noequals", "--set noequals: not KEY=VALUE; write e.g. "
      "--set price_floor.levels_usd_per_kg.NDPR=[80]"),
     ("price_floor.levels_usd_per_kg.X=[60", "--set price_floor.levels_usd_per_kg.X=[60: "
