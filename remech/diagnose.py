@@ -1,6 +1,6 @@
 """Infeasibility in the user's words.
 
-remech.solve finds an irreducible infeasible subset (IIS) of the LP relaxation as Pyomo
+remech.solving finds an irreducible infeasible subset (IIS) of the LP relaxation as Pyomo
 component names and indices (``c_security[0]``, bounds of ``shortfall_t[1,0,0]``). Here
 they become products, years, scenarios, allies and projects, with the target or bound
 that causes the conflict first and a hint. This module knows the model's component names

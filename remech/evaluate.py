@@ -37,7 +37,7 @@ from remech.model.first_stage import FirstStage
 from remech.model.ledger import cost_without_tie_break, values
 from remech.model.ledger import scenario_costs as ledger_scenario_costs
 from remech.prepare import prepare
-from remech.solve import SolverOptions, solve
+from remech.solving import SolverOptions, solve
 
 
 def first_stage(m: pyo.ConcreteModel, data: ModelData) -> FirstStage:

@@ -106,7 +106,7 @@ def flooded_prices(prices: pd.DataFrame, plan: dict[str, dict]) -> pd.DataFrame:
 
 def apply_response(sample, inst: Instance, decisions: FirstStage,
                    response: FloodingResponse) -> tuple[object, dict]:
-    """The sample (remech.simulate.ScenarioSample) with China's response, and the plan
+    """The sample (remech.simulating.ScenarioSample) with China's response, and the plan
     (mechanism.json-ready). The instance's own scenarios keep their names and weights."""
     plan = response_plan(inst, decisions, response)
     flooded = replace(sample, prices=flooded_prices(sample.prices, plan),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from remech.run import solve_files
-from remech.solve import SolverOptions
+from remech.solving import SolverOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny-floor"

@@ -21,7 +21,7 @@ from remech.instance import load_instance
 from remech.model import first_stage as stage
 from remech.prepare import prepare
 from remech.run import load_files, solve_decomposed, solve_files
-from remech.solve import SolverOptions, solve
+from remech.solving import SolverOptions, solve
 
 
 def _certifies(dec_run, ef_run) -> dict:
@@ -196,7 +196,7 @@ def test_bad_decompose_options_are_one_line_errors(tiny, tmp_path, args, message
 
 
 def test_report_states_what_the_bounds_certify():
-    from remech.report import status_text
+    from remech.reporting import status_text
 
     mech = {"status": "time_limit", "mip_gap": 0.07, "costs": {}, "highs_status": "Optimal",
             "decomposition": {"method": "lshaped", "ranks": 2, "outer_bound_musd": 1758.5,

@@ -33,15 +33,15 @@ from remech.scenarios import (
     to_tables,
     write_instance,
 )
-from remech.simulate import (
+from remech.simulating import (
     own_scenarios,
     resampled_scenarios,
     sample_instance,
     simulate,
     simulate_files,
 )
-from remech.solve import SolverOptions
-from remech.solve import solve as highs_solve
+from remech.solving import SolverOptions
+from remech.solving import solve as highs_solve
 from remech.stats import mean_ci, t_quantile
 
 TOL = dict(rel=1e-6, abs=1e-6)

@@ -102,13 +102,13 @@ def test_cap_in_every_scenario_binds_where_the_expected_cap_does_not(tiny):
     assert capped.mechanism.status == "optimal"
     assert capped.mechanism.floors_usd_per_kg == {"X": None}
     assert capped.mechanism.costs["expected_cost_musd"] == pytest.approx(50.0, **TOL)
-    us = capped.mechanism.contributions["US"]
+    us = capped.mechanism.contributions_by_ally["US"]
     assert us["cap_per_scenario_musd"] == 15.0
     assert us["max_scenario_payment_musd"] == pytest.approx(0.0, abs=1e-9)
     loose = solve(tiny, design(tiny, extra="[burden_sharing]\n"
                                           "cap_musd_per_scenario = { US = 20 }\n"))
     assert loose.mechanism.floors_usd_per_kg == {"X": 60.0}
-    assert loose.mechanism.contributions["US"]["max_scenario_payment_musd"] == \
+    assert loose.mechanism.contributions_by_ally["US"]["max_scenario_payment_musd"] == \
         pytest.approx(20.0, **TOL)
 
 
@@ -118,7 +118,7 @@ def test_yearly_cap_splits_by_share(tiny):
     two_allies(tiny)
     ok = solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { EU = 5 }\n"))
     assert ok.mechanism.floors_usd_per_kg == {"X": 60.0}
-    eu = ok.mechanism.contributions["EU"]
+    eu = ok.mechanism.contributions_by_ally["EU"]
     assert eu["max_year_payment_musd"] == pytest.approx(5.0, **TOL)
     assert eu["cap_per_year_musd"] == 5.0
     tight = solve(tiny, design(tiny, extra="[burden_sharing]\n"

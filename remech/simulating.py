@@ -1,6 +1,6 @@
 """Out-of-sample simulation: run a solved mechanism on scenarios it was not solved on.
 
-    from remech.simulate import simulate_files
+    from remech.simulating import simulate_files
     report, tables = simulate_files("out/mechanism.json", "instances/allied-ree-2026",
                                     n=1000, seed=1)
     report["cost"]["mean_musd"], tables["scenario_costs.csv"]
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -57,7 +58,7 @@ from remech.instance import Instance, load_instance
 from remech.mechanism import REPORT_CVAR_ALPHA, cvar
 from remech.model.first_stage import FirstStage
 from remech.prepare import prepare
-from remech.solve import SolverOptions
+from remech.solving import SolverOptions
 from remech.stats import mean_ci
 
 BATCH_SIZE = 500
@@ -183,8 +184,12 @@ def batches(sample: ScenarioSample, size: int) -> list[ScenarioSample]:
 
 # -- reading a mechanism ---------------------------------------------------------------
 
-def load_mechanism(path: str | Path) -> tuple[Path, dict]:
-    """Read mechanism.json (or the mechanism.json in a ``remech solve -o`` folder)."""
+def load_mechanism(path) -> tuple[Path, dict]:
+    """Read mechanism.json (or the mechanism.json in a ``remech solve -o`` folder); a
+    ``Mechanism`` (or its JSON as a mapping) is taken as it is, named ``(mechanism)``."""
+    if isinstance(path, Mapping):
+        mech = path.to_json() if hasattr(path, "to_json") else dict(path)
+        return _checked(Path("(mechanism)"), mech)
     path = Path(path)
     if path.is_dir():
         path = path / "mechanism.json"
@@ -200,6 +205,10 @@ def load_mechanism(path: str | Path) -> tuple[Path, dict]:
     if not isinstance(mech, dict):
         raise InputError(f"{path}: not a mechanism (a JSON object expected); give the "
                          "mechanism.json written by remech solve -o OUTDIR")
+    return _checked(path, mech)
+
+
+def _checked(path: Path, mech: dict) -> tuple[Path, dict]:
     if "first_stage" not in mech:
         if "status" in mech and "costs" not in mech:
             raise InputError(f"{path}: the solve found no mechanism (status "
@@ -468,6 +477,34 @@ def load_simulation(mechanism: str | Path, instance: str | Path,
         return mech_path, mech, inst, design, own_scenarios(inst)
     check_simulable(mech_path, mech, design, sampler)
     return mech_path, mech, inst, design, draw(inst, n, seed, sampler, stress)
+
+
+@dataclass
+class Simulation:
+    """A simulated mechanism: ``report`` is simulation.json, ``tables`` its CSV files."""
+
+    report: dict
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+
+    @property
+    def costs_by_scenario(self) -> pd.DataFrame:
+        """scenario_costs.csv: each simulated scenario's cost by category (MUSD)."""
+        return self.tables["scenario_costs.csv"]
+
+    def to_json(self) -> dict:
+        return self.report
+
+    def summary(self) -> str:
+        """What remech simulate prints."""
+        return summary(self.report)
+
+    def write(self, outdir: str | Path, force: bool = False, formats=()) -> None:
+        """simulation.json and scenario_costs.csv, as ``remech simulate -o`` writes them
+        (``formats``: also "xlsx", "parquet")."""
+        from remech.results import write_results
+
+        write_results(Path(outdir), self.report, self.tables, force,
+                      json_name="simulation.json", kind="simulate", formats=formats)
 
 
 def simulate_files(mechanism: str | Path, instance: str | Path,

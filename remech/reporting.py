@@ -496,6 +496,8 @@ def fan_charts(res: Result) -> list[Chart]:
         grid = prices.xs(code, level="product").reindex(prob.index)
         traces = fan_traces(years, grid.to_numpy(float), prob.to_numpy(), "price",
                             PALETTE[0])
+        history, cited = _history_traces(code)
+        traces = history + traces
         floor = mech["floors_usd_per_kg"][code]
         ref = (mech.get("tariff_reference_usd_per_kg") or {}).get(code)
         if floor:
@@ -511,8 +513,32 @@ def fan_charts(res: Result) -> list[Chart]:
             "year", "price received by allied producers (USD/kg)",
             res.caption(f"Percentile bands (5-95 %, 25-75 %) and median of the "
                         f"{len(prob)} scenario prices of {code}, weighted by probability; "
-                        f"{chosen}."), traces))
+                        f"{chosen}." + (f" History: annual FOB China oxide averages (USGS "
+                                         f"MCS, Argus data) {cited}." if history else "")),
+            traces))
     return charts
+
+
+def _history_traces(code: str) -> tuple[list[Trace], str]:
+    """The product's annual price history and its proxy's (NdPr: Nd oxide from 2011), as
+    lines before the fan, and the source keys drawn."""
+    from remech.plots import history_for
+
+    h = history_for(code)
+    traces = []
+    if len(h["proxy"]):
+        traces.append(Trace("line", f"history {h['proxy_code']} oxide (proxy), USD/kg",
+                            x=[int(y) for y in h["proxy"]["year"]],
+                            y=[float(v) for v in h["proxy"]["price_usd_per_kg"]],
+                            color="#7f7f7f", dash=True))
+    if len(h["own"]):
+        traces.append(Trace("line", f"history {code}, USD/kg",
+                            x=[int(y) for y in h["own"]["year"]],
+                            y=[float(v) for v in h["own"]["price_usd_per_kg"]],
+                            color="#000000"))
+    keys = [k for k in h["sources"]
+            if any(f"[{k}]" in str(c) for c in (*h["own"]["source"], *h["proxy"]["source"]))]
+    return traces, " ".join(f"[{k}]" for k in keys)
 
 
 def stockpile_charts(res: Result) -> list[Chart]:
