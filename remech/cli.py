@@ -1006,7 +1006,7 @@ def explore(instance: Path | None, model_path: Path | None, port: int, no_browse
     click.echo("[remech] explorer stopped", err=True)
 
 
-# -- remech report (issue 13): the logic lives in remech/report.py --------------------------
+# -- remech report (issue 13): the logic lives in remech/reporting.py --------------------------
 @main.command("report")
 @click.argument("outdir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path),

@@ -14,7 +14,7 @@ t >= 1 in which China supplies normally (availability 1), so that the stock can 
 in a cut:
     stock_level_t[s,t,p] + slack >= D_p / 365 x demand_t[t,p]
 Soft: slack >= 0 costs penalty_usd_per_kg x slack x 1e-3 x d_t in category target_penalty.
-Shadow prices: remech.solve re-solves the LP with the integer decisions fixed and reports
+Shadow prices: remech.solving re-solves the LP with the integer decisions fixed and reports
 the duals of these rows (conditional on that fix); remech.results aggregates them per
 target and product.
 """
