@@ -616,6 +616,13 @@ def schema(kind: str) -> None:
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,
               help="Lazy: at most this many sampled marginal costs (default 1,000,000; "
                    "with INSTANCE max(2,000, 4 n^2) for n allies, up to two solves each).")
+@click.option("--unions", "unions", multiple=True, metavar="NAME=A,B,...|FILE.toml",
+              help="A priori union (repeat): these players negotiate as a bloc; adds the "
+                   "Owen value, each union's total and its split inside (owen.csv). Or a "
+                   ".toml file with a [unions] table. Players in no union stand alone.")
+@click.option("--owen-only", is_flag=True,
+              help="With --unions: compute only the Owen value (no Shapley value, least "
+                   "core or nucleolus).")
 @out_option("Write coalition_costs.csv, allocations.csv and game.json here.")
 @force_option
 @json_option("the analysis as JSON")
@@ -625,8 +632,9 @@ def schema(kind: str) -> None:
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
-         tolerance: float | None, max_samples: int | None, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
+         tolerance: float | None, max_samples: int | None, unions: tuple[str, ...],
+         owen_only: bool, outdir: Path | None, force: bool, as_json: bool, quiet: bool,
+         set_texts: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -645,12 +653,17 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
       remech game instances/allied-ree-2026 --jobs 2 -o game-out/
       remech game --costs game-out/coalition_costs.csv --json
       remech game --costs airport.toml --tolerance 0.5 --seed 1
+      remech game --costs airport.toml --unions EU=P01,P02,P03
+      remech game instances/allied-ree-eu27-2026 --owen-only \\
+          --unions instances/allied-ree-eu27-2026/unions.toml
     """
     from remech.lazygame import LazyOptions, analyse_any
     from remech.oracle import TableOracle, load_costs
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
+    if owen_only and not unions:
+        raise InputError("--owen-only needs --unions, e.g. --unions EU=DE,FR,IT")
     overrides = parse_sets(set_texts)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
@@ -679,7 +692,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
         n = len(run.instance.members)
         cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
         weights = reference_weights(run)
-        if lazy or n > ENUMERATE["instance"]:
+        if lazy or owen_only or n > ENUMERATE["instance"]:
             if overrides:
                 raise InputError("--set: not with a lazy game (--lazy, or more than "
                                  f"{ENUMERATE['instance']} allies); drop --set or --lazy")
@@ -696,8 +709,17 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                     cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
                     on_done=lambda k, r, total: bar.update(1), overrides=overrides)
             oracle = TableOracle(cost_game)
-    result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
-                                       weights, samples, records, say)
+    if owen_only:
+        result, tables, text = None, {}, ""
+    else:
+        result, tables, text = analyse_any(oracle, lazy,
+                                           LazyOptions(tolerance, max_samples, seed),
+                                           weights, samples, records, say)
+    if unions:
+        from remech.owen import with_owen
+
+        result, tables, text = with_owen(oracle, unions, result, tables, text, tolerance,
+                                         max_samples, seed, say)
     if outdir is not None:
         from remech.results import write_results
 
