@@ -662,8 +662,6 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
-    if owen_only and not unions:
-        raise InputError("--owen-only needs --unions, e.g. --unions EU=DE,FR,IT")
     overrides = parse_sets(set_texts)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
@@ -709,17 +707,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                     cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
                     on_done=lambda k, r, total: bar.update(1), overrides=overrides)
             oracle = TableOracle(cost_game)
-    if owen_only:
-        result, tables, text = None, {}, ""
-    else:
-        result, tables, text = analyse_any(oracle, lazy,
-                                           LazyOptions(tolerance, max_samples, seed),
-                                           weights, samples, records, say)
-    if unions:
-        from remech.owen import with_owen
-
-        result, tables, text = with_owen(oracle, unions, result, tables, text, tolerance,
-                                         max_samples, seed, say)
+    result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
+                                       weights, samples, records, say, unions, owen_only)
     if outdir is not None:
         from remech.results import write_results
 
