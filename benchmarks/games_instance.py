@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from remech import rowgen  # noqa: E402
-from remech.game import shapley  # noqa: E402
+from remech.costgame import shapley  # noqa: E402
 from remech.owen import parse_unions, quotient_game  # noqa: E402
 from remech.stability import InstanceOracle  # noqa: E402
 

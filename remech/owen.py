@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from remech.costgame import PLAYER, CostGame, shapley
 from remech.errors import InputError
-from remech.game import PLAYER, CostGame, shapley
 from remech.oracle import Oracle, read_toml
 from remech.sampling import PILOT, Z95, _evaluate, _Strata, pilot_for, sample_rounds
 

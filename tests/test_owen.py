@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from conftest import two_allies
 from remech.cli import main
+from remech.costgame import CostGame, shapley
 from remech.errors import InputError
-from remech.game import CostGame, shapley
 from remech.oracle import AirportGame, MajorityGame, TableOracle
 from remech.owen import analyse_owen, owen_exact, owen_sampled, parse_unions, quotient_game
 
