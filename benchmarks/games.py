@@ -14,6 +14,23 @@ value, Littlechild 1974 for the nucleolus; majority: the exact Shapley value by 
 the script reports the largest error and the share of players whose interval covers the
 exact value. The table case writes the 20-player airport game as a CSV of all 2^20 - 1
 coalitions and analyses it as before this change (enumerated) and with --lazy.
+
+    python benchmarks/games.py --owen 34 --players --majority --no-table
+
+The Owen cases (``--owen N``): N-player airport and majority games with the first
+N - 7 players as one union "EU" (34: the EU's 27 members and 7 allies alone), run as
+``remech game --costs FILE --unions EU=...``; the airport reference is the closed form of
+Vazquez-Brage, van den Nouweland and Garcia-Jurado (1997).
+
+    python benchmarks/games.py --instance instances/allied-ree-eu27-2026 --minutes 28 \
+        --owen-minutes 20 --players --majority --no-table
+
+The instance cases run ``benchmarks/games_instance.py`` (coalitions solved on demand with
+--jobs 2, a fresh cache) under /usr/bin/time, one after the other: the Shapley value by
+random orders and the least core by row generation within ``--minutes``, then the Owen
+value with the EU as a union within ``--owen-minutes``; peak memory is the largest sum of
+the resident sets of the process group (parent and solver processes), sampled every
+second. Each prints its JSON progress lines and a summary.
 """
 
 from __future__ import annotations
@@ -26,6 +43,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +164,86 @@ def case(name: str, game, path: Path, extra: list[str], timeout: float) -> None:
         print(fmt(summarise(name, game, result)), flush=True)
 
 
+def airport_owen(a: np.ndarray, blocks: list[list[int]]) -> np.ndarray:
+    """Vazquez-Brage et al. (1997): each runway segment is shared equally by the unions
+    with a member who needs it, then equally by those members."""
+    out = np.zeros(len(a))
+    levels = np.concatenate([[0.0], np.unique(a)])
+    for lo, hi in zip(levels[:-1], levels[1:], strict=True):
+        need = [b for b in ([i for i in blk if a[i] >= hi] for blk in blocks) if b]
+        for b in need:
+            out[b] += (hi - lo) / len(need) / len(b)
+    return out
+
+
+def owen_case(name: str, game, path: Path, extra: list[str], timeout: float) -> None:
+    members = game.players[:game.n - 7]
+    result = run(path, ["--unions", "EU=" + ",".join(members), *extra], timeout)
+    if result is None:
+        print(f"| {name} | {game.n} | > {timeout:.0f} s (stopped) | | | | | |", flush=True)
+        return
+    r = result["result"]
+    owen = r["owen"]
+    value = np.array([owen["value"][p] for p in game.players])
+    err = cover = "-"
+    if isinstance(game, AirportGame):
+        blocks = [list(range(len(members)))] + [[i] for i in range(len(members), game.n)]
+        exact = airport_owen(game.a, blocks)
+        half = np.array([owen["ci95_half_width"][p] for p in game.players])
+        err = f"{np.abs(value - exact).max():.2g}"
+        cover = f"{np.mean(np.abs(value - exact) <= half + 1e-9):.0%}"
+    shap = r["shapley_method"]
+    print(f"| {name} | {game.n} | {result['seconds']:.1f} s | "
+          f"{result['peak_rss_mb']:,.0f} MB | {shap.get('samples', 0):,} / "
+          f"{shap.get('largest_half_width', 0):.3f} | {r['least_core']['epsilon']:.3f} "
+          f"({'proved' if r['least_core']['proved'] else 'searched'}) | "
+          f"{owen.get('samples', 0):,} / {owen.get('largest_half_width', 0):.3f} "
+          f"(tol. {owen.get('tolerance_musd', 0):.3f}) | "
+          f"EU {owen['union_totals']['EU']['total']:,.2f}"
+          f" | {err} | {cover} |", flush=True)
+
+
+def group_rss_mb(pgid: int) -> float:
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of /proc/PID/stat: process group
+            total += int(fields[21])  # rss in pages (field 24)
+    return total * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def instance_case(folder: str, phase: str, seconds: float, extra: list[str]) -> None:
+    """One run of games_instance.py: its JSON lines as they come, then the summary."""
+    with tempfile.TemporaryDirectory() as cache:
+        cmd = ["/usr/bin/time", "-v", sys.executable, str(ROOT / "benchmarks" /
+               "games_instance.py"), folder, "--phase", phase, "--seconds", str(seconds),
+               "--cache", cache, *extra]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT, start_new_session=True)
+        peak = [0.0]
+
+        def watch():
+            while proc.poll() is None:
+                peak[0] = max(peak[0], group_rss_mb(proc.pid))
+                time.sleep(1.0)
+
+        threading.Thread(target=watch, daemon=True).start()
+        err = []
+        threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+        for line in proc.stdout:
+            print(line.rstrip(), flush=True)
+        proc.wait(timeout=seconds + 900)
+        wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)",
+                         "".join(err))
+        print(f"# {phase}: exit {proc.returncode}, wall {wall[1] if wall else '?'}, peak RSS "
+              f"of the process group {peak[0]:,.0f} MB, load {os.getloadavg()}", flush=True)
+        if proc.returncode:
+            print("".join(err)[-3000:], file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--players", type=int, nargs="*", default=[20, 30, 50])
@@ -154,7 +253,15 @@ def main() -> None:
     ap.add_argument("--no-enumerated", action="store_true",
                     help="analyse the 20-player table only with --lazy")
     ap.add_argument("--case-timeout", type=float, default=3600.0, help="seconds per case")
+    ap.add_argument("--owen", type=int, nargs="*", default=[34],
+                    help="players of the airport and majority games with an 'EU' union")
+    ap.add_argument("--instance", help="also the instance cases on this folder")
+    ap.add_argument("--minutes", type=float, default=28.0,
+                    help="instance: Shapley value and least core within this many minutes")
+    ap.add_argument("--owen-minutes", type=float, default=20.0,
+                    help="instance: Owen value within this many minutes")
     args = ap.parse_args()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
     extra = ["--tolerance", str(args.tolerance)] if args.tolerance else []
     print("| case | players | time | peak RSS | Shapley | samples | half-width / tol. | "
           "covered | Shapley err. | least-core eps | nucleolus |")
@@ -174,6 +281,19 @@ def main() -> None:
                  args.case_timeout)
             if not args.no_enumerated:
                 case("airport 20 (table, enumerated)", game, path, [], args.case_timeout)
+        if args.owen:
+            print("\n| case | players | time | peak RSS | Shapley samples / half-width | "
+                  "least-core eps | Owen samples / half-width | EU total | Owen err. | "
+                  "covered |\n|---|---|---|---|---|---|---|---|---|---|")
+        for n in args.owen:
+            for name, game in ((f"airport {n} + EU union", airport(n)),
+                               (f"majority {n} + EU union", majority(n))):
+                path = write_toml(game, tmp / f"{game.formula}-owen-{n}.toml")
+                owen_case(name, game, path, extra, args.case_timeout)
+    if args.instance:
+        unions = str(Path(args.instance) / "unions.toml")
+        instance_case(args.instance, "shapley-lc", 60 * args.minutes, [])
+        instance_case(args.instance, "owen", 60 * args.owen_minutes, ["--unions", unions])
 
 
 if __name__ == "__main__":

@@ -682,6 +682,13 @@ def schema(kind: str) -> None:
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,
               help="Lazy: at most this many sampled marginal costs (default 1,000,000; "
                    "with INSTANCE max(2,000, 4 n^2) for n allies, up to two solves each).")
+@click.option("--unions", "unions", multiple=True, metavar="NAME=A,B,...|FILE.toml",
+              help="A priori union (repeat): these players negotiate as a bloc; adds the "
+                   "Owen value, each union's total and its split inside (owen.csv). Or a "
+                   ".toml file with a [unions] table. Players in no union stand alone.")
+@click.option("--owen-only", is_flag=True,
+              help="With --unions: compute only the Owen value (no Shapley value, least "
+                   "core or nucleolus).")
 @out_option("Write coalition_costs.csv, allocations.csv and game.json here.")
 @force_option
 @json_option("the analysis as JSON")
@@ -692,9 +699,9 @@ def schema(kind: str) -> None:
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
-         tolerance: float | None, max_samples: int | None, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...],
-         formats: tuple[str, ...]) -> None:
+         tolerance: float | None, max_samples: int | None, unions: tuple[str, ...],
+         owen_only: bool, outdir: Path | None, force: bool, as_json: bool, quiet: bool,
+         set_texts: tuple[str, ...], formats: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -713,6 +720,9 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
       remech game instances/allied-ree-2026 --jobs 2 -o game-out/
       remech game --costs game-out/coalition_costs.csv --json
       remech game --costs airport.toml --tolerance 0.5 --seed 1
+      remech game --costs airport.toml --unions EU=P01,P02,P03
+      remech game instances/allied-ree-eu27-2026 --owen-only \\
+          --unions instances/allied-ree-eu27-2026/unions.toml
     """
     from remech.game_runner import run_game
 
@@ -745,7 +755,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                                jobs=jobs, scheduler=scheduler, cache_dir=cache_dir,
                                no_cache=no_cache, time_limit_s=time_limit, mip_gap=mip_gap,
                                samples=samples, seed=seed, lazy=lazy, tolerance=tolerance,
-                               max_samples=max_samples, say=say, on_coalition=on_coalition)
+                               max_samples=max_samples, say=say, on_coalition=on_coalition,
+                               unions=unions, owen_only=owen_only)
     finally:
         if bars:
             bars[0].__exit__(None, None, None)

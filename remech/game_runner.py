@@ -68,10 +68,13 @@ def run_game(instance: str | Path | None = None, design: str | Path | None = Non
              time_limit_s: float = 300.0, mip_gap: float = 1e-4, samples: int = 0,
              seed: int = 0, lazy: bool = False, tolerance: float | None = None,
              max_samples: int | None = None, say: Callable[[str], None] | None = None,
-             on_coalition: Callable[[int, int], None] | None = None) -> GameResult:
+             on_coalition: Callable[[int, int], None] | None = None,
+             unions: tuple[str, ...] = (), owen_only: bool = False) -> GameResult:
     """The game of ``instance`` (its ``design``; coalition solves cached under
     ``cache_dir``) or of a cost table/formula ``costs``, analysed. ``on_coalition(done,
-    total)`` follows the enumerated solves."""
+    total)`` follows the enumerated solves. ``unions`` (``--unions`` values) add the Owen
+    value (``remech.owen``), alone with ``owen_only`` (an instance is then never
+    enumerated)."""
     from remech.lazygame import LazyOptions, analyse_any
     from remech.oracle import TableOracle, load_costs
 
@@ -96,7 +99,7 @@ def run_game(instance: str | Path | None = None, design: str | Path | None = Non
         n = len(run.instance.members)
         cache = None if no_cache else (Path(cache_dir) if cache_dir else DEFAULT_CACHE)
         weights = reference_weights(run)
-        if lazy or n > ENUMERATE["instance"]:
+        if lazy or owen_only or n > ENUMERATE["instance"]:
             if overrides:
                 raise InputError("--set: not with a lazy game (--lazy, or more than "
                                  f"{ENUMERATE['instance']} allies); drop --set or --lazy")
@@ -117,5 +120,5 @@ def run_game(instance: str | Path | None = None, design: str | Path | None = Non
                 overrides=overrides)
             oracle = TableOracle(cost_game)
     result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
-                                       weights, samples, records, say)
+                                       weights, samples, records, say, unions, owen_only)
     return GameResult(result, tables, text)

@@ -312,10 +312,20 @@ def lazy_tables(result: dict, oracle: Oracle) -> dict[str, pd.DataFrame]:
 
 def analyse_any(oracle: Oracle, lazy: bool, opts: LazyOptions, weights: dict,
                 samples: int, records: list[dict] | None = None,
-                say: Callable[[str], None] | None = None
-                ) -> tuple[dict, dict[str, pd.DataFrame], str]:
-    """The analysis a game gets: enumerated (``remech.costgame.analyse``) or lazy. Returns
+                say: Callable[[str], None] | None = None, unions: tuple[str, ...] = (),
+                owen_only: bool = False) -> tuple[dict, dict[str, pd.DataFrame], str]:
+    """The analysis a game gets: enumerated (``remech.costgame.analyse``) or lazy, and with
+    ``unions`` the Owen value (``remech.owen``; alone with ``owen_only``). Returns
     (result, tables to write, text)."""
+    if unions or owen_only:
+        from remech.owen import with_owen
+
+        if not unions:
+            raise InputError("--owen-only needs --unions, e.g. --unions EU=DE,FR,IT")
+        result, tables, text = (None, {}, "") if owen_only else \
+            analyse_any(oracle, lazy, opts, weights, samples, records, say)
+        return with_owen(oracle, unions, result, tables, text, opts.tolerance,
+                         opts.max_samples, opts.seed, say)
     if not lazy_wanted(oracle, lazy):
         if opts.tolerance is not None or opts.max_samples is not None:
             raise InputError(f"--tolerance/--max-samples: this game of {oracle.n} players is "

@@ -312,6 +312,15 @@ def _number(path: Path, doc: dict, key: str, example: str) -> float:
     return float(value)
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML document, or an InputError naming the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name}: not valid TOML ({str(exc).splitlines()[0]}); fix the "
+                         "syntax") from None
+
+
 def formula_from_toml(path: str | Path) -> FormulaGame:
     """Read a formula game: ``game = "airport"`` with ``[cost_musd]`` per player, or
     ``game = "weighted_majority"`` with ``quota``, ``prize_musd`` and ``[weight]``."""
@@ -319,11 +328,7 @@ def formula_from_toml(path: str | Path) -> FormulaGame:
     if not path.is_file():
         raise InputError(f"{path}: file not found; give a formula game (.toml) or a cost "
                          "table (.csv)")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path.name}: not valid TOML ({str(exc).splitlines()[0]}); fix the "
-                         "syntax") from None
+    doc = read_toml(path)
     game = doc.get("game")
     if game not in FORMULAS:
         known = "; ".join(f"'{k}' ({v[1]})" for k, v in FORMULAS.items())

@@ -57,16 +57,19 @@ class ShapleyEstimate:
 
 
 class _Strata:
-    """Running sums of the marginal costs per (player, size), shifted by the first draw."""
+    """Running sums of the marginal costs per (player, stratum), shifted by the first draw;
+    the strata are the coalition sizes (``width`` n) unless ``width`` says otherwise
+    (``remech.owen``: one per number of other unions and of union partners)."""
 
-    def __init__(self, n: int) -> None:
-        self.count = np.zeros((n, n))
-        self.shift = np.full((n, n), np.nan)
-        self.s1 = np.zeros((n, n))
-        self.s2 = np.zeros((n, n))
-        self.exact = np.zeros((n, n), dtype=bool)
-        self.lo = np.full((n, n), np.inf)
-        self.hi = np.full((n, n), -np.inf)
+    def __init__(self, n: int, width: int | None = None) -> None:
+        shape = (n, width or n)
+        self.count = np.zeros(shape)
+        self.shift = np.full(shape, np.nan)
+        self.s1 = np.zeros(shape)
+        self.s2 = np.zeros(shape)
+        self.exact = np.zeros(shape, dtype=bool)
+        self.lo = np.full(shape, np.inf)
+        self.hi = np.full(shape, -np.inf)
 
     def add(self, i: int, k: int, values: np.ndarray) -> None:
         if np.isnan(self.shift[i, k]):
@@ -185,15 +188,41 @@ def pilot_size(n: int, max_samples: int) -> int:
     """Samples per sampled stratum in the first round: PILOT, or what the budget allows."""
     sampled = sum(n for k in range(n) if math.comb(n - 1, k) > PILOT)
     exact = sum(n * math.comb(n - 1, k) for k in range(n) if math.comb(n - 1, k) <= PILOT)
+    return pilot_for(exact, sampled, max_samples, f"the first round for {n} players")
+
+
+def pilot_for(exact: int, sampled: int, max_samples: int, what: str) -> int:
+    """The pilot per sampled stratum, given the samples of the enumerated strata and the
+    number of sampled strata; an InputError if the budget cannot pay MIN_PILOT each."""
     if not sampled:
         return PILOT
     pilot = min(PILOT, (max_samples - exact) // sampled)
     if pilot < MIN_PILOT:
         need = exact + MIN_PILOT * sampled
-        raise InputError(f"--max-samples {max_samples}: below the first round for {n} players "
-                         f"({MIN_PILOT} per stratum: {need:,} samples); give at least "
-                         f"--max-samples {need}")
+        raise InputError(f"--max-samples {max_samples}: below {what} ({MIN_PILOT} per "
+                         f"stratum: {need:,} samples); give at least --max-samples {need}")
     return pilot
+
+
+def sample_rounds(used: int, half_widths: Callable[[], np.ndarray],
+                  more: Callable[[np.ndarray, int], int], tolerance: float, max_samples: int,
+                  progress: Callable[[int, float], None] | None
+                  ) -> tuple[np.ndarray, str, int, int]:
+    """Rounds after the first: ``more(half-widths, samples so far)`` draws and evaluates
+    the next allocation and returns its samples, until every half-width is at most the
+    tolerance or the budget is spent. Returns (half-widths, why it stopped, samples,
+    rounds)."""
+    rounds = 1
+    while True:
+        half = half_widths()
+        if progress:
+            progress(used, float(half.max()))
+        if half.max() <= tolerance:
+            return half, "tolerance met", used, rounds
+        if used >= max_samples:
+            return half, "sample budget reached", used, rounds
+        used += more(half, used)
+        rounds += 1
 
 
 def shapley_stratified(oracle: Oracle, grand_cost: float, tolerance: float, max_samples: int,
@@ -207,23 +236,16 @@ def shapley_stratified(oracle: Oracle, grand_cost: float, tolerance: float, max_
     strata = _Strata(n)
     pilot = pilot_size(n, max_samples)
     used = _first_round(oracle, rng, strata, pilot, grand_cost)
-    rounds = 1
-    while True:
-        half = _half_widths(strata, n, z)
-        if progress:
-            progress(used, float(half.max()))
-        if half.max() <= tolerance:
-            stopped = "tolerance met"
-            break
-        if used >= max_samples:
-            stopped = "sample budget reached"
-            break
+
+    def more(half: np.ndarray, used: int) -> int:
         extra = _allocate(strata, half, tolerance, n, z, min(max(used, n * n),
                                                              max_samples - used))
         plan = [(i, k, _draw(rng, n, i, k, int(extra[i, k])))
                 for i, k in zip(*np.nonzero(extra), strict=True)]
-        used += _evaluate(oracle, plan, strata, grand_cost)
-        rounds += 1
+        return _evaluate(oracle, plan, strata, grand_cost)
+
+    half, stopped, used, rounds = sample_rounds(
+        used, lambda: _half_widths(strata, n, z), more, tolerance, max_samples, progress)
     estimate = strata.mean().sum(axis=1) / n
     return ShapleyEstimate(estimate, half, used, stopped, tolerance, max_samples, seed,
                            rounds, pilot)
