@@ -42,6 +42,13 @@ class Design:
     grants: bool = True
     tariff: bool = False
     buyer_of_last_resort: bool = False
+    #: guaranteed-purchase contracts (remech.model.offtake): a menu of contract prices per
+    #: product, the contract length, the share of output bought, which plants may sign
+    offtake: bool = False
+    offtake_prices_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
+    offtake_contract_years: int = 10
+    offtake_volume_share: float = 1.0
+    offtake_eligible_projects: list[str] | None = None
     buyback_usd_per_kg: dict[str, float] = field(default_factory=dict)  # default: the floor
     reserve_market_purchases: bool = True  # False: the stockpile is filled only by the reserve
     tariff_reference_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
@@ -174,6 +181,12 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
     d.grants = f.instruments.grants
     d.tariff = f.instruments.tariff
     d.buyer_of_last_resort = f.instruments.buyer_of_last_resort
+    d.offtake = f.instruments.offtake
+    d.offtake_prices_usd_per_kg = _menus(f.offtake.prices_usd_per_kg)
+    d.offtake_contract_years = int(f.offtake.contract_years)
+    d.offtake_volume_share = float(f.offtake.volume_share)
+    d.offtake_eligible_projects = list(f.offtake.eligible_projects) \
+        if f.offtake.eligible_projects is not None else None
     _exclude_by_tag(d, list(f.legal.exclude))
     d.buyback_usd_per_kg = _floats(f.buyer_of_last_resort.buyback_usd_per_kg)
     d.reserve_market_purchases = f.buyer_of_last_resort.market_purchases
@@ -265,6 +278,12 @@ def check_against(design: Design, products: list[str], members: list[str],
     for p in design.tariff_reference_usd_per_kg:
         if p not in products:
             raise unknown(f"[tariff] reference_usd_per_kg.{p}", p, products)
+    for p in design.offtake_prices_usd_per_kg:
+        if p not in products:
+            raise unknown(f"[offtake] prices_usd_per_kg.{p}", p, products)
+    for j in design.offtake_eligible_projects or []:
+        if projects is not None and j not in projects:
+            raise unknown("[offtake] eligible_projects", j, projects)
     from remech.instance import STAGES
 
     for st in design.grant_cap_by_stage_musd:

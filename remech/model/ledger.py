@@ -30,6 +30,8 @@ class Category(StrEnum):
     LAST_RESORT_PURCHASE = "last_resort_purchase"
     #: minus the proceeds of stockpile and reserve releases, sold at that year's price
     RELEASE_REVENUE = "release_revenue"
+    #: offtake contracts: what the buyer pays less the resale value of what it buys
+    OFFTAKE = "offtake"
     #: consumers' net premium under a tariff reference price
     CONSUMER_COST_NET = "consumer_cost_net"
     #: the economic loss of missing material
@@ -44,7 +46,7 @@ class Category(StrEnum):
 #: cost categories paid by the allies (the mechanism's outlay)
 OUTLAY_CATEGORIES = (Category.GRANTS, Category.STOCKPILE_BUILD, Category.TOPUP,
                      Category.STOCKPILE_OPERATION, Category.LAST_RESORT_PURCHASE,
-                     Category.RELEASE_REVENUE)
+                     Category.RELEASE_REVENUE, Category.OFFTAKE)
 OTHER_CATEGORIES = (Category.CONSUMER_COST_NET, Category.SHORTFALL_LOSS,
                     Category.TARGET_PENALTY, Category.PRODUCER_SURPLUS)
 CATEGORIES = OUTLAY_CATEGORIES + OTHER_CATEGORIES
