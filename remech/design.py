@@ -39,6 +39,8 @@ class Design:
     #: "tree" (equal decisions across scenarios sharing their history, from the instance's
     #: scenario tree) or "clairvoyant" (each scenario's whole path known: a bound only)
     stockpile_policy: str = "rule"
+    #: products that may be stockpiled (None: every product with a stockpile.csv row)
+    stockpile_products: list[str] | None = None
     grants: bool = True
     tariff: bool = False
     buyer_of_last_resort: bool = False
@@ -232,6 +234,8 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
     d.soft_penalty_usd_per_kg = {k: float(v) for k, v in sec.soft.model_dump().items()
                                  if v is not None}
     d.stockpile_policy = f.stockpile.policy
+    d.stockpile_products = list(f.stockpile.products) if f.stockpile.products is not None \
+        else None
     d.objective_view = f.objective.view
     d.mcpf = float(f.objective.mcpf)
     return d
@@ -278,6 +282,9 @@ def check_against(design: Design, products: list[str], members: list[str],
     for p in design.tariff_reference_usd_per_kg:
         if p not in products:
             raise unknown(f"[tariff] reference_usd_per_kg.{p}", p, products)
+    for p in design.stockpile_products or []:
+        if p not in products:
+            raise unknown("[stockpile] products", p, products)
     for p in design.offtake_prices_usd_per_kg:
         if p not in products:
             raise unknown(f"[offtake] prices_usd_per_kg.{p}", p, products)

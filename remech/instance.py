@@ -354,24 +354,7 @@ def _check_all(inst: Instance, c: Collector) -> None:
         c.run(check_member, f / "stockpile.csv", inst.stockpile, "product", products, "product")
         c.run(check_unique, f / "stockpile.csv", inst.stockpile, ["product"])
 
-    reagents = inst.reagents["reagent"].tolist()
-    if len(inst.reagents):
-        c.run(check_sources, f / "reagents.csv", inst.reagents, keys)
-        c.run(check_unique, f / "reagents.csv", inst.reagents, ["reagent"])
-        clash = [r for r in reagents if r in products]
-        if clash:
-            c.add(fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
-                       "give reagents names that differ from the products'"))
-    if len(inst.reagent_use):
-        c.run(check_sources, f / "reagent_use.csv", inst.reagent_use, keys)
-        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "project",
-              pj["project"].tolist(), "project")
-        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
-        c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
-    if len(inst.cost_tiers):
-        c.run(_check_tiers, inst, keys)
-    if len(inst.conversions):
-        c.run(_check_conversions, inst, keys)
+    reagents = _check_optional_tables(inst, c, keys, products)
     sc = inst.scenarios
     c.run(check_unique, f / "scenarios.csv", sc, ["scenario"])
     total = float(sc["probability"].sum())
@@ -419,6 +402,32 @@ def _check_tiers(inst: Instance, keys: set[str]) -> None:
                        f"cost_tiers.csv ({want:.6g} USD/kg)",
                        f"set it to {want:.6g} or fix the tiers", int(row["_row"]),
                        "unit_cost_usd_per_kg")
+
+
+def _check_optional_tables(inst: Instance, c: Collector, keys: set[str],
+                           products: list[str]) -> list[str]:
+    """reagents.csv, reagent_use.csv, cost_tiers.csv, conversions.csv; returns the
+    reagents' names."""
+    f, pj = inst.folder, inst.projects
+    reagents = inst.reagents["reagent"].tolist()
+    if len(inst.reagents):
+        c.run(check_sources, f / "reagents.csv", inst.reagents, keys)
+        c.run(check_unique, f / "reagents.csv", inst.reagents, ["reagent"])
+        clash = [r for r in reagents if r in products]
+        if clash:
+            c.add(fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
+                       "give reagents names that differ from the products'"))
+    if len(inst.reagent_use):
+        c.run(check_sources, f / "reagent_use.csv", inst.reagent_use, keys)
+        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "project",
+              pj["project"].tolist(), "project")
+        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
+        c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
+    if len(inst.cost_tiers):
+        c.run(_check_tiers, inst, keys)
+    if len(inst.conversions):
+        c.run(_check_conversions, inst, keys)
+    return reagents
 
 
 def _check_conversions(inst: Instance, keys: set[str]) -> None:

@@ -280,6 +280,9 @@ class LegalSection(_Section):
 class StockpileSection(_Section):
     policy: Literal[STOCKPILE_POLICIES] = "rule"
     """How releases are decided: a rule, a scenario tree, or with perfect foresight."""
+    products: list[str] | None = None
+    """Products that may be stockpiled (default: every product with a stockpile.csv row),
+    e.g. ["NDFEB"] for a magnet-block stockpile only."""
 
 
 class DesignFile(_Section):

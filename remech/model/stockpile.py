@@ -100,8 +100,9 @@ def prepare(ctx: Context) -> dict:
             return np.zeros(len(ctx.products))
         return sp[col].reindex(ctx.products).fillna(0.0).to_numpy(float)
 
+    allowed = ctx.design.stockpile_products
     on = np.array([ctx.design.stockpile and sp is not None and p in sp.index
-                   for p in ctx.products], dtype=bool)
+                   and (allowed is None or p in allowed) for p in ctx.products], dtype=bool)
     return {"stockpile_enabled": on,
             "stock_fixed_cost_musd": stock("fixed_cost_musd"),
             "stock_capacity_cost_usd_per_kg": stock("capacity_cost_usd_per_kg"),
