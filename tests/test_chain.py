@@ -72,14 +72,14 @@ def test_magnet_plant_without_oxide_is_useless_in_a_cut(tmp_path):
     the same plant covers the demand out of nothing (cost 0)."""
     with_chain = solve(chain_world(tmp_path / "a")).mechanism
     assert with_chain.status == "optimal"
-    assert with_chain["objective_musd"] == pytest.approx(200.0, abs=1e-6)
+    assert with_chain["costs"]["expected_cost_musd"] == pytest.approx(200.0, abs=1e-6)
     assert with_chain["shortfall"]["M"]["expected_t"] == pytest.approx(1000.0, abs=1e-6)
     assert with_chain["shortfall"]["X"]["expected_t"] == pytest.approx(0.0, abs=1e-6)
     plant = with_chain["value_chain"]["plants"][0]
     assert plant["expected_made_t"] == pytest.approx(0.0, abs=1e-6)
     assert plant["expected_idle_t"] == pytest.approx(1000.0, abs=1e-6)
     without = solve(chain_world(tmp_path / "b", conversions=False)).mechanism
-    assert without["objective_musd"] == pytest.approx(0.0, abs=1e-6)
+    assert without["costs"]["expected_cost_musd"] == pytest.approx(0.0, abs=1e-6)
     assert "value_chain" not in without.to_json()
 
 
@@ -88,7 +88,7 @@ def test_yield_conversion(tmp_path):
     oxide per t the plant makes 600 t of magnets; 400 t short x 200 USD/kg = 80 MUSD."""
     mech = solve(chain_world(tmp_path / "w", cut_x=(1.0,), china_x=300.0)).mechanism
     assert mech.status == "optimal"
-    assert mech["objective_musd"] == pytest.approx(80.0, abs=1e-6)
+    assert mech["costs"]["expected_cost_musd"] == pytest.approx(80.0, abs=1e-6)
     assert mech["value_chain"]["plants"][0]["expected_made_t"] == pytest.approx(600.0)
     assert mech["value_chain"]["expected_input_use_t"]["X"] == pytest.approx(300.0)
     assert mech["non_chinese_share"]["X"] == pytest.approx(0.0)  # all from China
@@ -99,7 +99,8 @@ def test_splitting_a_plant_changes_nothing(tmp_path):
     one = solve(chain_world(tmp_path / "one", cut_x=(1.0,), china_x=300.0)).mechanism
     two = solve(chain_world(tmp_path / "two", cut_x=(1.0,), china_x=300.0,
                             plants=(("MAG1", 500.0), ("MAG2", 500.0)))).mechanism
-    assert two["objective_musd"] == pytest.approx(one["objective_musd"], abs=1e-6)
+    cost = one["costs"]["expected_cost_musd"]
+    assert two["costs"]["expected_cost_musd"] == pytest.approx(cost, abs=1e-6)
     made = sum(p["expected_made_t"] for p in two["value_chain"]["plants"])
     assert made == pytest.approx(600.0)
 
@@ -113,7 +114,7 @@ def test_a_recycler_needs_no_oxide(tmp_path):
         {"product": "M", "input": "X", "input_t_per_t": 0.0, "project": "REC",
          "source": SRC}])
     mech = solve(folder).mechanism
-    assert mech["objective_musd"] == pytest.approx(0.0, abs=1e-6)
+    assert mech["costs"]["expected_cost_musd"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_stockpile_of_oxide_beats_magnet_block_when_the_plant_can_use_it(tmp_path):
@@ -126,11 +127,11 @@ def test_stockpile_of_oxide_beats_magnet_block_when_the_plant_can_use_it(tmp_pat
           "china_x": 2000.0, "china_m": 2000.0, "stock": True}
     mech = solve(chain_world(tmp_path / "s", **kw)).mechanism
     assert mech.status == "optimal"
-    assert mech["objective_musd"] == pytest.approx(1.5, abs=1e-6)
+    assert mech["costs"]["expected_cost_musd"] == pytest.approx(1.5, abs=1e-6)
     built = {s["product"]: s["capacity_t"] for s in mech["stockpiles"] if s["built"]}
     assert built == {"X": pytest.approx(500.0)}
     idle = solve(chain_world(tmp_path / "n", plants=(("MAG", 0.0),), **kw)).mechanism
-    assert idle["objective_musd"] == pytest.approx(2.0, abs=1e-6)
+    assert idle["costs"]["expected_cost_musd"] == pytest.approx(2.0, abs=1e-6)
     built = {s["product"]: s["capacity_t"] for s in idle["stockpiles"] if s["built"]}
     assert built == {"M": pytest.approx(1000.0)}
 
@@ -162,7 +163,7 @@ def test_offtake_paid_at_its_price(tiny):
     (tiny / "design.toml").write_text(OFFTAKE.format(years=10))
     mech = solve(tiny).mechanism
     assert mech.status == "optimal"
-    assert mech["objective_musd"] == pytest.approx(20.0, abs=1e-6)
+    assert mech["costs"]["expected_cost_musd"] == pytest.approx(20.0, abs=1e-6)
     assert mech["costs"]["by_category_musd"]["offtake"] == pytest.approx(20.0, abs=1e-6)
     (row,) = mech["offtakes"]
     assert row["project"] == "P1" and row["price_usd_per_kg"] == 80.0
@@ -178,7 +179,7 @@ def test_offtake_excluded_by_its_legal_tag(tiny):
     (tiny / "design.toml").write_text(OFFTAKE.format(years=10)
                                       + '[legal]\nexclude = ["gatt-iii-8"]\n')
     mech = solve(tiny).mechanism
-    assert mech["objective_musd"] == pytest.approx(50.0, abs=1e-6)
+    assert mech["costs"]["expected_cost_musd"] == pytest.approx(50.0, abs=1e-6)
     assert "offtakes" not in mech.to_json()
 
 

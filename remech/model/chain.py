@@ -24,6 +24,10 @@ Constraints
   so made_kst = Q_kst - idle_kst <= Q_kst and input use = a_kp made_kst: a magnet plant
   without oxide makes nothing, and the shortfall moves to magnets.
 
+Tie-break (in no cost category, like the floor tie-break): 1e-7 MUSD per t idle in the
+objective, so that a plant runs unless idling lowers the cost (in a year without a cut
+China's supply makes both equally costly); ledger.cost_without_tie_break removes it.
+
 The plant's input comes from wherever its input product's balance finds it: allied
 output, other supply, China's deliveries of that product (cut by that product's own
 availability path), stockpile releases, or (at its penalty) a shortfall of the input
@@ -47,6 +51,9 @@ import pyomo.environ as pyo
 from remech.model.data import Context, ModelData
 from remech.model.ledger import linear
 from remech.model.supply import BalanceTerms
+
+#: MUSD per t of idle output (0.1 USD/t): among equally costly dispatches, plants run
+IDLE_TIE_BREAK = 1e-7
 
 
 def prepare(ctx: Context) -> dict:
@@ -121,6 +128,10 @@ def add(m: pyo.ConcreteModel, data: ModelData, potential: dict[int, list]) -> Ch
         return linear(terms) <= float(q0[j, s, t])
 
     m.c_chain_idle = pyo.Constraint(cells, rule=row)
+    # ties: a plant idles only when that lowers the cost (not when China's supply makes
+    # running or idling equally costly); removed from every reported cost
+    m.chain_tie_break_musd = pyo.Expression(expr=linear(
+        [(IDLE_TIE_BREAK, m.chain_idle_t[c]) for c in cells]) if cells else 0.0)
     terms: dict[tuple[int, int, int], list] = {}
     rhs = np.zeros((n_s, n_t, n_p))
     taken: set[int] = set()
@@ -156,6 +167,27 @@ def made_and_used(m: pyo.ConcreteModel, data: ModelData, chain: Chain | None,
     return made, used
 
 
+def _idle_while_stocked(m, data: ModelData, chain: Chain, output_t: np.ndarray,
+                       made: np.ndarray) -> float:
+    """Expected t of converter output left idle in a year that ends with stock of one of
+    its inputs (a check of the dispatch: the stockpile rule draws stock for a product that
+    is short, but a converter idling could keep its input from being short, and so keep
+    stock for a later year; 0 means this never happened)."""
+    level = getattr(m, "stock_level_t", None)
+    if level is None:
+        return 0.0
+    held = np.zeros(data.price_usd_per_kg.shape)
+    for (s, t, p), v in level.items():
+        held[s, t, p] = v.value or 0.0
+    total = 0.0
+    for j in chain.plants:
+        inputs = np.flatnonzero(data.chain_input_t_per_t[j])
+        stocked = (held[:, :, inputs] > 1e-6).any(-1)  # [s, t]
+        idle = np.maximum(output_t[j] - made[j], 0.0)
+        total += float(data.probability @ (idle * stocked).sum(1))
+    return total
+
+
 def report(m: pyo.ConcreteModel, data: ModelData, chain: Chain | None,
            output_t: np.ndarray) -> dict:
     """The chain section: per converter, its expected possible and made output and the
@@ -183,7 +215,9 @@ def report(m: pyo.ConcreteModel, data: ModelData, chain: Chain | None,
     exp_used = np.einsum("s,stp->p", prob, used)
     section = {"plants": plants, "expected_input_use_t": {
         data.products[p]: float(exp_used[p]) for p in range(len(data.products))
-        if exp_used[p] > 0}}
+        if exp_used[p] > 0},
+        "expected_idle_while_input_stocked_t": _idle_while_stocked(m, data, chain, output_t,
+                                                                   made)}
     return {"section": section, "made_t": made, "used_t": used,
             "tables": {"chain.csv": pd.DataFrame(rows)}}
 

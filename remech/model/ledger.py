@@ -248,10 +248,12 @@ def finish(m: pyo.ConcreteModel, ledger: Ledger, probability: np.ndarray, view: 
 
 
 def cost_without_tie_break(m: pyo.ConcreteModel, objective_musd: float | None) -> float | None:
-    """A solve's objective without the floor tie-break term (MUSD): the cost every report
-    and comparison uses. The tie-break (remech.model.price_floor) only orders equally
-    costly floors."""
+    """A solve's objective without the tie-break terms (MUSD): the cost every report
+    and comparison uses. The tie-breaks only order equally costly solutions: the lower
+    floor (remech.model.price_floor), plants running rather than idle (remech.model
+    .chain)."""
     if objective_musd is None:
         return None
-    tie = getattr(m, "floor_tie_break_musd", None)
-    return objective_musd - (pyo.value(tie) if tie is not None else 0.0)
+    ties = [getattr(m, name, None) for name in ("floor_tie_break_musd",
+                                                 "chain_tie_break_musd")]
+    return objective_musd - sum(pyo.value(t) for t in ties if t is not None)
