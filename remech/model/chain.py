@@ -133,6 +133,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, potential: dict[int, list]) -> Ch
     m.chain_tie_break_musd = pyo.Expression(expr=linear(
         [(IDLE_TIE_BREAK, m.chain_idle_t[c]) for c in cells]) if cells else 0.0)
     terms: dict[tuple[int, int, int], list] = {}
+    use_terms: dict[tuple[int, int, int], list] = {}
     rhs = np.zeros((n_s, n_t, n_p))
     taken: set[int] = set()
     for s, t, k in cells:
@@ -143,12 +144,14 @@ def add(m: pyo.ConcreteModel, data: ModelData, potential: dict[int, list]) -> Ch
         taken.add(p_out)
         for p in np.flatnonzero(use[j]):
             a = float(use[j, p])
-            cell = terms.setdefault((s, t, int(p)), [])
-            cell.append((a, idle))
-            cell += [(-a * float(x[s, t]), v) for x, v in potential.get(j, []) if x[s, t]]
+            mine = [(-a, idle)] + [(a * float(x[s, t]), v)
+                                   for x, v in potential.get(j, []) if x[s, t]]
+            use_terms.setdefault((s, t, int(p)), []).extend(mine)
+            terms.setdefault((s, t, int(p)), []).extend((-c, v) for c, v in mine)
             rhs[s, t, p] += a * q0[j, s, t]
             taken.add(int(p))
-    return Chain(m.chain_idle_t, cells, plants, BalanceTerms(terms, rhs, taken))
+    return Chain(m.chain_idle_t, cells, plants,
+                 BalanceTerms(terms, rhs, taken, use_t=rhs, use_terms=use_terms))
 
 
 def made_and_used(m: pyo.ConcreteModel, data: ModelData, chain: Chain | None,
@@ -169,10 +172,11 @@ def made_and_used(m: pyo.ConcreteModel, data: ModelData, chain: Chain | None,
 
 def _idle_while_stocked(m, data: ModelData, chain: Chain, output_t: np.ndarray,
                        made: np.ndarray) -> float:
-    """Expected t of converter output left idle in a year that ends with stock of one of
-    its inputs (a check of the dispatch: the stockpile rule draws stock for a product that
-    is short, but a converter idling could keep its input from being short, and so keep
-    stock for a later year; 0 means this never happened)."""
+    """Expected t of converter output left idle in a year that ends with stock of every
+    one of its inputs (a check of the dispatch: the stockpile rule draws a product's stock
+    when it is short, but a converter idling could keep its inputs from being short and so
+    keep their stock for a later year; idling explained by an input without stock left is
+    not counted; 0 means the anticipation never happened)."""
     level = getattr(m, "stock_level_t", None)
     if level is None:
         return 0.0
@@ -182,7 +186,7 @@ def _idle_while_stocked(m, data: ModelData, chain: Chain, output_t: np.ndarray,
     total = 0.0
     for j in chain.plants:
         inputs = np.flatnonzero(data.chain_input_t_per_t[j])
-        stocked = (held[:, :, inputs] > 1e-6).any(-1)  # [s, t]
+        stocked = (held[:, :, inputs] > 1e-6).all(-1)  # [s, t]
         idle = np.maximum(output_t[j] - made[j], 0.0)
         total += float(data.probability @ (idle * stocked).sum(1))
     return total

@@ -70,6 +70,10 @@ class BalanceTerms:
     rhs_t: np.ndarray
     taken: set
     most_added_t: np.ndarray | None = None
+    #: the value chain's use of each product by converters: use_t [s, t, p] (constant)
+    #: + sum of use_terms[(s, t, p)] (coef, var): what share targets count besides demand
+    use_t: np.ndarray | None = None
+    use_terms: dict | None = None
 
 
 @dataclass
