@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY, solve, write
 from remech.errors import InputError
 from remech.instance import load_instance
-from tests.conftest import TINY, solve, write
 
 SRC = "assumption: test data"
 
