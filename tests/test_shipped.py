@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from conftest import MODELS, REAL, solve
+from conftest import MODELS, REAL, assert_stored, solve
 from remech.instance import load_instance
-from remech.run import build, load_files, model_counts
+from remech.run import build, load_files
 
 STORED = {
     # design: (objective MUSD, Pyomo variables, binaries, constraints)
@@ -36,15 +36,7 @@ def runs():
 
 @pytest.mark.parametrize("name", list(STORED))
 def test_stored_optimum_status_and_size(runs, name):
-    objective, n_var, n_bin, n_con = STORED[name]
-    run = runs[name]
-    assert run.result.status == "optimal"  # proved by HiGHS, not just a number
-    assert run.mechanism["proved_optimal"] is True
-    assert run.result.mip_gap <= 1e-4
-    assert run.result.objective_musd == pytest.approx(objective, rel=2e-4)
-    counts = model_counts(run.model)
-    assert (counts["variables"], counts["binaries"], counts["constraints"]) == (
-        n_var, n_bin, n_con)
+    assert_stored(runs[name], STORED[name], runs[name].result.objective_musd)
 
 
 def test_more_instruments_never_cost_more(runs):
