@@ -746,7 +746,11 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
     inst = load_instance(instance)
-    paths = design_paths(inst, models)
+    skipped: dict[str, str] = {}
+    paths = design_paths(inst, models, skipped)
+    if skipped:
+        click.echo(f"skipped {len(skipped)} designs written for another instance: "
+                   + ", ".join(skipped), err=True)
     check_outdir(outdir, force, inside_of=[inst.folder], contains=paths, kind="compare")
     with click.progressbar(length=len(paths), label=f"solving {len(paths)} designs",
                            file=sys.stderr if not quiet else open(os.devnull, "w"),

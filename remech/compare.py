@@ -221,16 +221,20 @@ class Comparison:
                 "wall_seconds": self.wall_seconds}
 
 
-def design_paths(inst, models=()) -> tuple[Path, ...]:
+def design_paths(inst, models=(), skipped: dict | None = None) -> tuple[Path, ...]:
     """The design files to compare: ``models`` (files or shipped names), or every design
-    next to the instance's default design; InputError if one is missing."""
+    next to the instance's default design that fits the instance (a design naming a product
+    or project the instance lacks, such as a value-chain design's magnets on an oxide-only
+    instance, is left out and put in ``skipped`` with the reason); InputError if one is
+    missing."""
     from remech.design import resolve_design, shipped_designs
 
     if not models:
         if inst.default_model is None:
             raise InputError(f"{inst.folder}/instance.toml: no default_model to find the "
                              "designs; pass --model for each design")
-        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
+        models = tuple(p for p in sorted(inst.default_model.parent.glob("*.toml"))
+                       if _fits(inst, p, skipped))
     paths = tuple(resolve_design(p) for p in models)
     for path in paths:
         if not Path(path).is_file():
@@ -238,6 +242,21 @@ def design_paths(inst, models=()) -> tuple[Path, ...]:
                              f"file or the name of a shipped design "
                              f"({', '.join(shipped_designs())})")
     return paths
+
+
+def _fits(inst, path: Path, skipped: dict | None) -> bool:
+    """Whether the design at ``path`` names only products, allies and projects of
+    ``inst`` (remech.design.check_against); if not, its reason goes into ``skipped``."""
+    from remech.design import check_against, load_design
+
+    try:
+        check_against(load_design(path), inst.products["product"].tolist(), inst.members,
+                      inst.projects["project"].tolist())
+    except InputError as exc:
+        if skipped is not None:
+            skipped[path.stem] = str(exc)
+        return False
+    return True
 
 
 def compare_designs(instance, models=(), baseline: str | None = "no-mechanism",
