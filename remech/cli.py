@@ -709,7 +709,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--model", "-m", "models", type=click.Path(path_type=Path), multiple=True,
               help="Design file to compare (repeat). Default: every *.toml in the folder of "
-                   "the instance's default design (models/).")
+                   "the instance's default design (models/) that fits the instance (designs "
+                   "naming products or projects it lacks are skipped, said on stderr).")
 @click.option("--baseline", default="no-mechanism", show_default=True,
               help="Design the others are measured against.")
 @jobs_option()
