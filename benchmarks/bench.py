@@ -91,7 +91,7 @@ def run_case(instance: Path, handoff: bool, time_limit: float,
 
     from remech.results import write_results
     from remech.run import solve_files
-    from remech.solve import SolverOptions, new_highs
+    from remech.solving import SolverOptions, new_highs
 
     work = Path(tempfile.mkdtemp(prefix="remech-bench-"))
     lp = work / "model.lp"

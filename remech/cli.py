@@ -88,7 +88,7 @@ def _raise_interrupt(signum, frame) -> None:
 def quiet_pyomo() -> None:
     """Pyomo logs an interrupted model construction as an error (on stdout): we are
     leaving anyway and say so in one line."""
-    from remech.solve import quiet_pyomo as quiet
+    from remech.solving import quiet_pyomo as quiet
 
     quiet()
 
@@ -153,6 +153,20 @@ set_option = click.option(
          "instance.allies.US.budget_cap_musd=400. Recorded in mechanism.json.")
 
 
+format_option = click.option(
+    "--format", "formats", multiple=True, type=click.Choice(["csv", "xlsx", "parquet"],
+                                                            case_sensitive=False),
+    help="Also write the result tables as xlsx (tables.xlsx, one sheet per table) or "
+         "parquet (NAME.parquet next to NAME.csv); repeat for both. The CSV files are always "
+         "written. Needs the extra remech[tables] (openpyxl, pyarrow).")
+
+
+def formats_checked(formats: tuple[str, ...]) -> tuple[str, ...]:
+    from remech.results import check_formats
+
+    return check_formats(formats)
+
+
 def parse_sets(texts: tuple[str, ...]):
     """The --set options as remech.overrides.Override objects (InputError if malformed)."""
     from remech.overrides import as_overrides
@@ -163,7 +177,9 @@ def parse_sets(texts: tuple[str, ...]):
 def solver_limit_options(per: str, time_limit_s: float = 600.0):
     """--time-limit and --mip-gap of a command whose solves run per design, batch, ..."""
     def decorate(fn):
-        fn = click.option("--mip-gap", type=float, default=1e-4, show_default=True)(fn)
+        fn = click.option("--mip-gap", type=float, default=1e-4, show_default=True,
+                          help=f"Relative MIP gap at which HiGHS stops each {per}'s solve "
+                               "and calls it optimal.")(fn)
         return click.option("--time-limit", type=float, default=time_limit_s,
                             show_default=True,
                             help=f"HiGHS time limit per {per}, seconds.")(fn)
@@ -237,6 +253,7 @@ def main() -> None:
 @click.option("--bundle-size", type=int, default=0, show_default=True,
               help="--decompose: scenarios per mpi-sppy subproblem (0: about the square root "
                    "of the number of scenarios).")
+@format_option
 @user_errors
 def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           time_limit: float, mip_gap: float, threads: int, seed: int,
@@ -244,7 +261,8 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
           jobs: int | None, scheduler: str | None, cache_dir: Path | None,
           with_vss: bool, with_foresight: bool, saa_spec: str | None,
           saa_sampler: str | None, saa_seed: int, decompose_method: str | None,
-          ranks: int, bundle_size: int, set_texts: tuple[str, ...]) -> None:
+          ranks: int, bundle_size: int, set_texts: tuple[str, ...],
+          formats: tuple[str, ...]) -> None:
     """Solve INSTANCE and write the recommended mechanism to OUTDIR.
 
     Prints a summary (floors, supported projects, stockpiles, contributions, expected
@@ -256,6 +274,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
       remech solve instances/allied-ree-2026 -o out/
       remech solve instances/allied-ree-2026 -m models/floor-only.toml -o out-floor \\
           --time-limit 60 --write-model out-floor.lp
+      remech solve instances/allied-ree-2026 -o out/ --format xlsx --format parquet
       remech solve instances/allied-ree-2026 -o out-80 \\
           --set 'price_floor.levels_usd_per_kg.NDPR=[80]' --set objective.view=economic
       remech solve big-instance -o out-big --decompose lshaped --ranks 2 --mip-gap 0.005
@@ -264,9 +283,10 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
     import tempfile
 
     from remech.run import Extras, load_files
-    from remech.solve import STOP, SolverOptions, request_stop
+    from remech.solving import STOP, SolverOptions, request_stop
     from remech.stability import DEFAULT_CACHE, GameOptions
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, threads, jobs)
     overrides = parse_sets(set_texts)
     saa_mnn = None
@@ -300,7 +320,7 @@ def solve(instance: Path, model_path: Path | None, outdir: Path, force: bool,
         extras = Extras(vss=with_vss, foresight=with_foresight, saa=saa_mnn,
                         saa_sampler=saa_sampler, saa_seed=saa_seed, jobs=jobs)
         _solve_and_write(run, outdir, force, opts, game_opts, extras, write_model, as_json,
-                         quiet, dopts)
+                         quiet, dopts, formats)
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -328,11 +348,11 @@ def _decompose_options(method: str | None, ranks: int, bundle_size: int, time_li
 
 def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
                      write_model: Path | None, as_json: bool, quiet: bool,
-                     dopts=None) -> None:
+                     dopts=None, formats: tuple[str, ...] = ()) -> None:
     """Solve a loaded run (remech.run.solve_run, or solve_decomposed with ``dopts``), write
     the mechanism, print, exit."""
     from remech.run import solve_decomposed, solve_run
-    from remech.solve import STATUS_INTERRUPTED, STOP
+    from remech.solving import STATUS_INTERRUPTED, STOP
 
     report = progress(quiet)
     err = sys.stderr if not quiet else open(os.devnull, "w")
@@ -363,7 +383,7 @@ def _solve_and_write(run, outdir: Path, force: bool, opts, game_opts, extras,
         outdir = _interrupted_target(outdir)
     from remech.results import summary, write_results
 
-    write_results(outdir, mech, mech.tables, force or stopped, extra_files)
+    write_results(outdir, mech, mech.tables, force or stopped, extra_files, formats=formats)
     if not quiet:
         click.echo(f"[remech] write results {time.perf_counter() - t0:.2f} s", err=True)
     if as_json:
@@ -446,12 +466,13 @@ def _bar(file, label: str):
 @force_option
 @json_option("simulation.json")
 @quiet_option()
+@format_option
 @user_errors
 def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | None,
              seed: int, sampler: str, stress: str, batch_size: int,
              china_response: str | None, jobs: int | None,
              time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-             as_json: bool, quiet: bool) -> None:
+             as_json: bool, quiet: bool, formats: tuple[str, ...]) -> None:
     """Run a solved MECHANISM on scenarios it was not solved on.
 
     MECHANISM is a mechanism.json written by remech solve -o (or that folder). Its first
@@ -469,9 +490,10 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
       remech simulate out/mechanism.json instances/allied-ree-2026 -n 1000 --seed 1 \\
           -o sim-out/
     """
-    from remech.simulate import batches, load_simulation, simulate, summary
-    from remech.solve import SolverOptions
+    from remech.simulating import batches, load_simulation, simulate, summary
+    from remech.solving import SolverOptions
 
+    formats = formats_checked(formats)
     inputs = [p for p in (mechanism, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="simulate")
     check_solver_options(time_limit, mip_gap, None, jobs)
@@ -498,7 +520,7 @@ def simulate(mechanism: Path, instance: Path, model_path: Path | None, n: int | 
         from remech.results import write_results
 
         write_results(outdir, report, tables, force, json_name="simulation.json",
-                      kind="simulate")
+                      kind="simulate", formats=formats)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -530,7 +552,7 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
     from remech.design import load_design
     from remech.instance import load_instance
     from remech.saa import check_saa
-    from remech.simulate import default_sampler
+    from remech.simulating import default_sampler
 
     inst = load_instance(instance)
     path = model_path or inst.default_model
@@ -543,9 +565,12 @@ def _check_saa_early(instance: Path, model_path: Path | None, sampler: str | Non
 @model_option
 @quiet_option("Print nothing on success.")
 @set_option
+@click.option("--json", "as_json", is_flag=True,
+              help='Print the verdict as JSON on stdout: {"ok": true, sizes, model counts} '
+                   'or {"ok": false, "errors": [one line each]} (exit code 2).')
 @user_errors
 def validate(instance: Path, model_path: Path | None, quiet: bool,
-             set_texts: tuple[str, ...]) -> None:
+             set_texts: tuple[str, ...], as_json: bool) -> None:
     """Read and check INSTANCE and a design, and build the model without solving.
 
     Bad input is reported on one line naming the file, the row or field, the bad value
@@ -556,17 +581,58 @@ def validate(instance: Path, model_path: Path | None, quiet: bool,
       remech validate instances/allied-ree-2026
       remech validate instances/allied-ree-2026 --model models/floor-only.toml
       remech validate instances/allied-ree-2026 --set objective.view=economic
+      remech validate my-instance --json
     """
     from remech.run import build, load_files, model_counts
 
-    run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
+    try:
+        run = build(load_files(instance, model_path, overrides=parse_sets(set_texts)))
+    except InputError as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"ok": False, "instance": str(instance), "errors": exc.lines},
+                              indent=2))
+        sys.exit(EXIT_INPUT)
     counts = model_counts(run.model)
-    if not quiet:
+    if as_json:
+        click.echo(json.dumps({
+            "ok": True, "instance": {"name": run.instance.name,
+                                     "path": str(run.instance.folder),
+                                     "overrides": dict(run.instance.overrides or {})},
+            "design": {"name": run.design.name, "path": str(run.design.path),
+                       "overrides": dict(run.design.overrides)},
+            "sizes": run.data.sizes, "model": counts,
+            "build_seconds": round(run.timings_s["build model"], 4)}, indent=2))
+    elif not quiet:
         sizes = ", ".join(f"{v} {k}" for k, v in run.data.sizes.items())
         click.echo(f"ok: {run.instance.name} with design {run.design.name}: {sizes}; model "
                    f"has {counts['variables']} variables ({counts['binaries']} binary) and "
                    f"{counts['constraints']} constraints (built in "
                    f"{run.timings_s['build model']:.2f} s)")
+
+
+@main.command("new")
+@click.argument("name", type=click.Path(path_type=Path))
+@user_errors
+def new_command(name: Path) -> None:
+    """Write a new instance folder NAME from commented templates.
+
+    A small working world (two allies, NdPr oxide, an existing and a new project, two years,
+    a calm and an export-control scenario) with a default design.toml; every value is a
+    placeholder marked as a template assumption, README.md in the folder explains every
+    column. remech validate accepts it as written. An existing NAME is never touched.
+
+    \b
+    Example:
+      remech new instances/my-world && remech validate instances/my-world
+      remech solve instances/my-world -o out-my-world/
+    """
+    from remech.scaffold import scaffold
+
+    files = scaffold(name)
+    click.echo(f"wrote {name}/ ({', '.join(p.name for p in files)})")
+    click.echo(f"next: edit the files (README.md explains the columns), then remech validate "
+               f"{name}")
 
 
 @main.command()
@@ -621,12 +687,14 @@ def schema(kind: str) -> None:
 @json_option("the analysis as JSON")
 @quiet_option("No progress bar.")
 @set_option
+@format_option
 @user_errors
 def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
          jobs: int | None, scheduler: str | None, cache_dir: Path | None, no_cache: bool,
          time_limit: float, mip_gap: float, samples: int, seed: int, lazy: bool,
          tolerance: float | None, max_samples: int | None, outdir: Path | None,
-         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
+         force: bool, as_json: bool, quiet: bool, set_texts: tuple[str, ...],
+         formats: tuple[str, ...]) -> None:
     """Burden sharing that holds: coalition costs, Shapley value, (pre)nucleolus, least core.
 
     With INSTANCE, solves the design for every coalition of allies (2^n - 1 solves, in
@@ -646,62 +714,44 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
       remech game --costs game-out/coalition_costs.csv --json
       remech game --costs airport.toml --tolerance 0.5 --seed 1
     """
-    from remech.lazygame import LazyOptions, analyse_any
-    from remech.oracle import TableOracle, load_costs
+    from remech.game_runner import run_game
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     check_number("--tolerance", tolerance, low=0, low_open=True, unit=" MUSD", example="0.5")
     overrides = parse_sets(set_texts)
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
-    records, weights = None, {}
-    say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
-    if costs_csv is not None:
-        if instance is not None or overrides:
-            raise InputError("give either INSTANCE (with any --set) or --costs, not both")
-        oracle = load_costs(costs_csv)
-    else:
-        if instance is None:
-            raise InputError("missing INSTANCE (or --costs FILE.csv); see remech game --help")
-        from remech.lazygame import ENUMERATE
+    if costs_csv is None and instance is not None:
         from remech.run import load_files
-        from remech.stability import (
-            DEFAULT_CACHE,
-            InstanceOracle,
-            coalition_game,
-            reference_weights,
-        )
 
         run = load_files(instance, model_path, overrides=overrides)
         check_outdir(outdir, force, inside_of=[run.instance.folder],
                      contains=[run.design.path], kind="game")
-        n = len(run.instance.members)
-        cache = None if no_cache else (cache_dir or DEFAULT_CACHE)
-        weights = reference_weights(run)
-        if lazy or n > ENUMERATE["instance"]:
-            if overrides:
-                raise InputError("--set: not with a lazy game (--lazy, or more than "
-                                 f"{ENUMERATE['instance']} allies); drop --set or --lazy")
-            oracle = InstanceOracle(instance, run.design.path, jobs=jobs, scheduler=scheduler,
-                                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
-                                    on_solve=say)
-        else:
-            with click.progressbar(length=(1 << n) - 1,
-                                   label=f"solving {(1 << n) - 1} coalitions",
-                                   file=sys.stderr if not quiet else open(os.devnull, "w"),
-                                   show_pos=True, show_eta=True) as bar:
-                cost_game, records = coalition_game(
-                    instance, run.design.path, jobs=jobs, scheduler=scheduler,
-                    cache_dir=cache, time_limit_s=time_limit, mip_gap=mip_gap,
-                    on_done=lambda k, r, total: bar.update(1), overrides=overrides)
-            oracle = TableOracle(cost_game)
-    result, tables, text = analyse_any(oracle, lazy, LazyOptions(tolerance, max_samples, seed),
-                                       weights, samples, records, say)
-    if outdir is not None:
-        from remech.results import write_results
+    say = (lambda msg: None) if quiet else (lambda m: click.echo(f"[remech] {m}", err=True))
+    bars: list = []
 
-        write_results(outdir, result, tables, force, json_name="game.json", kind="game")
+    def on_coalition(done: int, total: int) -> None:
+        if not bars:  # drawn once the coalitions are being solved (not for --costs)
+            bars.append(click.progressbar(
+                length=total, label=f"solving {total} coalitions", show_pos=True,
+                show_eta=True, file=sys.stderr if not quiet else open(os.devnull, "w")))
+            bars[0].__enter__()
+        bars[0].update(1)
+
+    try:
+        game_result = run_game(instance, model_path, costs=costs_csv, overrides=overrides,
+                               jobs=jobs, scheduler=scheduler, cache_dir=cache_dir,
+                               no_cache=no_cache, time_limit_s=time_limit, mip_gap=mip_gap,
+                               samples=samples, seed=seed, lazy=lazy, tolerance=tolerance,
+                               max_samples=max_samples, say=say, on_coalition=on_coalition)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    result, text = game_result.result, game_result.text
+    if outdir is not None:
+        game_result.write(outdir, force, formats)
     click.echo(json.dumps(result, indent=2) if as_json else text)
 
 
@@ -720,10 +770,12 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @json_option("the comparison as JSON")
 @quiet_option("No progress bar.")
 @set_option
+@format_option
 @user_errors
 def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int | None,
             time_limit: float, mip_gap: float, outdir: Path | None, force: bool,
-            as_json: bool, quiet: bool, set_texts: tuple[str, ...]) -> None:
+            as_json: bool, quiet: bool, set_texts: tuple[str, ...],
+            formats: tuple[str, ...]) -> None:
     """Solve several designs on the same INSTANCE and put them side by side.
 
     For each design: status and gap, floors (and collars), supported projects, stockpiles,
@@ -740,9 +792,10 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
       remech compare instances/allied-ree-2026 -m floor-only -m no-mechanism \\
           --set instance.products.NDPR.shortfall_penalty_usd_per_kg=500
     """
-    from remech.compare import compare_designs, design_paths, write_compare
+    from remech.comparing import compare_designs, design_paths, write_compare
     from remech.instance import load_instance
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
@@ -759,7 +812,8 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
         result = compare_designs(instance, paths, baseline, jobs, time_limit, mip_gap,
                                  overrides, on_done=lambda k, r: bar.update(1))
     if outdir is not None:
-        click.echo(f"report        {write_compare(outdir, result, force)}", err=True)
+        click.echo(f"report        {write_compare(outdir, result, force, formats)}",
+                   err=True)
     rows = result.rows
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -785,14 +839,24 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
                    "menu each value v is the one-level menu [v].")
 @jobs_option()
 @solver_limit_options("point", 600.0)
-@out_option("Write sweep.csv, sweep.md, sweep.json and the report here.", required=True)
+@click.option("--tornado", is_flag=True,
+              help="One-at-a-time sensitivity instead of a grid: shortfall penalties, "
+                   "discount and hurdle rates, export-control severity and probability and "
+                   "the MCPF, each at -/+ --spread around the files' values; writes "
+                   "tornado.csv, tornado.md, tornado.json, tornado.html and tornado.png.")
+@click.option("--spread", type=float, default=0.25, show_default=True,
+              help="With --tornado: low = base x (1 - spread), high = base x (1 + spread).")
+@out_option("Write sweep.csv, sweep.md, sweep.json and the report here (with --tornado: "
+            "the tornado files).", required=True)
 @force_option
 @json_option("the points as JSON")
 @quiet_option("No progress bar.")
+@format_option
 @user_errors
 def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
-          vary_texts: tuple[str, ...], jobs: int | None, time_limit: float, mip_gap: float,
-          outdir: Path, force: bool, as_json: bool, quiet: bool) -> None:
+          vary_texts: tuple[str, ...], tornado: bool, spread: float, jobs: int | None,
+          time_limit: float, mip_gap: float, outdir: Path, force: bool, as_json: bool,
+          quiet: bool, formats: tuple[str, ...]) -> None:
     """Solve one design of INSTANCE at every point of a grid of overrides, in parallel.
 
     Every combination of the swept values is one solve (checked before any solve starts);
@@ -801,17 +865,28 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
     sweep.json (remech explore --precomputed reads it) and the compare-style report with
     charts against the swept value.
 
+    With --tornado, one input at a time instead: the base and each main uncertain input low
+    and high (2 n + 1 solves), a table sorted by the swing in expected cost and a tornado
+    chart; --set values (one each) apply at every point.
+
     \b
     Example:
       remech sweep instances/allied-ree-2026 --vary price_floor.levels_usd_per_kg.NDPR=50:110:20 \\
           --set 'price_floor.mandatory_floor=["NDPR"]' --jobs 2 -o sweep-ndpr/
       remech sweep instances/allied-ree-2026 --set objective.view=fiscal,economic \\
           --set burden_sharing.rule=gdp,equal -o sweep-views/
+      remech sweep instances/allied-ree-2026 --tornado --spread 0.25 --jobs 2 -o tornado/
     """
-    from remech.sweep import grid, parse_axes, run_sweep, table, write_sweep
+    from remech.sweeping import grid, parse_axes, run_sweep, table, write_sweep
 
+    formats = formats_checked(formats)
     check_solver_options(time_limit, mip_gap, jobs=jobs)
     inputs = [model_path] if model_path is not None else []
+    if tornado:
+        return _tornado(instance, model_path, set_texts, vary_texts, spread, jobs, time_limit,
+                        mip_gap, outdir, force, as_json, quiet, inputs, formats)
+    if spread != 0.25:
+        raise InputError("--spread: only with --tornado; add --tornado or drop --spread")
     check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="sweep")
     axes = parse_axes(set_texts, vary_texts)
     n = len(grid(axes))
@@ -822,7 +897,7 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
                            on_done=lambda k, r: bar.update(1))
     check_outdir(outdir, force, inside_of=[result.instance["path"]],
                  contains=[result.design["path"]], kind="sweep")
-    html = write_sweep(outdir, result, force)
+    html = write_sweep(outdir, result, force, formats)
     if as_json:
         click.echo(json.dumps(result.rows, indent=2))
     else:
@@ -832,6 +907,49 @@ def sweep(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
                    f"({sum(r['seconds'] for r in result.rows):.1f} s of solver processes)")
         click.echo(f"results       {outdir}/ (sweep.csv, sweep.md, sweep.json, "
                    f"{Path(html).name})")
+
+
+def _tornado(instance: Path, model_path: Path | None, set_texts: tuple[str, ...],
+             vary_texts: tuple[str, ...], spread: float, jobs: int | None, time_limit: float,
+             mip_gap: float, outdir: Path, force: bool, as_json: bool, quiet: bool,
+             inputs: list[Path], formats: tuple[str, ...] = ()) -> None:
+    """remech sweep --tornado (remech/sensitivity.py)."""
+    from remech.sensitivity import check_spread, run_tornado, write_tornado
+
+    check_spread(spread)
+    if vary_texts:
+        raise InputError("--vary: not with --tornado (it varies its own inputs); drop --vary, "
+                         "or --tornado for a grid")
+    overrides = parse_sets(set_texts)
+    check_outdir(outdir, force, inside_of=[instance], contains=inputs, kind="tornado")
+    bars: list = []
+
+    def start(n: int) -> None:
+        bars.append(click.progressbar(length=n, label=f"solving {n} points", show_pos=True,
+                                      file=sys.stderr if not quiet else open(os.devnull, "w")))
+        bars[0].__enter__()
+
+    try:
+        result = run_tornado(instance, model_path, spread, jobs, time_limit, mip_gap,
+                             overrides, on_done=lambda k, r: bars[0].update(1), on_start=start)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    check_outdir(outdir, force, inside_of=[result.instance["path"]],
+                 contains=[result.design["path"]], kind="tornado")
+    write_tornado(outdir, result, force, formats)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    with pd_options():
+        click.echo(result.table().to_string(index=False))
+    base = result.base.get(result.metric)
+    click.echo(f"\nbase: expected cost {base:,.1f} MUSD ({result.design['view']} view); "
+               f"{result.points} points in {result.wall_seconds:.1f} s")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"results       {outdir}/ (tornado.csv, tornado.md, tornado.json, "
+               "tornado.html, tornado.png)")
 
 
 @main.command()
@@ -893,34 +1011,78 @@ def explore(instance: Path | None, model_path: Path | None, port: int, no_browse
     click.echo("[remech] explorer stopped", err=True)
 
 
-# -- remech report (issue 13): the logic lives in remech/report.py --------------------------
+# -- remech report (issue 13): the logic lives in remech/reporting.py --------------------------
 @main.command("report")
 @click.argument("outdir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path),
-              help="The HTML file to write (default OUTDIR/report.html); the Markdown twin "
-                   "NAME.md and its charts folder NAME-charts/ go next to it.")
+              help="The HTML file to write (default OUTDIR/report.html, or NEWDIR/report.html "
+                   "with --set); the Markdown twin NAME.md and its charts folder "
+                   "NAME-charts/ go next to it.")
 @click.option("--instance", type=click.Path(path_type=Path),
               help="The instance folder, if it moved since the solve (default: the path "
                    "recorded in mechanism.json); used for the price fans and the sources.")
+@click.option("--set", "set_texts", multiple=True, metavar="KEY=VALUE",
+              help="What if: solve OUTDIR's instance and design again with this override "
+                   "(repeat; added to the ones OUTDIR was solved with, checked like --set of "
+                   "remech solve), write that result to --into NEWDIR and report on it. "
+                   "OUTDIR stays as it is. Solve results only.")
+@click.option("--into", "into", type=click.Path(path_type=Path),
+              help="With --set: the new result folder (mechanism.json, tables, report).")
+@force_option
 @user_errors
-def report_command(outdir: Path, out: Path | None, instance: Path | None) -> None:
-    """Write a report of the result folder OUTDIR (of remech solve or remech compare): one
+def report_command(outdir: Path, out: Path | None, instance: Path | None,
+                   set_texts: tuple[str, ...], into: Path | None, force: bool) -> None:
+    """Write a report of the result folder OUTDIR (of remech solve, compare or sweep): one
     self-contained HTML page with interactive charts (opens without a network) and a
     Markdown twin with PNG charts. Overwrites only reports remech wrote.
+
+    With --set, a what-if report: OUTDIR's mechanism is solved again with the overrides it
+    had plus the new ones (same instance, design and solver options), the new result is
+    written to --into NEWDIR and the report is of NEWDIR; OUTDIR is not changed.
 
     \b
     Example:
       remech solve instances/allied-ree-2026 -o out/ && remech report out/
       remech report out/ -o ~/reports/allied-2026.html
+      remech report out/ --set risk.cvar_weight=0.3 --into out-cvar/
     """
-    from remech.report import write_report
+    from remech.reporting import write_report
 
     t0 = time.perf_counter()
+    if not set_texts and (into is not None or force):
+        raise InputError(f"{'--into' if into is not None else '--force'}: only with --set "
+                         "(a what-if re-solve); drop it, or add --set KEY=VALUE")
+    if set_texts:
+        from remech.run import what_if
+
+        overrides = parse_sets(set_texts)
+        if into is None:
+            raise InputError("--set re-solves OUTDIR's mechanism with the change; say where "
+                             "the new result goes with --into NEWDIR (OUTDIR stays as it is)")
+        if into.resolve() == outdir.resolve():
+            raise InputError(f"--into {into}: that is OUTDIR; the what-if result goes to a "
+                             f"new folder, e.g. --into {outdir.name}-what-if")
+        from remech.outdir import check_outdir as check
+
+        check(into, force, option="--into", kind="solve")
+        mech, notes = what_if(outdir, overrides, instance)
+        for note in notes:
+            click.echo(f"[remech] note: {note}", err=True)
+        mech.write(into, force)
+        click.echo(f"wrote {into}/ (re-solved with "
+                   f"{', '.join(o.text for o in overrides)}: "
+                   f"{mech.status}, expected cost {_musd(mech)})")
+        outdir = into
     done = write_report(outdir, out, instance)
     for note in done.notes:
         click.echo(f"[remech] note: {note}", err=True)
     click.echo(f"wrote {done.html}\nwrote {done.markdown} (charts in {done.charts}/) in "
                f"{time.perf_counter() - t0:.1f} s")
+
+
+def _musd(mech) -> str:
+    cost = (mech.costs or {}).get("expected_cost_musd")
+    return "none" if cost is None else f"{cost:,.1f} MUSD"
 
 
 def pd_options():
@@ -974,7 +1136,9 @@ def scenarios() -> None:
 @out_option("New instance folder: a copy of INSTANCE with the generated scenarios.", required=True)
 @click.option("-n", "n", type=click.IntRange(min=0), default=100, show_default=True,
               help="Number of bootstrap paths.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap and the export-control/flooding draws (the same "
+                   "seed gives the same scenarios).")
 @click.option("--stress", default="", help="Named stress tests to add: all, or a comma "
               "list of stress-spike-2011, stress-slump-2015, stress-trough-2024, "
               "stress-controls-2025.")
@@ -992,17 +1156,19 @@ def scenarios() -> None:
               help="Probability of strategic flooding when allied capacity comes online.")
 @click.option("--flooding-depth", type=click.FloatRange(0, 1, max_open=True), default=0.35,
               show_default=True, help="Price cut during flooding (share).")
-@click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--flooding-years", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Years a flooding episode lasts.")
 @click.option("--tree", "tree", default=None, metavar="SPEC",
               help="A scenario tree instead of N independent paths: branching years and "
                    "children per node, e.g. 2028:5,2031:4 (one shared path until 2028, 20 "
                    "leaves); writes nodes.csv. Not with -n or --stress.")
 @force_option
+@json_option("what was written and the calibration against history as JSON")
 @user_errors
 def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block: int,
              kappa: float, long_run: str | None, start: str | None, p_controls: float,
              p_flooding: float, flooding_depth: float, flooding_years: int,
-             tree: str | None, force: bool) -> None:
+             tree: str | None, force: bool, as_json: bool) -> None:
     """Generate N price paths (and export-control paths) for INSTANCE from history.
 
     Block bootstrap of the joint annual log returns of USGS/Argus oxide prices 2011-2025
@@ -1016,10 +1182,12 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
       remech scenarios generate instances/allied-ree-2026 -n 200 --seed 7 --stress all \\
           -o my-200
       remech scenarios generate instances/allied-ree-2026 --tree 2028:5,2031:4 -o my-tree
+      remech scenarios generate instances/allied-ree-2026 -n 50 -o my-50 --json
     """
     from remech.instance import load_instance
     from remech.scenarios import (
         GeneratorSettings,
+        calibration,
         calibration_text,
         generated_tables,
         write_instance,
@@ -1042,6 +1210,11 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
         is not click.core.ParameterSource.DEFAULT
     sset, tables, shape = generated_tables(inst, settings, tree, n_given)
     write_instance(inst, tables, outdir, force)
+    if as_json:
+        click.echo(json.dumps({"outdir": str(outdir), "scenarios": len(sset.names),
+                               "seed": seed, "tree": tree, "stress": list(settings.stress),
+                               "calibration": calibration(sset)}, indent=2))
+        return
     click.echo(f"wrote {len(sset.names)} scenarios to {outdir}/ (seed {seed}){shape}")
     click.echo(calibration_text(sset))
 
@@ -1055,9 +1228,10 @@ def generate(instance: Path, outdir: Path, n: int, seed: int, stress: str, block
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Solve on the reduced set and evaluate that mechanism on the full set.")
 @force_option
+@json_option("the reduction (and the check) as JSON")
 @user_errors
 def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check: bool,
-           force: bool) -> None:
+           force: bool, as_json: bool) -> None:
     """Keep K representative scenarios of INSTANCE (fast forward selection).
 
     Probabilities of dropped scenarios go to their nearest kept scenario; prints the
@@ -1068,6 +1242,7 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     \b
     Example:
       remech scenarios reduce my-200 --to 40 -o my-40
+      remech scenarios reduce my-200 --to 40 -o my-40 --no-check --json
     """
     import time
 
@@ -1088,17 +1263,26 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
     tables = to_tables(small, china_multiple(inst), source)
     tables["scenarios.csv"]["description"] = small.description
     write_instance(inst, tables, outdir, force)
-    click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
-               f"Kantorovich distance {distance:.4f} (standardised log-price and "
-               f"availability paths); written to {outdir}/")
-    if inst.nodes is not None and len(inst.nodes):
-        click.echo(f"{instance} is a scenario tree; the kept scenarios do not form one, so "
-                   f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
-                   "need one)")
+    tree_note = (f"{instance} is a scenario tree; the kept scenarios do not form one, so "
+                 f"{outdir}/ has no nodes.csv (designs with [stockpile] policy = \"tree\" "
+                 "need one)") if inst.nodes is not None and len(inst.nodes) else None
+    c = None
     if check:
         from remech.evaluate import out_of_sample_check
 
         c = out_of_sample_check(outdir, instance, model_path)
+    if as_json:
+        click.echo(json.dumps({"outdir": str(outdir), "kept": len(small.names),
+                               "of": len(full.names), "kantorovich_distance": float(distance),
+                               "seconds": seconds, "note": tree_note,
+                               "check": c}, indent=2, default=float))
+        return
+    click.echo(f"kept {len(small.names)} of {len(full.names)} scenarios in {seconds:.2f} s; "
+               f"Kantorovich distance {distance:.4f} (standardised log-price and "
+               f"availability paths); written to {outdir}/")
+    if tree_note:
+        click.echo(tree_note)
+    if c is not None:
         click.echo(f"in-sample (reduced set) {c['in_sample_musd']:,.1f} MUSD; that mechanism "
                    f"on the full set {c['out_of_sample_musd']:,.1f} MUSD; full-set optimum "
                    f"{c['full_optimum_musd']:,.1f} MUSD (out-of-sample loss "
@@ -1111,8 +1295,10 @@ def reduce(instance: Path, k: int, outdir: Path, model_path: Path | None, check:
 @click.option("--mechanism", type=click.Path(path_type=Path),
               help="A mechanism.json whose floor levels are drawn.")
 @force_option
+@json_option('the files written as JSON ({"files": [...]})')
 @user_errors
-def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> None:
+def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool,
+         as_json: bool) -> None:
     """Fan chart per product: percentile bands of the scenario prices, history overlaid,
     and the floors of a solved mechanism if given.
 
@@ -1136,6 +1322,10 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> N
     names: list[str] = []
     replace_folder(outdir, lambda folder: names.extend(
         p.name for p in fan_charts(inst, folder, floors)), force, "plot")
+    if as_json:
+        click.echo(json.dumps({"outdir": str(outdir),
+                               "files": [str(outdir / name) for name in names]}, indent=2))
+        return
     for name in names:
         click.echo(f"wrote {outdir / name}")
 
@@ -1153,14 +1343,16 @@ def plot(instance: Path, outdir: Path, mechanism: Path | None, force: bool) -> N
 @user_errors
 def bankability(instance: Path, model_path: Path | None, floor_specs: tuple[str, ...],
                 hurdle: float | None, as_json: bool) -> None:
-    """Incentive price of each new project of INSTANCE and whether it is bankable.
+    """Incentive price of each new plant of INSTANCE and whether it is bankable.
 
-    The incentive price is the flat real price at which the project's NPV at the hurdle
-    rate is zero (its capacity ramp, start year, capex the year before the start, unit
-    cost, and the design's tail years at the last year's margin, as remech's bankability
-    test). A project is bankable at a floor (or at market prices) if its expected NPV over
-    the instance's scenarios, receiving max(floor, price), is >= 0. Prints the floor each
-    project needs and the share of new capacity per incentive-price band.
+    The incentive price is the flat real price of a product at which the plant's NPV at
+    the hurdle rate is zero (its capacity ramp, start year, capex the year before the
+    start, counted once per plant, unit cost, and the design's tail years at the last
+    year's margin, as remech's bankability test; a plant's lines of other products sell at
+    the scenarios' prices). A plant is bankable at a floor (or at market prices) if its
+    expected NPV over the instance's scenarios, its lines of the product receiving
+    max(floor, price), is >= 0. Prints one row per (plant, product), the floor each needs
+    and the share of new capacity per incentive-price band.
 
     \b
     Example:
@@ -1180,8 +1372,8 @@ def bankability(instance: Path, model_path: Path | None, floor_specs: tuple[str,
         if design.price_floor else {})
     if hurdle is not None:
         bk.check_hurdle(hurdle)
-    terms = bk.Terms(design.hurdle_rate if hurdle is None else hurdle, design.tail_years)
-    rows = bk.table(inst, floors, terms)
+    terms = bk.Terms.of(design, hurdle)
+    rows = bk.table(inst, design, floors, hurdle)
     band = bk.bands(rows, floors)
     if as_json:
         click.echo(json.dumps(bk.as_json(inst, design.name, rows, band, floors, terms),

@@ -276,7 +276,7 @@ def _hub_and_spokes(opts: DecomposeOptions, kwargs: dict, names: list[str]):
 
 def _threads(opts: DecomposeOptions, text: str) -> str:
     """``text`` with the thread count, on MPI ranks only: in this process HiGHS keeps the
-    thread count its global scheduler started with (remech.solve), and refuses another."""
+    thread count its global scheduler started with (remech.solving), and refuses another."""
     return text.format(opts.threads) if opts.ranks > 1 else ""
 
 

@@ -90,6 +90,9 @@ class Design:
     objective_view: str = "fiscal"
     #: marginal cost of public funds (welfare cost of 1 USD of treasury outlay)
     mcpf: float = 1.3
+    #: [investment] max_delay_years: plant -> years a supported new plant may start after
+    #: its earliest start ("*": every other new plant); empty: no start choice
+    max_delay_years: dict[str, int] = field(default_factory=dict)
     #: SHA-256 of the design file's bytes
     sha256: str = ""
     #: trade-law tags whose instruments are left out ([legal] exclude, remech.legal)
@@ -238,6 +241,7 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
         else None
     d.objective_view = f.objective.view
     d.mcpf = float(f.objective.mcpf)
+    d.max_delay_years = {str(k): int(v) for k, v in f.investment.max_delay_years.items()}
     return d
 
 
@@ -264,14 +268,33 @@ def _menus(table: dict) -> dict[str, list[float]]:
     return {str(k): [float(v) for v in menu] for k, menu in table.items()}
 
 
+def _check_delays(design: Design, plants: dict[str, str]) -> None:
+    """[investment] max_delay_years names plants of the instance, and only new ones (an
+    existing plant's start is history, not a decision)."""
+    where = f"{design.path.name} [investment] max_delay_years"
+    new = sorted(k for k, status in plants.items() if status == "new")
+    for k in design.max_delay_years:
+        if k == "*":
+            continue
+        if k not in plants:
+            raise InputError(f"{where}.{k}: '{k}' is not a plant of the instance; use one "
+                             f"of its new plants: {', '.join(new) or 'none'} (projects.csv "
+                             "plant, or the project of a line without one)")
+        if plants[k] != "new":
+            raise InputError(f"{where}.{k}: plant '{k}' exists, so its start is not a "
+                             "decision; name only new plants")
+
+
 def uses_custom_weights(design: Design) -> bool:
     return design.sharing_rule == "custom" or (
         design.sharing_rule == "core" and design.sharing_reference == "custom")
 
 
 def check_against(design: Design, products: list[str], members: list[str],
-                  projects: list[str] | None = None) -> None:
-    """Cross-file checks: every product or ally named in the design exists in the instance."""
+                  projects: list[str] | None = None,
+                  plants: dict[str, str] | None = None) -> None:
+    """Cross-file checks: every product, ally, project or plant named in the design exists
+    in the instance (``plants``: plant -> its status, existing or new)."""
     def unknown(where: str, name: str, known: list[str]) -> InputError:
         return InputError(f"{design.path.name} {where}: '{name}' is not in the instance; "
                           f"use one of: {', '.join(known)}")
@@ -299,9 +322,12 @@ def check_against(design: Design, products: list[str], members: list[str],
     for p in list(design.upside_cap_usd_per_kg) + design.mandatory_floor:
         if p not in products:
             raise unknown(f"[price_floor] {p}", p, products)
+    known = (projects or []) + [k for k in (plants or {}) if k not in (projects or [])]
     for j in design.eligible_projects or []:
-        if projects is not None and j not in projects:
-            raise unknown("[price_floor] eligible_projects", j, projects)
+        if projects is not None and j not in known:
+            raise unknown("[price_floor] eligible_projects", j, known)
+    if plants is not None:
+        _check_delays(design, plants)
     for p in design.mandatory_floor:
         if not design.floor_levels_usd_per_kg.get(p):
             raise InputError(f"{design.path.name} [price_floor] mandatory_floor: '{p}' has no "

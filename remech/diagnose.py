@@ -1,6 +1,6 @@
 """Infeasibility in the user's words.
 
-remech.solve finds an irreducible infeasible subset (IIS) of the LP relaxation as Pyomo
+remech.solving finds an irreducible infeasible subset (IIS) of the LP relaxation as Pyomo
 component names and indices (``c_security[0]``, bounds of ``shortfall_t[1,0,0]``). Here
 they become products, years, scenarios, allies and projects, with the target or bound
 that causes the conflict first and a hint. This module knows the model's component names
@@ -149,19 +149,21 @@ def _describe_limit(comp: str, idx: tuple, w: _Words) -> tuple[str, str, str] | 
                 f"{float(d.china_cap_t[s, t, p]):,.0f} t "
                 f"of {w.product(p)} {w.where(s, t)} (supply.csv, availability.csv)", "")
     if comp == "support":
-        (o,) = idx
-        opt = d.options
-        j, price = int(opt.project[o]), opt.entry[o].level_usd_per_kg
-        return (f"{comp}/{o}",
-                f"project {d.projects[j]} is supported at {price:g} USD/kg at most once "
-                "(a yes/no choice)", "")
+        k, y = idx
+        return (f"{comp}/{k}",
+                f"plant {d.plants[k]} is supported from {y} or not (a yes/no choice)", "")
+    if comp in ("option", "c_plant_start"):
+        return ("plant_options", "a plant is supported only under a combination of floors "
+                "for its products that makes it bankable (with a grant within the design's "
+                "share of capex) and that its producer would sign", "check the floor menus "
+                "and [grants] max_share_of_capex")
     if comp in ("outlay_musd", "c_outlay"):
         return ("outlay", "the outlay (grants, stockpile, top-ups) is paid by the allies",
                 "")
     if comp in ("c_one_option", "c_link", "c_floor_used", "c_one_level",
-                "floor_choice", "c_tariff_auto"):
-        return ("floor_rules", "the floor rules: one level per product, a project supported "
-                "only at its product's level, a floor only with a contracted project; "
+                "floor_choice", "c_tariff_auto", "c_line_support", "line_support"):
+        return ("floor_rules", "the floor rules: one level per product, a plant supported "
+                "only at its products' levels, a floor only with a contracted plant; "
                 "check mandatory_floor, eligible_projects and support_existing "
                 "(design [price_floor])", "")
     if comp in ("c_grant_stage_cap", "c_grant_host_cap"):

@@ -2,16 +2,16 @@
 
 ``evaluate_on(inst, design, first_stage)`` evaluates a mechanism on another scenario set:
 it prepares the data with the mechanism's investment decisions kept (``prepare(...,
-fixed=first_stage)``: the projects built outside the mechanism, the supported options
+fixed=first_stage)``: the plants built outside the mechanism, the chosen plant options
 and their grants are not re-tested on the new scenarios' futures), then ``evaluate(data,
-first_stage)`` fixes the first-stage decisions (floor levels, supported (project, level)
-pairs, stockpile build, capacity and, under policy "rule", the target level and reserve
-share per year) and solves the rest. Under "rule" the rest only executes the policy year
-by year (buy up to the target, draw the stock first in a cut, release nothing while supply
-is left over), so the evaluation is non-anticipative and a scenario's cost does not depend
-on which other scenarios are evaluated with it; under "clairvoyant" it re-optimises each
-scenario with foresight. ``c_floor_used`` is dropped, since it only selects among equally
-costly floors.
+first_stage)`` fixes the first-stage decisions (floor levels, chosen plant options (plant,
+entry per product, start year), stockpile build, capacity and, under policy "rule", the
+target level and reserve share per year) and solves the rest. Under "rule" the rest only
+executes the policy year by year (buy up to the target, draw the stock first in a cut,
+release nothing while supply is left over), so the evaluation is non-anticipative and a
+scenario's cost does not depend on which other scenarios are evaluated with it; under
+"clairvoyant" it re-optimises each scenario with foresight. ``c_floor_used`` is dropped,
+since it only selects among equally costly floors.
 
 VSS and EVPI (Birge and Louveaux): RP = the stochastic optimum; EV = the problem on the
 expected scenario (mean prices and availability); EEV = EV's first stage evaluated on all
@@ -37,7 +37,7 @@ from remech.model.first_stage import FirstStage
 from remech.model.ledger import cost_without_tie_break, values
 from remech.model.ledger import scenario_costs as ledger_scenario_costs
 from remech.prepare import prepare
-from remech.solve import SolverOptions, solve
+from remech.solving import SolverOptions, solve
 
 
 def first_stage(m: pyo.ConcreteModel, data: ModelData) -> FirstStage:
@@ -185,8 +185,9 @@ def scenario_costs(m: pyo.ConcreteModel, data: ModelData) -> pd.DataFrame:
 
 
 def supported_projects(m: pyo.ConcreteModel, data: ModelData) -> set[str]:
-    """Projects supported in a solved (or fixed) model."""
-    return {data.projects[int(data.options.project[o])] for o, v in m.support.items()
+    """Lines (projects) supported in a solved (or fixed) model: those of the chosen plant
+    options."""
+    return {data.projects[int(data.options.project[o])] for o, v in m.line_support.items()
             if (v.value or 0) > 0.5}
 
 

@@ -6,7 +6,7 @@ remech/data/explore.html, with plotly's JavaScript inlined: it loads nothing fro
 network) has controls for the price floors, the instruments, the burden-sharing rule, the
 objective view, the allies' budget caps and the shortfall penalties. Each change is sent
 as overrides (remech.overrides) to ``POST /api/solve``, which re-solves the mechanism and
-answers with the same summary as remech compare (remech.compare.summary_row): each ally's
+answers with the same summary as remech compare (remech.comparing.summary_row): each ally's
 contribution and net cost, the expected cost in both views, floors, projects,
 stockpiles, the stability verdict where the rule computes one ('core') and the trade-law
 screening tags.
@@ -141,10 +141,10 @@ class LiveSource:
                 "time_limit_s": self.time_limit_s}
 
     def answer(self, overrides: dict) -> dict:
-        from remech.compare import summary_row
+        from remech.comparing import summary_row
         from remech.overrides import apply_instance, as_overrides
         from remech.run import solve_run, with_design
-        from remech.solve import STOP, SolverOptions
+        from remech.solving import STOP, SolverOptions
         from remech.stability import GameOptions
 
         items = as_overrides(overrides)
@@ -178,7 +178,7 @@ class SweepSource:
     mode: str = field(default="precomputed", init=False)
 
     def __post_init__(self) -> None:
-        from remech.report import load_result
+        from remech.reporting import load_result
 
         res = load_result(self.folder)
         if res.kind != "sweep":
@@ -359,7 +359,7 @@ def serve(server: ThreadingHTTPServer, open_browser: bool = True) -> None:
     """Serve until Ctrl-C or SIGTERM; a running HiGHS solve is asked to stop."""
     import signal
 
-    from remech.solve import STOP
+    from remech.solving import STOP
 
     def stop(signum, frame) -> None:
         raise KeyboardInterrupt

@@ -83,7 +83,10 @@ SCHEMAS: dict[str, list[Column]] = {
         SOURCE,
     ],
     "projects.csv": [
-        Column("project", "str"), Column("name", "str"), Column("host", "str"),
+        Column("project", "str"),
+        Column("plant", "str", required=False, allow_blank=True,
+               help="the plant the line belongs to (blank: the line is a plant of its own)"),
+        Column("name", "str"), Column("host", "str"),
         Column("product", "str"), Column("stage", "str", choices=STAGES),
         Column("status", "str", choices=("existing", "new")),
         _t("capacity_t", help="nameplate output in t/yr"),
@@ -278,6 +281,7 @@ def load_instance(folder: str | Path, overrides=None) -> Instance:
         cost_tiers=_or_empty(t["cost_tiers.csv"], "cost_tiers.csv"),
         conversions=_conversions(t["conversions.csv"]),
     )
+    _plants(inst.projects)
     _check(inst)
     return inst
 
@@ -289,6 +293,12 @@ def _conversions(df: pd.DataFrame | None) -> pd.DataFrame:
         out["project"] = ""
     out["project"] = out["project"].fillna("").astype(str)
     return out
+
+
+def _plants(pj: pd.DataFrame) -> None:
+    """Fill projects.csv ``plant``: a blank cell (or no column) is the line's own id."""
+    blank = pj["plant"].isna() | (pj["plant"].astype(str).str.strip() == "")
+    pj["plant"] = pj["plant"].where(~blank, pj["project"])
 
 
 def _or_empty(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
@@ -336,6 +346,7 @@ def _check_all(inst: Instance, c: Collector) -> None:
     c.run(check_member, f / "projects.csv", pj, "host", countries, "host")
     c.run(check_member, f / "projects.csv", pj, "product", products, "product")
     c.run(_check_years, f / "projects.csv", pj, "start_year", None, inst.years[-1])
+    c.run(_check_plants, f / "projects.csv", pj)
 
     d = inst.demand
     c.run(check_member, f / "demand.csv", d, "ally", inst.members, "ally (role 'ally')")
@@ -355,6 +366,13 @@ def _check_all(inst: Instance, c: Collector) -> None:
         c.run(check_unique, f / "stockpile.csv", inst.stockpile, ["product"])
 
     reagents = _check_optional_tables(inst, c, keys, products)
+    _check_scenarios(inst, c, products, reagents, keys)
+
+
+def _check_scenarios(inst: Instance, c: Collector, products: list[str], reagents: list[str],
+                     keys: set[str]) -> None:
+    """scenarios.csv (probabilities), prices.csv, availability.csv and nodes.csv."""
+    f = inst.folder
     sc = inst.scenarios
     c.run(check_unique, f / "scenarios.csv", sc, ["scenario"])
     total = float(sc["probability"].sum())
@@ -374,6 +392,39 @@ def _check_all(inst: Instance, c: Collector) -> None:
           {"scenario": names, "year": inst.years, "product": products})
     if len(inst.nodes):
         c.run(_check_tree, inst, keys)
+
+
+#: what every line of a plant must share: a plant is built, hosted and contracted as a whole
+PLANT_SHARED = ("host", "status", "stage")
+
+
+def _check_plants(path: Path, pj: pd.DataFrame) -> None:
+    """projects.csv ``plant``: a plant's lines share host, status and stage, and a new
+    plant's lines its start year (the plant is built at once); a plant id that is also a
+    project id names that project's own plant."""
+    own = dict(zip(pj["project"], pj["plant"], strict=True))
+    for _, row in pj.iterrows():
+        other = own.get(row["plant"])
+        if other is not None and other != row["plant"]:
+            raise fail(path, f"plant '{row['plant']}' of line '{row['project']}' is the id "
+                       f"of project '{row['plant']}', which belongs to plant '{other}'",
+                       f"use plant '{other}' or another id", int(row["_row"]), "plant")
+    for _, lines in pj.groupby("plant", sort=False):
+        first = lines.iloc[0]
+        shared = PLANT_SHARED + (("start_year",) if first["status"] == "new" else ())
+        for col in shared:
+            bad = lines[lines[col] != first[col]]
+            if len(bad):
+                row = bad.iloc[0]
+                raise fail(path, f"line '{row['project']}' of plant '{first['plant']}' has "
+                           f"{col} {_shown(row[col])} but line '{first['project']}' (row "
+                           f"{int(first['_row'])}) has {_shown(first[col])}",
+                           f"give every line of a plant the same {col}, or put the line in "
+                           "another plant", int(row["_row"]), col)
+
+
+def _shown(value) -> str:
+    return f"'{value}'" if isinstance(value, str) else f"{float(value):g}"
 
 
 def _check_tiers(inst: Instance, keys: set[str]) -> None:

@@ -7,7 +7,7 @@ by the row generation of the least core and (pre)nucleolus (``remech.rowgen``). 
 result says what was proved (exact search: enumeration or a MIP that HiGHS solved to
 optimality) and what was only searched (a heuristic over solved coalitions).
 
-Which games are enumerated instead (the exact analysis of ``remech.game``): up to
+Which games are enumerated instead (the exact analysis of ``remech.costgame``): up to
 ``ENUMERATE[kind]`` players, unless ``--lazy`` asks otherwise.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from remech.costgame import MAX_EXACT_SHAPLEY, TOL, allocation_table, analyse, game_text, shapley
 from remech.errors import InputError
-from remech.game import MAX_EXACT_SHAPLEY, TOL, allocation_table, analyse, game_text, shapley
 from remech.oracle import Oracle
 from remech.rowgen import (
     Exclusions,
@@ -42,7 +42,7 @@ DEFAULT_MAX_SAMPLES = {"instance": 2_000, "formula": 1_000_000, "table": 1_000_0
 DEFAULT_INSTANCE_DRAWS = 4
 #: default --tolerance: this share of |c(N)|
 DEFAULT_TOLERANCE_SHARE = 0.01
-#: blocking tolerance, relative to c(N) (as remech.game.blocking)
+#: blocking tolerance, relative to c(N) (as remech.costgame.blocking)
 BLOCK_TOL = 1e-6
 
 
@@ -152,7 +152,7 @@ def _core_empty(stage: StageResult, grand: float) -> bool | None:
 def analyse_lazy(oracle: Oracle, opts: LazyOptions | None = None,
                  weights: dict[str, np.ndarray] | None = None,
                  say: Callable[[str], None] | None = None) -> dict:
-    """The analysis of ``remech.game.analyse`` from an oracle, JSON-ready, with what was
+    """The analysis of ``remech.costgame.analyse`` from an oracle, JSON-ready, with what was
     proved and what was searched."""
     opts, say = opts or LazyOptions(), say or (lambda msg: None)
     n, players = oracle.n, oracle.players
@@ -314,7 +314,7 @@ def analyse_any(oracle: Oracle, lazy: bool, opts: LazyOptions, weights: dict,
                 samples: int, records: list[dict] | None = None,
                 say: Callable[[str], None] | None = None
                 ) -> tuple[dict, dict[str, pd.DataFrame], str]:
-    """The analysis a game gets: enumerated (``remech.game.analyse``) or lazy. Returns
+    """The analysis a game gets: enumerated (``remech.costgame.analyse``) or lazy. Returns
     (result, tables to write, text)."""
     if not lazy_wanted(oracle, lazy):
         if opts.tolerance is not None or opts.max_samples is not None:

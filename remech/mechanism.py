@@ -46,7 +46,7 @@ from remech.model.ledger import (
     scenario_costs,
     values,
 )
-from remech.solve import SolveResult
+from remech.solving import SolveResult
 
 SCHEMA_VERSION = "1.0"
 REPORT_CVAR_ALPHA = 0.95
@@ -59,6 +59,8 @@ VIEW_TEXT = {
                 "less the allied producers' gain (top-ups, premiums and grants are "
                 "transfers inside the alliance; capex and running costs are real costs)",
 }
+#: a field whose JSON key differs from its name (the name ``contributions`` is the table)
+_JSON_KEY = {"contributions_by_ally": "contributions"}
 #: JSON keys written even when they are None (the others are left out when None)
 _ALWAYS = ("schema_version", "status", "proved_optimal", "highs_status", "objective_musd",
            "dual_bound_musd", "mip_gap", "instance", "design", "solver", "software",
@@ -87,7 +89,9 @@ class Mechanism(Mapping):
     upside_share: dict[str, float] | None = None
     upside_cap_usd_per_kg: dict[str, float | None] | None = None
     supported_projects: list[str] | None = None
+    supported_plants: list[str] | None = None
     projects: list[dict] | None = None
+    plants: list[dict] | None = None
     stockpiles: list[dict] | None = None
     stockpile_policy: dict | None = None
     first_stage: FirstStage | None = None
@@ -99,7 +103,9 @@ class Mechanism(Mapping):
     value_chain: dict | None = None
     grants_musd: float | None = None
     burden_sharing: dict | None = None
-    contributions: dict[str, dict] | None = None
+    #: mechanism.json's "contributions" section ({ally: {...}}); ``contributions`` is its
+    #: table (contributions.csv), as ``floors`` is floors.csv
+    contributions_by_ally: dict[str, dict] | None = None
     tariff_reference_usd_per_kg: dict[str, float | None] | None = None
     costs: dict | None = None
     shortfall: dict[str, dict] | None = None
@@ -129,7 +135,8 @@ class Mechanism(Mapping):
             value = getattr(self, f.name)
             if value is None and f.name not in _ALWAYS:
                 continue
-            out[f.name] = value.to_json() if isinstance(value, FirstStage) else value
+            key = _JSON_KEY.get(f.name, f.name)
+            out[key] = value.to_json() if isinstance(value, FirstStage) else value
         return clean(out)
 
     def __getitem__(self, key: str):
@@ -142,12 +149,14 @@ class Mechanism(Mapping):
         return len(self.to_json())
 
     def write(self, outdir: str | Path, force: bool = False,
-              extra_files: dict[str, Path] | None = None) -> None:
+              extra_files: dict[str, Path] | None = None, formats=()) -> None:
         """mechanism.json and the tables into ``outdir`` (remech.outdir's safe swap; an
-        existing folder only with ``force`` and only if remech wrote it)."""
+        existing folder only with ``force`` and only if remech wrote it); ``formats``
+        ("xlsx", "parquet") add tables.xlsx or NAME.parquet next to the CSV files."""
         from remech.results import write_results
 
-        write_results(Path(outdir), self.to_json(), self.tables, force, extra_files)
+        write_results(Path(outdir), self.to_json(), self.tables, force, extra_files,
+                      formats=formats)
 
     # -- the tables by name (the CSV files of remech solve -o) ---------------------------
 
@@ -179,9 +188,13 @@ class Mechanism(Mapping):
         return self.table("scenario_costs")
 
     @property
-    def contributions_table(self) -> pd.DataFrame:
-        """contributions.csv: each ally's share, contribution and net cost (MUSD)."""
+    def contributions(self) -> pd.DataFrame:
+        """contributions.csv: each ally's share, contribution and net cost (MUSD); the JSON
+        section is ``contributions_by_ally`` (``mech["contributions"]``)."""
         return self.table("contributions")
+
+    #: the name of ``contributions`` before it became the table
+    contributions_table = contributions
 
 
 class Frames:
@@ -231,7 +244,7 @@ def as_json(doc: Mapping) -> dict:
 def software_versions() -> dict[str, str]:
     import pyomo
 
-    from remech.solve import new_highs
+    from remech.solving import new_highs
 
     return {"remech": __version__, "python": platform.python_version(),
             "pyomo": pyomo.__version__, "highspy": new_highs().version(),
@@ -280,17 +293,20 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     projects_df = floor["projects"]
     mech.floors_usd_per_kg, mech.upside_share = floor["floors"], floor["upside"]
     mech.upside_cap_usd_per_kg = floor["cap_up"]
+    plants_df = floor["plants"]
     mech.supported_projects = projects_df.loc[projects_df["supported"], "project"].tolist()
+    mech.supported_plants = plants_df.loc[plants_df["supported"], "plant"].tolist()
     mech.projects = projects_df.to_dict(orient="records")
+    mech.plants = plants_df.to_dict(orient="records")
     mech.stockpiles = stock["stockpiles"].to_dict(orient="records")
     mech.stockpile_policy = stock["policy"]
     mech.first_stage = stage.read(m, data)
     mech.last_resort_reserve = reserve_df.to_dict(orient="records")
     mech.offtakes = off["rows"]
     mech.value_chain = links["section"]
-    mech.grants_musd = float(floor["grant_by_project_musd"].sum())
+    mech.grants_musd = floor["grants_musd"]
     mech.burden_sharing = {"rule": data.sharing_rule}
-    mech.contributions = payers["contributions"]
+    mech.contributions_by_ally = payers["contributions"]
     mech.tariff_reference_usd_per_kg = refs
     mech.costs = _costs(scen, data)
     mech.shortfall = bal["shortfall"]
@@ -304,7 +320,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
         design.legal_excluded)
     mech.sizes = data.sizes
     mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
-                   "projects.csv": projects_df, **stock["tables"],
+                   "projects.csv": projects_df, "plants.csv": plants_df, **stock["tables"],
                    "last_resort_reserve.csv": reserve_df, **payers["tables"],
                    "scenario_costs.csv": scen, **bal["tables"], **off["tables"],
                    **links["tables"]}

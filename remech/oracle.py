@@ -27,8 +27,8 @@ from pathlib import Path
 import highspy
 import numpy as np
 
+from remech.costgame import PLAYER, CostGame
 from remech.errors import InputError
-from remech.game import PLAYER, CostGame
 
 #: players a formula game may have (the sampled Shapley value needs n^2 strata)
 MAX_FORMULA_PLAYERS = 200
@@ -112,7 +112,7 @@ class Oracle:
         return self.costs(masks_to_rows(masks, self.n))
 
     def tabulate(self) -> CostGame:
-        """The full table (small n only): the exact analysis of ``remech.game``."""
+        """The full table (small n only): the exact analysis of ``remech.costgame``."""
         game = CostGame(list(self.players), np.zeros(1 << self.n))
         for masks, cost in self.chunks():
             game.cost[masks] = cost

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from remech.errors import InputError
 
 INSTANCE = "instance"
@@ -46,6 +48,15 @@ KEYED_TABLES = {"allies": ("allies.csv", "ally"), "products": ("products.csv", "
                 "reagents": ("reagents.csv", "reagent")}
 #: instance.toml keys an override may change (not the horizon: the tables follow it)
 INSTANCE_SCALARS = ("discount_rate",)
+#: instance-wide scalings of the export-control overlay (remech sweep --tornado uses them);
+#: 1 leaves the instance as it is
+INSTANCE_SCALINGS = {
+    "cut_severity": "multiplies every export-control cut, 1 - china_availability "
+                    "(availability.csv), capped so that availability stays in [0, 1]",
+    "cut_probability": "multiplies the total probability of the scenarios with an "
+                       "export-control cut (any china_availability < 1); the other "
+                       "scenarios share the rest in proportion to their probabilities",
+}
 EXAMPLE = "--set price_floor.levels_usd_per_kg.NDPR=[80]"
 _KEY = re.compile(r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
 
@@ -251,7 +262,8 @@ def cell_text(value: Any) -> str:
 def _unknown_instance_key(o: Override) -> InputError:
     return InputError(
         f"--set {o.text}: unknown instance key '{'.'.join(o.parts[1:])}'; use "
-        f"instance.{'/'.join(INSTANCE_SCALARS)} or instance.TABLE.ROW.COLUMN with TABLE one "
+        f"instance.{'/'.join((*INSTANCE_SCALARS, *INSTANCE_SCALINGS))} or "
+        "instance.TABLE.ROW.COLUMN with TABLE one "
         f"of {', '.join(KEYED_TABLES)} (e.g. instance.products.NDPR."
         "shortfall_penalty_usd_per_kg=500)")
 
@@ -284,6 +296,36 @@ def _set_cell(inst, o: Override, copied: set[str]) -> None:
     df.loc[hit[0], column] = value
 
 
+def _scale_cuts(inst, o: Override, what: str) -> None:
+    """instance.cut_severity / instance.cut_probability (INSTANCE_SCALINGS)."""
+    k = o.value
+    if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k < 0:
+        raise InputError(f"--set {o.text}: a factor >= 0 expected (1 leaves the instance as "
+                         f"it is), e.g. --set instance.{what}=1.25")
+    av = inst.availability
+    if av is None or not len(av) or not (av["china_availability"] < 1).any():
+        raise InputError(f"--set {o.text}: {inst.folder}/availability.csv has no export-control "
+                         "cut (china_availability < 1) to scale; drop this --set")
+    if what == "cut_severity":
+        av = av.copy()
+        cut = 1.0 - av["china_availability"].astype(float)
+        av["china_availability"] = (1.0 - k * cut).clip(0.0, 1.0)
+        inst.availability = av
+        return
+    sc = inst.scenarios.copy()
+    cut_names = set(av.loc[av["china_availability"] < 1, "scenario"].astype(str))
+    is_cut = sc["scenario"].astype(str).isin(cut_names)
+    prob = sc["probability"].astype(float)
+    q = float(prob[is_cut].sum())
+    target = k * q
+    if not 0 < q < 1 or target >= 1:
+        raise InputError(f"--set {o.text}: the scenarios with a cut have probability {q:.3g}; "
+                         f"x {k:g} must stay below 1 with other scenarios left; choose a "
+                         "factor below " + (f"{1 / q:.3g}" if q > 0 else "1"))
+    sc["probability"] = np.where(is_cut, prob * (target / q), prob * ((1 - target) / (1 - q)))
+    inst.scenarios = sc
+
+
 def apply_instance(inst, items: Overrides):
     """A copy of a checked Instance with the instance overrides applied and checked again
     (cross-table checks); the instance itself is not changed."""
@@ -303,6 +345,8 @@ def apply_instance(inst, items: Overrides):
             checked = validate(InstanceFile, {"instance": root}, Path("instance.toml"),
                                where=lambda loc, o=o: f"--set {o.text}:").instance
             setattr(new, rest[0], float(getattr(checked, rest[0])))
+        elif len(rest) == 1 and rest[0] in INSTANCE_SCALINGS:
+            _scale_cuts(new, o, rest[0])
         elif len(rest) == 3 and rest[0] in KEYED_TABLES:
             _set_cell(new, o, copied)
         else:

@@ -47,10 +47,12 @@ def context(inst: Instance, design: Design) -> Context:
     """The grids every instrument's prepare starts from."""
     products = inst.products["product"].tolist()
     members = inst.members
-    check_against(design, products, members, inst.projects["project"].tolist())
+    pj = inst.projects.reset_index(drop=True)
+    plants = list(dict.fromkeys(pj["plant"]))  # in the order of their first line
+    status = dict(zip(pj["plant"], pj["status"], strict=True))
+    check_against(design, products, members, pj["project"].tolist(), status)
     years, scen = inst.years, inst.scenarios["scenario"].tolist()
     prob = inst.scenarios["probability"].to_numpy(float)
-    pj = inst.projects.reset_index(drop=True)
     since = np.asarray(years)[None, :] - pj["start_year"].to_numpy()[:, None] + 1
     ramp = np.clip(since / pj["ramp_years"].to_numpy()[:, None], 0.0, 1.0)
     pidx = {p: i for i, p in enumerate(products)}
@@ -64,6 +66,8 @@ def context(inst: Instance, design: Design) -> Context:
         demand_by_ally_t=grid(inst.demand, [("ally", members), ("year", years),
                                             ("product", products)], "demand_t", 0.0),
         projects=pj, project_product=pj["product"].map(pidx).to_numpy(int),
+        plants=plants, project_plant=pj["plant"].map({k: i for i, k in enumerate(plants)}
+                                                      ).to_numpy(int),
         capacity_t=pj["capacity_t"].to_numpy()[:, None] * ramp,
         **_cost_tiers(pj, inst.cost_tiers))
 

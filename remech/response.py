@@ -2,9 +2,9 @@
 brings online (issue 9, item 10).
 
 For each product p, let x_p be the new allied capacity the mechanism brings online (the
-supported projects that would not be built without it, at full capacity) as a share of
-allied demand in the year the first of them produces, t0_p. From t0_p, China's price
-suppression lowers the product's price in every scenario by
+lines of the supported plants that would not be built without it, at full capacity, from
+the start year chosen for them) as a share of allied demand in the year the first of them
+produces, t0_p. From t0_p, China's price suppression lowers the product's price in every scenario by
 
     depth_p = min(max_depth, depth_per_share x x_p)
     for years_p = min(horizon left, max(1, ceil(years_per_share x x_p))) years.
@@ -70,12 +70,14 @@ def response_plan(inst: Instance, decisions: FirstStage, response: FloodingRespo
                   ) -> dict[str, dict]:
     """Per product with new capacity brought online by the mechanism: the capacity share
     x, the first year, the depth and the number of years of flooding."""
-    pj = inst.projects.set_index("project")
     years = inst.years
     demand = inst.demand.groupby(["year", "product"])["demand_t"].sum()
-    new = sorted(decisions.supported_projects - decisions.built_outside)
+    start_of = {c.plant: c.start_year for c in decisions.support
+                if c.plant not in decisions.built_outside}  # the plant's chosen start
+    pj = inst.projects[inst.projects["plant"].isin(start_of)].set_index("project")
+    pj = pj.assign(start_year=pj["plant"].map(start_of))
     plan: dict[str, dict] = {}
-    for product, group in pj.loc[new].groupby("product") if new else []:
+    for product, group in pj.groupby("product") if len(pj) else []:
         start = int(max(group["start_year"].min(), years[0]))
         if start > years[-1]:
             continue
@@ -104,7 +106,7 @@ def flooded_prices(prices: pd.DataFrame, plan: dict[str, dict]) -> pd.DataFrame:
 
 def apply_response(sample, inst: Instance, decisions: FirstStage,
                    response: FloodingResponse) -> tuple[object, dict]:
-    """The sample (remech.simulate.ScenarioSample) with China's response, and the plan
+    """The sample (remech.simulating.ScenarioSample) with China's response, and the plan
     (mechanism.json-ready). The instance's own scenarios keep their names and weights."""
     plan = response_plan(inst, decisions, response)
     flooded = replace(sample, prices=flooded_prices(sample.prices, plan),

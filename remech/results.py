@@ -9,22 +9,93 @@ from pathlib import Path
 
 import pandas as pd
 
+from remech.errors import InputError
 from remech.mechanism import as_json
+
+#: table formats written on request next to the CSV files (which are always written: remech
+#: report, simulate and compare read them): the module each needs and the extra holding it
+TABLE_FORMATS = {"csv": None, "xlsx": "openpyxl", "parquet": "pyarrow"}
+XLSX_NAME = "tables.xlsx"
+
+
+def check_formats(formats) -> tuple[str, ...]:
+    """The requested table formats, checked: known, and their library installed."""
+    import importlib.util
+
+    out = []
+    for f in formats or ():
+        f = str(f).lower().lstrip(".")
+        if f not in TABLE_FORMATS:
+            raise InputError(f"--format {f}: unknown; use one of: {', '.join(TABLE_FORMATS)}")
+        module = TABLE_FORMATS[f]
+        if module and importlib.util.find_spec(module) is None:
+            raise InputError(f"--format {f}: needs {module}, which is not installed; pip "
+                             "install 'remech[tables]' (or drop --format)")
+        if f != "csv" and f not in out:
+            out.append(f)
+    return tuple(out)
+
+
+def _plain_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Lists and dicts in object columns as JSON text, and a column of mixed types as text
+    (what Excel and Parquet accept; CSV writes them as text anyway)."""
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype != object:
+            continue
+        values = df[col]
+        nested = values.map(lambda v: isinstance(v, list | dict | tuple))
+        if nested.any():
+            df[col] = values.map(lambda v: json.dumps(v) if isinstance(v, list | dict | tuple)
+                                 else v)
+        kinds = {type(v) for v in df[col] if v is not None and not
+                 (isinstance(v, float) and pd.isna(v))}
+        if len(kinds) > 1:
+            df[col] = df[col].map(lambda v: v if v is None or
+                                  (isinstance(v, float) and pd.isna(v)) else str(v))
+    return df
+
+
+def write_table_formats(folder: Path, tables: dict[str, pd.DataFrame],
+                        formats: tuple[str, ...]) -> list[str]:
+    """``tables`` as tables.xlsx (one sheet per table, named as the CSV file) and/or
+    NAME.parquet next to NAME.csv; returns the names written."""
+    written = []
+    if "xlsx" in formats and tables:
+        with pd.ExcelWriter(folder / XLSX_NAME, engine="openpyxl") as xl:
+            for name, df in tables.items():
+                _plain_cells(df).to_excel(xl, sheet_name=_sheet(name), index=False)
+        written.append(XLSX_NAME)
+    if "parquet" in formats:
+        for name, df in tables.items():
+            target = Path(name).with_suffix(".parquet").name
+            _plain_cells(df).to_parquet(folder / target, index=False)
+            written.append(target)
+    return written
+
+
+def _sheet(name: str) -> str:
+    """An Excel sheet name (at most 31 characters) for a CSV file name."""
+    return Path(name).stem[:31]
 
 
 def write_results(outdir: Path, mech: dict, tables: dict[str, pd.DataFrame], force: bool,
                   extra_files: dict[str, Path] | None = None,
                   json_name: str = "mechanism.json", kind: str = "solve",
-                  texts: dict[str, str] | None = None) -> None:
+                  texts: dict[str, str] | None = None, formats=()) -> None:
     """Write everything to a temporary sibling folder, then swap it into ``outdir``
     (remech.outdir.replace_folder: marker file, previous result kept until the swap,
-    fallback folder on a write error)."""
+    fallback folder on a write error). ``formats`` ("xlsx", "parquet") add the tables in
+    those formats (write_table_formats)."""
     from remech.outdir import replace_folder
+
+    formats = check_formats(formats)
 
     def fill(folder: Path) -> None:
         (folder / json_name).write_text(json.dumps(as_json(mech), indent=2) + "\n")
         for name, df in tables.items():
             df.to_csv(folder / name, index=False)
+        write_table_formats(folder, tables, formats)
         for name, text in (texts or {}).items():
             (folder / name).write_text(text)
         for name, path in (extra_files or {}).items():
@@ -134,8 +205,7 @@ def summary(mech: Mapping) -> str:
                      f"at the floor ({r['purchases_at_floor_musd']:,.1f} MUSD), sells back "
                      f"{r['expected_releases_t']:,.0f} t at {r['buyback_usd_per_kg']:g} USD/kg "
                      f"({r['buyback_revenue_musd']:,.1f} MUSD) (expected)")
-    sup = mech["supported_projects"]
-    lines.append(f"projects      {len(sup)} supported: {', '.join(sup) if sup else '-'}")
+    lines.append(plants_line(mech))
     if mech["grants_musd"]:
         lines.append(f"grants        {mech['grants_musd']:,.1f} MUSD")
     if mech.get("offtakes") is not None:
@@ -176,3 +246,20 @@ def summary(mech: Mapping) -> str:
         f"{a} {v['contribution_musd']:,.1f}" for a, v in mech["contributions"].items())
         + " MUSD")
     return "\n".join(lines)
+
+
+def plants_line(mech: Mapping) -> str:
+    """The summary's line of supported plants: each with its lines (if it has several or
+    its one line has another name) and its start year where the mechanism moved it."""
+    parts = []
+    for plant in mech.get("plants") or []:
+        if not plant["supported"]:
+            continue
+        lines = plant["lines"].split()
+        text = plant["plant"] if lines == [plant["plant"]] else \
+            f"{plant['plant']} ({' '.join(lines)})"
+        start, planned = plant.get("start_year"), plant.get("planned_start_year")
+        if plant["status"] == "new" and start is not None and start != planned:
+            text += f" from {start:g} (planned {planned:g})"
+        parts.append(text)
+    return f"plants        {len(parts)} supported: {', '.join(parts) if parts else '-'}"

@@ -1,7 +1,7 @@
 """Least core and (pre)nucleolus by coalition (row) generation, for games too large to
 list.
 
-The LPs are those of ``remech.game`` (Maschler, Peleg and Shapley 1979), written only on
+The LPs are those of ``remech.costgame`` (Maschler, Peleg and Shapley 1979), written only on
 the coalitions seen so far: solve, look for the coalition with the largest excess
 e(S, x) = x(S) - c(S) at the LP's allocation x, add it if it exceeds the LP's epsilon,
 repeat. The LP on fewer rows is a relaxation, so its epsilon is a *lower bound* of the

@@ -25,7 +25,7 @@ from remech.mechanism import Mechanism, collect
 from remech.model import build_model
 from remech.model.data import ModelData
 from remech.prepare import prepare
-from remech.solve import STATUS_INTERRUPTED, SolveResult, SolverOptions, solve
+from remech.solving import STATUS_INTERRUPTED, SolveResult, SolverOptions, solve
 from remech.stability import GameOptions, apply_core_split
 
 
@@ -89,13 +89,13 @@ def with_design(inst: Instance, model: str | Path | None = None, overrides=None,
         model = inst.default_model
     design = _timed(timings, "read design", load_design, model, overrides, report=report)
     if design.overrides:  # a key an override names must exist in the instance
-        _check_names(inst, design, overrides)
+        check_names(inst, design, overrides)
     with _as_input_error(inst, design, "prepared"):
         data = _timed(timings, "prepare data", prepare, inst, design, report=report)
     return Run(instance=inst, design=design, data=data, timings_s=timings)
 
 
-def _check_names(inst: Instance, design: Design, overrides) -> None:
+def check_names(inst: Instance, design: Design, overrides) -> None:
     """The design's products, allies and projects exist in the instance (as prepare checks),
     naming the overrides in the error."""
     from remech.design import check_against
@@ -138,7 +138,7 @@ class Extras:
     vss: bool = False  # EV, EEV, wait-and-see, VSS and EVPI
     foresight: bool = False  # the clairvoyant bound and the value of foresight
     saa: tuple[int, int, int] | None = None  # (M, N, N2) sample-average bounds
-    saa_sampler: str | None = None  # None: remech.simulate.default_sampler
+    saa_sampler: str | None = None  # None: remech.simulating.default_sampler
     saa_seed: int = 0
     jobs: int | None = None  # processes for the SAA solves
 
@@ -272,7 +272,7 @@ def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | N
     """VSS, the foresight gap and SAA bounds, in that order, each skipped once a stop is
     requested; returns the step a stop request interrupted (its section is dropped)."""
     from remech.evaluate import cost, foresight_gap, vss
-    from remech.solve import STOP
+    from remech.solving import STOP
 
     opts = SolverOptions(time_limit_s=options.time_limit_s, mip_gap=options.mip_gap,
                          threads=options.threads, seed=options.seed)
@@ -300,7 +300,7 @@ def _extras(run: Run, options: SolverOptions, extras: Extras, on_saa) -> str | N
 
 def _saa(run: Run, opts: SolverOptions, extras: Extras, on_saa) -> dict:
     from remech.saa import saa
-    from remech.simulate import default_sampler
+    from remech.simulating import default_sampler
 
     sampler = extras.saa_sampler or default_sampler(run.instance)
     return saa(run.instance, run.design, run.mechanism.to_json(), *extras.saa,
@@ -315,3 +315,44 @@ def model_counts(model) -> dict[str, int]:
             "binaries": sum(1 for v in variables if v.is_binary()),
             "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint,
                                                                         active=True))}
+
+
+def what_if(folder: str | Path, overrides, instance: str | Path | None = None,
+            options: SolverOptions | None = None) -> tuple[Mechanism, list[str]]:
+    """``remech report OUTDIR --set ...``: the solve of the result folder ``folder`` again,
+    on its recorded instance (or ``instance``, if it moved) and design, with the overrides it
+    was solved with plus ``overrides`` (these win). The --vss and --foresight-gap sections
+    are recomputed if the folder had them. Returns the mechanism and notes on what is not
+    carried over (SAA, decomposition). Only a solve result can be re-solved."""
+    from remech.overrides import as_dict, as_overrides
+    from remech.reporting import load_result
+
+    res = load_result(Path(folder), instance)
+    if res.kind != "solve":
+        raise InputError(f"{folder}: a remech {res.kind} result; --set re-solves a remech "
+                         f"solve result only; run remech {res.kind} again with --set")
+    doc = res.doc
+    inst_path = Path(instance) if instance is not None else Path(
+        (doc.get("instance") or {}).get("path") or "")
+    design_path = (doc.get("design") or {}).get("path")
+    if not design_path or not Path(design_path).is_file():
+        raise InputError(f"{folder}/mechanism.json 'design.path': design file "
+                         f"{design_path or '(none)'} not found; solve again with remech solve "
+                         "--set ... -o NEWDIR")
+    if not inst_path.is_dir():
+        raise InputError(f"{folder}/mechanism.json 'instance.path': instance folder "
+                         f"{inst_path} not found; give it with --instance FOLDER")
+    recorded = {**((doc.get("design") or {}).get("overrides") or {}),
+                **((doc.get("instance") or {}).get("overrides") or {})}
+    merged = {**recorded, **as_dict(as_overrides(overrides))}
+    solver = doc.get("solver") or {}
+    opts = options or SolverOptions(
+        time_limit_s=float(solver.get("time_limit_s", 600.0)),
+        mip_gap=float(solver.get("mip_rel_gap", 1e-4)), threads=int(solver.get("threads", 0)),
+        seed=int(solver.get("random_seed", 0)))
+    extras = Extras(vss="vss" in doc, foresight="foresight" in doc)
+    notes = [f"{folder} had a {what} section, which the re-solve does not recompute"
+             for what in ("saa", "decomposition") if doc.get(what)]
+    run = solve_files(inst_path, design_path, opts, extras=extras
+                      if extras.vss or extras.foresight else None, overrides=merged)
+    return run.mechanism, notes

@@ -11,7 +11,7 @@ from; the mechanism x^ was solved on a finite scenario set. With ``--saa M,N,N2`
   possible floor tie-break term. One-sided 95 % confidence limit:
       L - t_{0.95, M-1} s_L / sqrt(M)   (Student t, M - 1 degrees of freedom);
 * upper bound: the candidate x^ is the first stage of the main solve (on the instance's
-  own scenarios). It is evaluated with its first stage fixed (remech.simulate, the
+  own scenarios). It is evaluated with its first stage fixed (remech.simulating, the
   non-anticipative execution under the stockpile rule) on N2 fresh scenarios drawn with
   an independent seed: U = mean cost, one-sided 95 % limit U + z_{0.95} s_U / sqrt(N2);
 * gap: G = U - L, and the 95 % confidence interval on the optimality gap of x^
@@ -49,7 +49,7 @@ from remech.instance import Instance
 from remech.model import build_model
 from remech.model.price_floor import FLOOR_TIE_BREAK
 from remech.prepare import ModelData, prepare
-from remech.simulate import (
+from remech.simulating import (
     BATCH_SIZE,
     ScenarioSample,
     check_simulable,
@@ -58,7 +58,7 @@ from remech.simulate import (
     sample_instance,
     summarise,
 )
-from remech.solve import SolverOptions, solve
+from remech.solving import SolverOptions, solve
 from remech.stats import t_quantile, z_quantile
 
 CONFIDENCE = 0.95

@@ -51,11 +51,24 @@ from remech.instance import Instance
 
 DATA = Path(__file__).resolve().parent / "data"
 HISTORY_FILE = DATA / "price_history.csv"
+#: dated quotes (spikes, troughs) between the annual averages, for the fan charts
+MARKERS_FILE = DATA / "price_markers.csv"
 #: products without a long history borrow the returns of a proxy for the missing years
 PROXY = {"NDPR": "ND", "PR": "ND"}
 AVAIL_SEVERE = {"NDPR": 0.855, "ND": 0.855, "PR": 0.855, "DY": 0.26, "TB": 0.26}  # [S87]
 AVAIL_MILD = {"NDPR": 1.0, "ND": 1.0, "PR": 1.0, "DY": 0.65, "TB": 0.62}  # [S91]
 PREMIUM_SEVERE = {"DY": 3.3, "TB": 3.6}  # [S88][S1]; others 1.0
+
+
+def load_markers(path: Path = MARKERS_FILE) -> pd.DataFrame:
+    """Dated price quotes between the annual averages (fact sheet section 1b): date as a
+    decimal year, product, USD/kg, what, source keys."""
+    return pd.read_csv(path)
+
+
+def history_sources(path: Path = HISTORY_FILE) -> pd.DataFrame:
+    """price_history.csv as it is: year, product, price, basis, source keys."""
+    return pd.read_csv(path)
 
 
 def load_history(path: Path = HISTORY_FILE) -> pd.DataFrame:
@@ -651,6 +664,15 @@ def generated_tables(inst: Instance, settings: GeneratorSettings, tree: str | No
     tables = to_tables(sset, china_multiple(inst), source)
     tables["nodes.csv"] = nodes_table(sset, node, source)
     return sset, tables, f"; scenario tree {spec}: {len(set(node.ravel()))} nodes in nodes.csv"
+
+
+def calibration(sset: ScenarioSet) -> dict:
+    """The generated paths' return volatility and correlation against history, as JSON:
+    {"std": {product: {"generated", "history"}}, "corr": {pair: {...}}}."""
+    products = list(sset.products)
+    hist, gen = history_statistics(products), statistics(sset)
+    return {what: {k: {"generated": float(gen[what][k]), "history": float(hist[what][k])}
+                   for k in gen[what]} for what in ("std", "corr")}
 
 
 def calibration_text(sset: ScenarioSet) -> str:

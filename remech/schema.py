@@ -257,6 +257,22 @@ class ObjectiveSection(_Section):
     (1.1-1.5 in advanced economies [S98]; 1.3 the middle)."""
 
 
+def _int_map(low: int, high: int):
+    """``{ PLANT = whole number }`` or one whole number for all (stored under "*")."""
+    item = _bounded(low, high, kind=int)
+    one = {"type": "integer", "minimum": low, "maximum": high}
+    js = {"anyOf": [one, {"type": "object", "additionalProperties": one}]}
+    return Annotated[dict[str, item], BeforeValidator(_scalar_to_map), WithJsonSchema(js)]
+
+
+class InvestmentSection(_Section):
+    max_delay_years: _int_map(0, MAX_HORIZON_YEARS) = {}
+    """How many years past its earliest start (projects.csv start_year) the mechanism may
+    start a new plant it supports: one number for every new plant, or { PLANT = years }
+    ("*" for the others). The start is a first-stage decision, one per plant. Default: 0
+    (each plant starts in its start_year)."""
+
+
 def _known_tags(v: list[str]) -> list[str]:
     from remech.legal import known_tags
 
@@ -302,6 +318,7 @@ class DesignFile(_Section):
     security: SecuritySection = SecuritySection()
     stockpile: StockpileSection = StockpileSection()
     objective: ObjectiveSection = ObjectiveSection()
+    investment: InvestmentSection = InvestmentSection()
     legal: LegalSection = LegalSection()
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from remech import __version__
+from remech.costgame import CostGame, closest_stable
 from remech.errors import InputError
-from remech.game import CostGame, closest_stable
 from remech.oracle import Oracle, key_rows, row_key
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "remech"
@@ -59,7 +59,7 @@ def solve_coalition(task: CoalitionTask) -> dict:
     from remech.model import build_model
     from remech.model.ledger import cost_without_tie_break
     from remech.prepare import prepare
-    from remech.solve import SolverOptions, solve
+    from remech.solving import SolverOptions, solve
 
     t0 = time.perf_counter()
     inst, design = _load(task.instance, task.design, task.overrides)
@@ -252,14 +252,14 @@ def apply_core_split(run, opts: GameOptions, on_done=None) -> None:
     reference = d.sharing_share * (total - own_loss.sum()) + own_loss
     split = core_split(game, reference, own_loss, d.budget_cap_musd)
     contrib = split["contribution"]
-    consumer = np.array([mech.contributions[a]["consumer_cost_musd"] for a in d.members])
-    revenue = np.array([mech.contributions[a]["tariff_revenue_musd"] for a in d.members])
+    consumer = np.array([mech.contributions_by_ally[a]["consumer_cost_musd"] for a in d.members])
+    revenue = np.array([mech.contributions_by_ally[a]["tariff_revenue_musd"] for a in d.members])
     net = contrib + consumer - revenue  # as in burden_sharing.report, the new contributions
     for i, a in enumerate(d.members):
-        mech.contributions[a]["contribution_musd"] = float(contrib[i])
-        mech.contributions[a]["share"] = float(contrib[i] / contrib.sum()) \
+        mech.contributions_by_ally[a]["contribution_musd"] = float(contrib[i])
+        mech.contributions_by_ally[a]["share"] = float(contrib[i] / contrib.sum()) \
             if contrib.sum() else 0.0
-        mech.contributions[a]["net_cost_musd"] = float(net[i])
+        mech.contributions_by_ally[a]["net_cost_musd"] = float(net[i])
     solved = [r for r in records if not r.get("cached")]
     mech.burden_sharing = {
         "rule": "core", "reference": run.design.sharing_reference,

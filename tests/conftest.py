@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from remech.run import solve_files
-from remech.solve import SolverOptions
+from remech.solving import SolverOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny-floor"
@@ -33,6 +33,25 @@ tail_years = 0
 [grants]
 max_share_of_capex = {grant_share}
 """
+
+
+@pytest.fixture(scope="session")
+def shipped_compare(tmp_path_factory) -> tuple[dict[str, dict], Path]:
+    """Every shipped design solved once per session on the shipped instance, by `remech
+    compare --jobs 2 -o DIR --json` (its rows by design, and DIR): tests/test_compare.py
+    checks the comparison, tests/test_shipped.py the stored optima (the shipped designs are
+    the slowest solves of the suite; each is solved here and nowhere else)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from remech.cli import main
+
+    out = tmp_path_factory.mktemp("shipped") / "cmp"
+    r = CliRunner().invoke(main, ["compare", str(REAL), "--jobs", "2", "-o", str(out),
+                                  "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    return {row["design"]: row for row in json.loads(r.stdout)}, out
 
 
 @pytest.fixture

@@ -46,7 +46,8 @@ def test_design_with_stockpile_builds_it(tiny):
     assert {"stock_level_t", "c_stock_balance", "c_stock_limit"} <= _components(m)
     assert "stockpile" in m.blocks
     assert [v.name for v in first_stage_vars(m)] == [
-        "floor_choice", "support", "stock_build", "stock_capacity_t", "stock_target_t"]
+        "floor_choice", "support", "option", "line_support", "stock_build",
+        "stock_capacity_t", "stock_target_t"]
 
 
 def test_misspelt_ledger_category_fails():

@@ -19,15 +19,15 @@ By hand, with e_t = 1.1^-(t - 2030):
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import REAL, write
+from conftest import REAL, read, write
 from remech import bankability as bk
 from remech.cli import main
-from remech.design import load_design
+from remech.design import Design, load_design
 from remech.errors import InputError
 from remech.instance import load_instance
 from remech.prepare import prepare
@@ -64,11 +64,16 @@ def world(tiny):
     return tiny
 
 
-TERMS = bk.Terms(hurdle_rate=0.1, tail_years=1)
+def _design(world) -> Design:
+    return load_design(world / "design.toml")  # hurdle 10 %, one tail year
+
+
+def _table(world, floors=None):
+    return bk.table(load_instance(world), _design(world), floors or {"X": [55, 60]})
 
 
 def test_incentive_price_and_floors_by_hand(world):
-    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS)
+    rows = _table(world)
     row = rows.iloc[0]
     assert row["incentive_usd_per_kg"] == pytest.approx(50 + 26620 / 2705, rel=1e-12)
     assert row["npv_market_musd"] == pytest.approx(0.5 * 10 * W_T * 1e-3 - 20, rel=1e-12)
@@ -82,35 +87,35 @@ def test_incentive_price_and_floors_by_hand(world):
 
 
 def test_at_its_incentive_price_a_project_breaks_even(world):
-    inst = load_instance(world)
-    case = bk.new_projects(inst)[0]
-    price = bk.incentive_price(case, 2030, TERMS)
-    case.price_usd_per_kg = np.full_like(case.price_usd_per_kg, price)
-    assert bk.expected_npv_musd(case, 0.0, np.array([0.5, 0.5]), 2030, TERMS) == \
-        pytest.approx(0.0, abs=1e-9)
+    case = bk.cases(bk.context_for(load_instance(world), _design(world)))[0]
+    price = bk.incentive_price(case)
+    assert case.flat_npv_musd(price) == pytest.approx(0.0, abs=1e-9)
+    assert case.flat_npv_musd(price - 1.0) < 0 < case.flat_npv_musd(price + 1.0)
 
 
 def test_same_npv_as_the_models_bankability_test(world):
     # prepare's option NPVs (test "expected", grants up to all of capex: every level is an
     # option) are bankability's expected NPVs at the same floors
     data = prepare(load_instance(world), load_design(world / "design.toml"))
-    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS).iloc[0]
-    got = dict(zip(data.options.floor_usd_per_kg, data.options.npv_test_musd, strict=True))
+    rows = _table(world).iloc[0]
+    popt = data.plant_options
+    got = {ent[0].level_usd_per_kg: npv
+           for ent, npv in zip(popt.entries, popt.npv_test_musd, strict=True)}
     assert got[0.0] == pytest.approx(rows["npv_market_musd"], rel=1e-12)
     assert got[55.0] == pytest.approx(rows["npv_at_55_musd"], rel=1e-12)
     assert got[60.0] == pytest.approx(rows["npv_at_60_musd"], rel=1e-12)
 
 
 def test_a_project_without_output_in_the_horizon_never_breaks_even(world):
-    inst = load_instance(world)
-    case = bk.new_projects(inst)[0]
-    case.output_t = np.zeros(3)
-    assert bk.incentive_price(case, 2030, TERMS) == float("inf")
-    assert bk.breakeven_floor(case, np.array([0.5, 0.5]), 2030, TERMS) == float("inf")
+    ctx = bk.context_for(load_instance(world), _design(world))
+    ctx = replace(ctx, projects=ctx.projects.assign(capacity_t=0.0))
+    case = bk.cases(ctx)[0]
+    assert bk.incentive_price(case) == float("inf")
+    assert bk.breakeven_floor(case) == float("inf")
 
 
 def test_bands_share_capacity_by_incentive_price(world):
-    rows = bk.table(load_instance(world), {"X": [55, 60]}, TERMS)
+    rows = _table(world)
     band = bk.bands(rows, {"X": [55, 60]})
     assert band["capacity_share"].tolist() == [0.0, 1.0, 0.0]  # 59.84 in (55, 60]
 
@@ -155,3 +160,73 @@ def test_shipped_instance_runs():
                                   "--hurdle", "0.15", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["projects"]
+
+
+def test_a_joint_plant_counts_its_other_lines_and_its_capex_once(world):
+    # P1 (X) and P2 (Y: 100 t/yr, cost 50, no capex of its own) are plant PL. Y sells at 100
+    # USD/kg in both scenarios: P2 earns 50 t x 50 = 2.5 MUSD in 2031, 5 in 2032 and the
+    # tail year: O = (2.5 x 1.21 + 5 x 1.1 + 5) / 1.331 = 13.525 / 1.331 MUSD. The plant's
+    # incentive price for X: 50 + (20 - O) / (W x 1e-3) = 50 + 13095 / 2705 = 54.8410;
+    # its expected NPV at market 0.5 x 10 x W x 1e-3 + O - 20 = 2 O - 20 = +0.3231: the
+    # plant is bankable where P1 alone (-9.8385) is not.
+    src = "assumption: test data"
+    write(world, "products.csv", [
+        {"product": p, "name": p, "stage": "separation", "shortfall_penalty_usd_per_kg": 100,
+         "source": src} for p in ("X", "Y")])
+    rows = [{"scenario": s, "year": y, "product": "Y", "price_usd_per_kg": 100, "source": src}
+            for s in ("low", "high") for y in (2030, 2031, 2032)]
+    prices = read(world, "prices.csv").to_dict("records") + rows
+    write(world, "prices.csv", prices)
+    write(world, "supply.csv", [{"product": p, "year": y, "china_supply_t": 1000,
+                                 "other_supply_t": 0, "source": src}
+                                for p in ("X", "Y") for y in (2030, 2031, 2032)])
+    pj = read(world, "projects.csv").to_dict("records")
+    pj[0]["plant"] = "PL"
+    pj.append({**pj[0], "project": "P2", "product": "Y", "capacity_t": 100,
+               "capex_musd": 0})
+    write(world, "projects.csv", pj)
+    rows = _table(world).set_index("product")
+    o_musd = 13.525 / 1.331
+    x = rows.loc["X"]
+    assert (x["project"], x["lines"], x["capex_musd"]) == ("PL", "P1", 20.0)
+    assert x["others_npv_musd"] == pytest.approx(o_musd, rel=1e-12)
+    assert x["incentive_usd_per_kg"] == pytest.approx(50 + 13095 / 2705, rel=1e-12)
+    assert x["npv_market_musd"] == pytest.approx(2 * o_musd - 20, rel=1e-12)
+    assert x["bankable_market"] and x["breakeven_floor_usd_per_kg"] == 0.0
+    # the model's plant option without floors has the same NPV
+    data = prepare(load_instance(world), load_design(world / "design.toml"))
+    popt = data.plant_options
+    npv = {tuple(e.level_usd_per_kg for _, e in sorted(ent.items())): v
+           for ent, v in zip(popt.entries, popt.npv_test_musd, strict=True)}
+    assert npv[(55.0, 0.0)] == pytest.approx(rows.loc["X", "npv_at_55_musd"], rel=1e-12)
+
+
+def test_incentive_price_is_the_models_grant_threshold_with_cost_tiers(world):
+    # P1's cost curve: half its capacity at 40 USD/kg, half at 60 (mean 50, its unit cost).
+    # Between the kinks only the first tier runs: NPV(P) = 0.5 (P - 40) W 1e-3 - 20, zero at
+    # P* = 40 + 40 / (W 1e-3) = 40 + 53240 / 2705 = 59.6821 USD/kg (below 60: the upper tier
+    # never runs; one tier at 50 would give 59.8410). Both scenarios sell at 30 USD/kg, so
+    # a floor F is a flat price over the horizon and the tail (no contract_years): the
+    # model's plant option at F = P* needs no grant, at F below it needs -NPV.
+    write(world, "prices.csv", [
+        {"scenario": s, "year": y, "product": "X", "price_usd_per_kg": 30, "source": SRC}
+        for s in ("low", "high") for y in (2030, 2031, 2032)])
+    write(world, "cost_tiers.csv", [
+        {"project": "P1", "tier": k, "share_of_capacity": 0.5, "unit_cost_usd_per_kg": c,
+         "source": SRC} for k, c in ((1, 40), (2, 60))])
+    p_star = 40 + 53240 / 2705
+    case = bk.cases(bk.context_for(load_instance(world), _design(world)))[0]
+    assert bk.incentive_price(case) == pytest.approx(p_star, rel=1e-12)
+    assert bk.breakeven_floor(case) == pytest.approx(p_star, abs=bk.FLOOR_TOLERANCE_USD_PER_KG)
+    toml = (world / "design.toml").read_text().replace(
+        "X = [55, 60]", f"X = [59.0, {p_star!r}]")
+    (world / "design.toml").write_text(toml)
+    data = prepare(load_instance(world), load_design(world / "design.toml"))
+    popt = data.plant_options
+    grant = {ent[0].level_usd_per_kg: g
+             for ent, g in zip(popt.entries, popt.grant_musd, strict=True)}
+    assert grant[p_star] == pytest.approx(0.0, abs=1e-9)
+    assert grant[59.0] == pytest.approx(0.5 * (p_star - 59.0) * 2705 / 1.331 * 1e-3, rel=1e-9)
+    rows = bk.table(load_instance(world), load_design(world / "design.toml"),
+                    {"X": [59.0, p_star]}).iloc[0]
+    assert rows[f"npv_at_{59.0:g}_musd"] == pytest.approx(-grant[59.0], rel=1e-12)

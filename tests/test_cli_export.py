@@ -31,7 +31,7 @@ def test_solve_prints_summary_and_writes_results(tiny, tmp_path):
     assert result.exit_code == 0, result.output
     text = result.stdout
     for needle in ("status        optimal (proved by HiGHS", "floors        X 60 USD/kg",
-                   "projects      1 supported: P1", "contributions (gdp) US 10.0 MUSD",
+                   "plants        1 supported: P1", "contributions (gdp) US 10.0 MUSD",
                    "cost at risk  CVaR95 20.0 MUSD", "shortfall     X 0 t"):
         assert needle in text
     for phase in ("read instance", "build model", "hand-off", "HiGHS solve", "write results"):

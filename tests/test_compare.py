@@ -7,9 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import MODELS, REAL, design, read, solve, write
+from conftest import design, read, solve, write
 from remech.cli import main
-from remech.compare import DesignTask, compare_row
 from remech.model.price_floor import FLOOR_TIE_BREAK
 
 
@@ -67,21 +66,17 @@ def test_eligible_projects_and_mandatory_floor(tiny):
     assert run.result.status == "infeasible"
 
 
-def test_mp_style_design_reproduces_the_dod_mp_deal():
-    row = compare_row(DesignTask(str(REAL), str(MODELS / "mp-style.toml"), 120, 1e-4))
+def test_mp_style_design_reproduces_the_dod_mp_deal(shipped_compare):
+    row = shipped_compare[0]["mp-style"]  # compare_row of the session's remech compare
     assert row["status"] == "optimal"
     assert row["floors_usd_per_kg"]["NDPR"] == 110.0
     assert row["upside_share"]["NDPR"] == 0.3
     assert row["supported_projects"] == ["MP-NDPR"]
 
 
-def test_compare_all_shipped_designs(tmp_path):
-    out = tmp_path / "cmp"
-    r = CliRunner().invoke(main, ["compare", str(REAL), "--jobs", "2", "-o", str(out),
-                                  "--json", "-q"])
-    assert r.exit_code == 0, r.output
-    rows = json.loads(r.stdout)
-    by = {row["design"]: row for row in rows}
+def test_compare_all_shipped_designs(shipped_compare):
+    by, out = shipped_compare  # remech compare of every shipped design (conftest)
+    rows = list(by.values())
     assert set(by) >= {"no-mechanism", "floor-only", "floor-stockpile",
                        "floor-stockpile-grants", "mp-style", "full-toolkit"}
     assert all(row["status"] == "optimal" for row in rows)

@@ -21,7 +21,7 @@ from remech.instance import load_instance
 from remech.model import first_stage as stage
 from remech.prepare import prepare
 from remech.run import load_files, solve_decomposed, solve_files
-from remech.solve import SolverOptions, solve
+from remech.solving import SolverOptions, solve
 
 
 def _certifies(dec_run, ef_run) -> dict:
@@ -56,7 +56,7 @@ def test_bundle_objectives_add_up_to_the_extensive_form(tmp_path):
     names = inst.scenarios["scenario"].tolist()[:6]
     probs = inst.scenarios["probability"].to_numpy()[:6]
     small = with_scenario_rows(inst, names, list(probs / probs.sum()))
-    ef = solve_files(REAL)  # only for the design object
+    ef = load_files(REAL)  # only for the design object (read, not solved)
     data = prepare(small, ef.design)
     from remech.model import build_model
 
@@ -196,7 +196,7 @@ def test_bad_decompose_options_are_one_line_errors(tiny, tmp_path, args, message
 
 
 def test_report_states_what_the_bounds_certify():
-    from remech.report import status_text
+    from remech.reporting import status_text
 
     mech = {"status": "time_limit", "mip_gap": 0.07, "costs": {}, "highs_status": "Optimal",
             "decomposition": {"method": "lshaped", "ranks": 2, "outer_bound_musd": 1758.5,

@@ -26,7 +26,7 @@ from test_report import browser  # noqa: F401 - the shared headless Chromium fix
 from conftest import TINY
 from remech import api
 from remech.cli import main
-from remech.compare import summary_row
+from remech.comparing import summary_row
 from remech.errors import InputError
 from remech.explore import BUSY, Explorer, LiveSource, SweepSource, make_server, url
 
@@ -248,7 +248,7 @@ def test_explorer_in_the_browser(browser, live):  # noqa: F811
             views["economic"]["expected_cost_musd"], abs=1e-6)
         assert page.locator("#cost-fiscal").inner_text() == "15.0"
         assert _value(page, "#ally-US-net") == pytest.approx(
-            mech.contributions["US"]["net_cost_musd"], abs=1e-6)
+            mech.contributions_by_ally["US"]["net_cost_musd"], abs=1e-6)
         assert page.locator("#floors").inner_text() == "X 70"
         assert page.locator("[data-mode='X']").input_value() == "optional"
         assert "price_floor: medium (scm-actionable, scm-prohibited)" in \

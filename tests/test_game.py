@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from remech.game import (
+from remech.costgame import (
     CostGame,
     analyse,
     blocking,

@@ -16,8 +16,7 @@ from click.testing import CliRunner
 
 from conftest import two_allies
 from remech.cli import main
-from remech.errors import InputError
-from remech.game import (
+from remech.costgame import (
     CostGame,
     analyse,
     least_core,
@@ -26,6 +25,7 @@ from remech.game import (
     shapley,
     stand_alone,
 )
+from remech.errors import InputError
 from remech.lazygame import LazyOptions, analyse_lazy
 from remech.oracle import AirportGame, MajorityGame, Oracle, TableOracle, load_costs
 from remech.rowgen import Exclusions, Separator, enumerate_separation, initial_rows, lexicographic

@@ -315,7 +315,7 @@ def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path, big):
 def test_stop_before_an_incumbent_leaves_the_previous_result(tmp_path, big, sys_tmp):
     """The stop request (what the SIGINT handler does) arrives as HiGHS starts, before it
     has a feasible mechanism: nothing is written, exit 130."""
-    import remech.solve as solve_module
+    import remech.solving as solve_module
 
     def stop_when_solving() -> None:
         while not solve_module._SOLVING.wait(0.01):

@@ -133,7 +133,8 @@ def test_overrides_leave_files_and_loaded_objects_alone(tiny):
      "projects.csv row 2, column 'host': host 'XX' is not known; use one of: US (with "
      "--set instance.projects.P1.host=XX)"),
     ("instance.first_year=2029", "--set instance.first_year=2029: unknown instance key "
-     "'first_year'; use instance.discount_rate or instance.TABLE.ROW.COLUMN"),
+     "'first_year'; use instance.discount_rate/cut_severity/cut_probability or "
+     "instance.TABLE.ROW.COLUMN"),
     ("noequals", "--set noequals: not KEY=VALUE; write e.g. "
      "--set price_floor.levels_usd_per_kg.NDPR=[80]"),
     ("price_floor.levels_usd_per_kg.X=[60", "--set price_floor.levels_usd_per_kg.X=[60: "
@@ -201,3 +202,60 @@ def test_report_states_the_overrides(tmp_path, tiny):
             "price_floor.levels_usd_per_kg.X = [70]; effective SHA-256 of the design "
             f"{mech['design']['effective_sha256'][:12]}...") in md
     assert "X, Test oxide: price floor 70 USD/kg" in md
+
+
+def _same(a: dict, b: dict) -> None:
+    for doc in (a, b):
+        doc.pop("timings_s", None)
+        doc["solver"].pop("timings_s", None)
+    assert a == b
+
+
+def test_report_set_is_a_what_if_resolve_into_a_new_folder(tiny, tmp_path):
+    """remech report OUTDIR --set K=V --into NEW: the solve of OUTDIR's instance and design
+    again, with OUTDIR's overrides plus the new ones, exactly as remech solve --set would
+    (floor 70 -> cost 15; plus penalty 10 -> no floor, cost 5), reported; OUTDIR untouched."""
+    out, new, ref = tmp_path / "out", tmp_path / "what-if", tmp_path / "ref"
+    solve_cli(tiny, out, "--set", FLOOR_70)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    r = invoke("report", out, "--set", PENALTY_10, "--into", new)
+    assert r.exit_code == 0, r.output
+    assert f"re-solved with {PENALTY_10}: optimal, expected cost 5.0 MUSD" in r.output
+    assert (new / "report.html").is_file() and (new / "report.md").is_file()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (out / "report.html").exists()
+    doc = json.loads((new / "mechanism.json").read_text())
+    assert doc["design"]["overrides"] == {"price_floor.levels_usd_per_kg.X": [70]}
+    assert doc["instance"]["overrides"] == {
+        "instance.products.X.shortfall_penalty_usd_per_kg": 10}
+    assert doc["costs"]["expected_cost_musd"] == pytest.approx(5.0)
+    _same(doc, solve_cli(tiny, ref, "--set", FLOOR_70, "--set", PENALTY_10))
+    # a new value of a key OUTDIR was solved with replaces it
+    r = invoke("report", out, "--set", "price_floor.levels_usd_per_kg.X=[60]", "--into", new,
+               "--force")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((new / "mechanism.json").read_text())
+    assert doc["design"]["overrides"] == {"price_floor.levels_usd_per_kg.X": [60]}
+    assert doc["costs"]["expected_cost_musd"] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", PENALTY_10], "say where the new result goes with --into NEWDIR"),
+    (["--into", "NEW"], "--into: only with --set"),
+    (["--set", "nope.x=1", "--into", "NEW"], "--set nope.x=1: [nope]: unknown section"),
+    (["--set", PENALTY_10, "--into", "OUT"], "that is OUTDIR; the what-if result goes to a "
+                                             "new folder"),
+    (["--set", PENALTY_10, "--into", "EXISTING"], "--into {EXISTING}: folder exists and is "
+                                                  "not a remech result"),
+])
+def test_report_set_errors(tiny, tmp_path, args, message):
+    out = tmp_path / "out"
+    solve_cli(tiny, out)
+    (tmp_path / "EXISTING").mkdir()
+    (tmp_path / "EXISTING" / "notes.txt").write_text("mine")
+    names = {"NEW": tmp_path / "new", "OUT": out, "EXISTING": tmp_path / "EXISTING"}
+    r = invoke("report", out, *[names.get(a, a) for a in args])
+    assert r.exit_code == 2, r.output
+    assert message.replace("{EXISTING}", str(tmp_path / "EXISTING")) in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()

@@ -82,8 +82,9 @@ def test_two_tier_plant_output_share_per_price_band(tiny):
     # margins: floor 50: A earns 400 x 20 = 8 MUSD in the first three, at 80 A 400 x 50 +
     # B 600 x 20 = 32 -> expected 14; floor 60: A 400 x 30 + B 0 = 12 three times, 32 ->
     # expected 17
-    assert data.options.npv_test_musd[o50] == pytest.approx(14.0, **TOL)
-    assert data.options.npv_test_musd[o60] == pytest.approx(17.0, **TOL)
+    # one line per plant: line row o is plant option o
+    assert data.plant_options.npv_test_musd[o50] == pytest.approx(14.0, **TOL)
+    assert data.plant_options.npv_test_musd[o60] == pytest.approx(17.0, **TOL)
 
 
 def levels(folder, menu: str):
@@ -205,7 +206,7 @@ def test_short_contract_solved(tiny):
 def test_bankability_uses_the_contract_terms(tiny, prices, years, npv):
     three_year_world(tiny, prices)
     data = data_of(tiny, contract_design(tiny, years, tail_years=2))
-    assert data.options.npv_test_musd[option(data, 60.0)] == pytest.approx(npv, **TOL)
+    assert data.plant_options.npv_test_musd[option(data, 60.0)] == pytest.approx(npv, **TOL)
 
 
 def test_short_contract_can_make_a_project_unbankable(tiny):

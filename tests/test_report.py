@@ -22,7 +22,7 @@ from conftest import TINY, write
 from remech import __version__
 from remech.cli import main
 from remech.document import markdown_table
-from remech.report import cost_per_t_avoided, load_result, solve_document
+from remech.reporting import cost_per_t_avoided, load_result, solve_document
 
 CHROMIUM = os.environ.get("REMECH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

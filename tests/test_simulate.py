@@ -33,15 +33,15 @@ from remech.scenarios import (
     to_tables,
     write_instance,
 )
-from remech.simulate import (
+from remech.simulating import (
     own_scenarios,
     resampled_scenarios,
     sample_instance,
     simulate,
     simulate_files,
 )
-from remech.solve import SolverOptions
-from remech.solve import solve as highs_solve
+from remech.solving import SolverOptions
+from remech.solving import solve as highs_solve
 from remech.stats import mean_ci, t_quantile
 
 TOL = dict(rel=1e-6, abs=1e-6)
@@ -226,7 +226,7 @@ def test_cli_simulate_round_trip(tiny, tmp_path):
                    "scenarios", "evaluations   1 of 1 batch proved optimal by HiGHS (2 of 2 "
                    "scenarios counted)", "cost          mean 10.0 MUSD",
                    "CVaR95 20.0, worst 20.0 (low)", "in-sample     10.0 MUSD",
-                   "contributions US 10.0", "projects      1 supported (P1), 0 built "
+                   "contributions US 10.0", "plants        1 supported (P1), 0 built "
                    "without support; as decided, not re-tested on these scenarios"):
         assert needle in text, text
     report = json.loads((sim / "simulation.json").read_text())
@@ -310,10 +310,10 @@ def test_cli_simulate_checks_the_mechanism_against_design_and_instance(tiny, tmp
         assert result.exit_code == 2, result.output
         return result.stderr.strip()
 
-    assert run_with(lambda d: d["first_stage"]["support"][0].update(project="NOPE")) == (
-        f"error: {edited} 'first_stage.support': project 'NOPE' is not in instance "
+    assert run_with(lambda d: d["first_stage"]["support"][0].update(plant="NOPE")) == (
+        f"error: {edited} 'first_stage.support': plant 'NOPE' is not in instance "
         f"'tiny-floor' ({tiny}); the mechanism was solved on 'tiny-floor'; simulate it on an "
-        "instance with the same products and projects")
+        "instance with the same products and plants")
     assert run_with(lambda d: d["first_stage"]["support"][0].update(
         grant_musd=float("nan"))) == (
         f"error: {edited} 'first_stage' grant_musd: nan is not a finite value in [0, inf]; "

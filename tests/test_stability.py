@@ -75,7 +75,7 @@ def core_design(folder, extra=""):
 def test_core_rule_keeps_the_reference_split_when_it_is_stable(duo):
     core_design(duo)
     from remech.run import solve_files
-    from remech.solve import SolverOptions
+    from remech.solving import SolverOptions
 
     run = solve_files(duo, None, SolverOptions(), game=GameOptions(jobs=1, cache_dir=None))
     bs = run.mechanism["burden_sharing"]
@@ -99,7 +99,7 @@ def test_core_rule_keeps_the_reference_split_when_it_is_stable(duo):
 
 def test_core_rule_respects_budget_caps(duo):
     from remech.run import solve_files
-    from remech.solve import SolverOptions
+    from remech.solving import SolverOptions
 
     allies = read(duo, "allies.csv")
     allies.loc[allies["ally"] == "EU", "budget_cap_musd"] = "2"

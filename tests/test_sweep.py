@@ -20,7 +20,7 @@ from test_report import _open, browser  # noqa: F401 - the shared headless Chrom
 from conftest import TINY
 from remech.cli import main
 from remech.errors import InputError
-from remech.sweep import grid, parse_axis, parse_range
+from remech.sweeping import grid, parse_axis, parse_range
 
 FLOOR = "price_floor.levels_usd_per_kg.X"
 PENALTY = "instance.products.X.shortfall_penalty_usd_per_kg"

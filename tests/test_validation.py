@@ -25,8 +25,8 @@ CASES = [
     ("missing column",
      lambda f: write(f, "projects.csv", read(f, "projects.csv").drop(columns=["capex_musd"])),
      "projects.csv: missing column 'capex_musd'; add it to the header (expected columns: "
-     "project, name, host, product, stage, status, capacity_t, start_year, ramp_years, "
-     "unit_cost_usd_per_kg, capex_musd, source)"),
+     "project, plant, name, host, product, stage, status, capacity_t, start_year, "
+     "ramp_years, unit_cost_usd_per_kg, capex_musd, source)"),
     ("wrong type",
      lambda f: edit(f, "projects.csv", "capacity_t", "lots"),
      "projects.csv row 2, column 'capacity_t': 'lots' is not a number; write nameplate "
@@ -120,4 +120,4 @@ def test_valid_instance_reports_its_size(tiny):
     result = run_validate(tiny)
     assert result.exit_code == 0
     assert result.stdout.startswith("ok: tiny-floor with design tiny-floor: 2 scenarios, "
-                                    "1 years, 1 products, 1 projects, 1 allies")
+                                    "1 years, 1 products, 1 projects, 1 plants, 1 allies")

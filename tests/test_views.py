@@ -102,13 +102,13 @@ def test_cap_in_every_scenario_binds_where_the_expected_cap_does_not(tiny):
     assert capped.mechanism.status == "optimal"
     assert capped.mechanism.floors_usd_per_kg == {"X": None}
     assert capped.mechanism.costs["expected_cost_musd"] == pytest.approx(50.0, **TOL)
-    us = capped.mechanism.contributions["US"]
+    us = capped.mechanism.contributions_by_ally["US"]
     assert us["cap_per_scenario_musd"] == 15.0
     assert us["max_scenario_payment_musd"] == pytest.approx(0.0, abs=1e-9)
     loose = solve(tiny, design(tiny, extra="[burden_sharing]\n"
                                           "cap_musd_per_scenario = { US = 20 }\n"))
     assert loose.mechanism.floors_usd_per_kg == {"X": 60.0}
-    assert loose.mechanism.contributions["US"]["max_scenario_payment_musd"] == \
+    assert loose.mechanism.contributions_by_ally["US"]["max_scenario_payment_musd"] == \
         pytest.approx(20.0, **TOL)
 
 
@@ -118,7 +118,7 @@ def test_yearly_cap_splits_by_share(tiny):
     two_allies(tiny)
     ok = solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { EU = 5 }\n"))
     assert ok.mechanism.floors_usd_per_kg == {"X": 60.0}
-    eu = ok.mechanism.contributions["EU"]
+    eu = ok.mechanism.contributions_by_ally["EU"]
     assert eu["max_year_payment_musd"] == pytest.approx(5.0, **TOL)
     assert eu["cap_per_year_musd"] == 5.0
     tight = solve(tiny, design(tiny, extra="[burden_sharing]\n"
@@ -136,15 +136,20 @@ def test_scenario_caps_need_fixed_shares(tiny):
         solve(tiny, design(tiny, extra="[burden_sharing]\ncap_musd_per_year = { XX = 1 }\n"))
 
 
-def test_topup_to_a_partner_leaves_the_alliance(tiny):
-    # As the transfer test, but P1 is hosted by a partner (role 'partner': it hosts a
-    # project but does not pay or consume): the 10 MUSD of top-up leave the alliance, so
-    # the economic view counts MCPF x 10 = 13 and no producer gain.
+def _add_partner(tiny) -> None:
+    """ZA, role 'partner': it hosts projects but does not pay or consume."""
     allies = read(tiny, "allies.csv")
     partner = allies.iloc[0].copy()
     partner[["ally", "name", "role", "gdp_usd_bn", "budget_cap_musd"]] = [
         "ZA", "South Africa", "partner", "400", ""]
     write(tiny, "allies.csv", pd.concat([allies, partner.to_frame().T]))
+
+
+def test_topup_to_a_partner_leaves_the_alliance(tiny):
+    # As the transfer test, but P1 is hosted by a partner (role 'partner': it hosts a
+    # project but does not pay or consume): the 10 MUSD of top-up leave the alliance, so
+    # the economic view counts MCPF x 10 = 13 and no producer gain.
+    _add_partner(tiny)
     projects = read(tiny, "projects.csv")
     projects.loc[0, ["status", "unit_cost_usd_per_kg", "host"]] = ["existing", "30", "ZA"]
     write(tiny, "projects.csv", projects)
@@ -167,3 +172,28 @@ def test_normal_deliveries_cannot_exceed_normal_supply(tiny):
         "supply.csv row 2, column 'china_normal_deliveries_t': china_normal_deliveries_t "
         "2500 is above china_supply_t 1000; give normal deliveries of at most China's "
         "normal supply (an export cut cannot raise supply)")
+
+
+@pytest.mark.parametrize("host, low, cut", [("US", 15.0, -15.0), ("ZA", 0.0, 0.0)])
+def test_a_partner_plants_grant_and_margins_leave_the_alliance(tiny, host, low, cut):
+    # P1 (new, 1,000 t, cost 50, capex 20) with grants up to its whole capex: at market
+    # prices it runs only in 'cut' (margin 30), expected NPV 15 - 20 = -5 at 0 %, so a
+    # 5 MUSD grant builds it without a floor (the 60 floor would cost 0.5 x 20 = 10 of
+    # top-up); fiscal 5 against 50 of shortfall without it. Hosted by the ally US, the
+    # producer's gain per scenario is margin - capex + grant: 0 - 20 + 5 = -15 ('low', a
+    # cost of 15) and 30 - 20 + 5 = 15 ('cut'). Hosted by a partner (ZA) its margins and
+    # its grant leave the alliance: 0 in both.
+    _add_partner(tiny)
+    projects = read(tiny, "projects.csv")
+    projects.loc[0, "host"] = host
+    write(tiny, "projects.csv", projects)
+    run = solve(tiny, design(tiny, grants=True, grant_share=1.0))
+    c = run.mechanism.costs
+    assert run.mechanism.floors_usd_per_kg == {"X": None}
+    assert c["by_category_musd"]["grants"] == pytest.approx(5.0, **TOL)
+    assert c["views"]["fiscal"]["expected_cost_musd"] == pytest.approx(5.0, **TOL)
+    table = run.mechanism.tables["scenario_costs.csv"].set_index("scenario")
+    assert table.loc["low", "producer_surplus_musd"] == pytest.approx(low, **TOL)
+    assert table.loc["cut", "producer_surplus_musd"] == pytest.approx(cut, **TOL)
+    economic = 1.3 * 5.0 + (0.5 * (low + cut))
+    assert c["views"]["economic"]["expected_cost_musd"] == pytest.approx(economic, **TOL)

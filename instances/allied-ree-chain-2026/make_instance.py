@@ -113,7 +113,8 @@ def plants() -> list[dict]:
     """The magnet plants of the fact sheet (projects.csv rows)."""
     def row(project, name, host, status, cap, start, ramp, capex, src, note="",
             cost=MAGNET_COST, cost_src=COST_SRC):
-        return {"project": project, "name": name, "host": host, "product": MAG,
+        return {"project": project, "plant": project, "name": name, "host": host,
+                "product": MAG,
                 "stage": "magnet", "status": status, "capacity_t": cap,
                 "start_year": start, "ramp_years": ramp,
                 "unit_cost_usd_per_kg": round(cost, 2), "capex_musd": round(capex, 1),

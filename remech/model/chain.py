@@ -89,7 +89,7 @@ def potential_terms(data: ModelData, support, offtake=None) -> dict[int, list]:
     extra = opt.output_t - data.outside_output_t[opt.project]
     for o, j in enumerate(opt.project):
         if np.any(extra[o]):
-            out.setdefault(int(j), []).append((extra[o], support.support[o]))
+            out.setdefault(int(j), []).append((extra[o], support.line[o]))
     if offtake is not None:
         for j, terms in offtake.potential.items():
             out.setdefault(j, []).extend(terms)

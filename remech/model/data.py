@@ -65,19 +65,22 @@ class MenuEntry:
 
 @dataclass
 class Options:
-    """The support options: one per admissible (project, floor-menu entry) pair.
+    """The line rows of the support options: one per (line, floor-menu entry, start year)
+    that some plant option uses (remech.model.plants). A plant option is made of one row
+    per line of its plant; a row may serve several plant options (the same line, entry and
+    start under different entries for the plant's other products).
 
     Arrays are indexed [option] or [option, scenario, year].
     """
 
-    project: np.ndarray  # int index into ModelData.projects
+    project: np.ndarray  # int index into ModelData.projects (the line)
     entry: list[MenuEntry]  # [o] the menu entry (entry.index: position in the menu)
+    start_year: np.ndarray  # [o] the plant's start year under the option
     output_t: np.ndarray  # [o, s, t] output if supported at this level
     topup_musd: np.ndarray  # [o, s, t] contract-for-difference payment (undiscounted)
-    grant_musd: np.ndarray  # [o] capex grant needed to make the project bankable
-    npv_test_musd: np.ndarray  # [o] NPV under the design's bankability test, before grant
-    #: [o, s] the producer's gain from the option over staying outside (MUSD, discounted
-    #: at the instance's rate; remech.model.price_floor._surplus)
+    #: [o, s] the line's part of the producer's gain from the option over staying outside
+    #: (MUSD, discounted at the instance's rate; remech.model.plants._surplus); the grant
+    #: is counted on the plant option
     producer_surplus_musd: np.ndarray
     #: [o, t] the entry's terms apply in year t: the floor contract's years (design
     #: [price_floor] contract_years), every year for a tariff reference price
@@ -104,6 +107,25 @@ class Options:
 
 
 @dataclass
+class PlantOptions:
+    """The plant options: one per admissible (plant, one menu entry per product it makes,
+    start year), the unit the mechanism supports, builds, grants and contracts."""
+
+    plant: np.ndarray  # [q] int index into ModelData.plants
+    entries: list[dict[int, MenuEntry]]  # [q] product index -> the entry for it
+    start_year: np.ndarray  # [q]
+    rows: list[list[int]]  # [q] its line rows (ModelData.options), one per line
+    grant_musd: np.ndarray  # [q] capex grant needed to make the plant bankable
+    npv_test_musd: np.ndarray  # [q] the plant's NPV under the bankability test, before grant
+
+    @property
+    def has_tariff(self) -> np.ndarray:
+        """[q] some entry is a tariff reference price."""
+        return np.array([any(e.is_tariff for e in ent.values()) for ent in self.entries],
+                        dtype=bool)
+
+
+@dataclass
 class Context:
     """What every instrument's ``prepare`` starts from: the instance and design, and the
     grids shared by all (axes in the order of the names)."""
@@ -118,8 +140,10 @@ class Context:
     discount: np.ndarray  # [t]
     price_usd_per_kg: np.ndarray  # [s, t, p]
     demand_by_ally_t: np.ndarray  # [a, t, p]
-    projects: pd.DataFrame  # instance projects, index 0..J-1
+    projects: pd.DataFrame  # instance projects (lines), index 0..J-1
     project_product: np.ndarray  # [j]
+    plants: list[str]  # plant ids, in the order of their first line
+    project_plant: np.ndarray  # [j] plant index of each line
     capacity_t: np.ndarray  # [j, t]
     tier_share: np.ndarray  # [j, k] share of capacity of each cost tier (0: padding)
     tier_cost_usd_per_kg: np.ndarray  # [j, k] cash cost of each cost tier
@@ -139,11 +163,16 @@ class ModelData:
     years: list[int]
     scenarios: list[str]
     members: list[str]
-    projects: list[str]
+    projects: list[str]  # the lines (projects.csv rows)
     project_product: np.ndarray  # [j] product index
-    project_existing: np.ndarray  # [j] bool
-    project_forced: np.ndarray  # [j] bool: support is compulsory (design support_existing=all)
-    capacity_t: np.ndarray  # [j, t]
+    plants: list[str]  # plant ids
+    project_plant: np.ndarray  # [j] plant index of each line
+    plant_existing: np.ndarray  # [P] bool
+    plant_forced: np.ndarray  # [P] bool: support is compulsory (design support_existing=all)
+    plant_capex_musd: np.ndarray  # [P] the plant's capex, counted once
+    #: [P] bool: hosted by a member (a partner-hosted plant earns no allied producer surplus)
+    plant_allied: np.ndarray
+    capacity_t: np.ndarray  # [j, t] at the earliest start
     menus: list[list[MenuEntry]]  # per product: its floor menu, entry.index = position
     probability: np.ndarray  # [s]
     discount: np.ndarray  # [t] (1+r)^-(year - first_year)
@@ -153,9 +182,10 @@ class ModelData:
     demand_by_ally_t: np.ndarray  # [a, t, p]
     china_supply_t: np.ndarray  # [t, p]
     other_supply_t: np.ndarray  # [t, p]
-    outside_output_t: np.ndarray  # [j, s, t] output of a project outside the mechanism
-    project_built_outside: np.ndarray  # [j] bool: built (or existing) without support
-    options: Options
+    outside_output_t: np.ndarray  # [j, s, t] output of a line outside the mechanism
+    plant_built_outside: np.ndarray  # [P] bool: built (or existing) without support
+    options: Options  # line rows
+    plant_options: PlantOptions
     shortfall_penalty_usd_per_kg: np.ndarray  # [p]
     stockpile_enabled: np.ndarray  # [p] bool
     stock_fixed_cost_musd: np.ndarray  # [p]
@@ -231,7 +261,9 @@ class ModelData:
     def sizes(self) -> dict[str, int]:
         out = {"scenarios": len(self.scenarios), "years": len(self.years),
                "products": len(self.products), "projects": len(self.projects),
-               "allies": len(self.members), "support_options": len(self.options.project)}
+               "plants": len(self.plants), "allies": len(self.members),
+               "support_options": len(self.plant_options.plant),
+               "option_lines": len(self.options.project)}
         if self.offtake is not None:
             out["offtake_options"] = len(self.offtake.project)
         return out

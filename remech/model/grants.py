@@ -1,11 +1,13 @@
-"""Capex grants: the grant an option needs to make its project bankable (computed with the
-options in remech.model.price_floor, up to the design's share of capex), and the design's
-grant budgets.
+"""Capex grants: the grant a plant option needs to make its plant bankable (computed with
+the options in remech.model.plants, up to the design's share of the plant's capex), and the
+design's grant budgets.
 
 Constraints
-  c_grant_stage_cap[st], c_grant_host_cap[k]: sum of grant_musd[o] support[o] over the
-                    projects of stage st / hosted by country k <= the design's cap (MUSD)
-Cost (first stage, category grants): sum_o grant_musd[o] * support[o].
+  c_grant_stage_cap[st], c_grant_host_cap[h]: sum of grant_musd[q] option[q] over the plant
+                    options of plants of stage st / hosted by country h <= the design's cap
+                    (MUSD) (a plant's lines share host and stage)
+Cost (first stage, category grants): sum_q grant_musd[q] option[q], paid (for the yearly
+budget caps) the year before the option's start year.
 """
 
 from __future__ import annotations
@@ -25,22 +27,25 @@ def prepare(ctx: Context) -> dict:
 
 
 def enabled(data: ModelData) -> bool:
-    return bool(data.grants_enabled or data.options.grant_musd.any()
+    return bool(data.grants_enabled or data.plant_options.grant_musd.any()
                 or data.grant_cap_by_stage_musd or data.grant_cap_by_host_musd)
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support) -> None:
-    opt = data.options
+    popt = data.plant_options
+    lead = {k: int(np.flatnonzero(data.project_plant == k)[0])
+            for k in range(len(data.plants))}
+    granted = [int(q) for q in np.flatnonzero(popt.grant_musd)]
 
     def capped(name: str, caps: dict[str, float], key_of) -> None:
-        keys = [k for k in caps if any(key_of(int(j)) == k for j in opt.project)]
-        m.add_component(name, pyo.Constraint(keys, rule=lambda m, k: linear(
-            [(float(opt.grant_musd[o]), support.support[int(o)]) for o in np.flatnonzero(
-                opt.grant_musd) if key_of(int(opt.project[o])) == k]) <= float(caps[k])))
+        keys = [c for c in caps if any(key_of(lead[int(k)]) == c for k in popt.plant)]
+        m.add_component(name, pyo.Constraint(keys, rule=lambda m, c: linear(
+            [(float(popt.grant_musd[q]), support.option[q]) for q in granted
+             if key_of(lead[int(popt.plant[q])]) == c]) <= float(caps[c])))
 
     capped("c_grant_stage_cap", data.grant_cap_by_stage_musd, lambda j: data.project_stage[j])
     capped("c_grant_host_cap", data.grant_cap_by_host_musd, lambda j: data.project_host[j])
-    for o in np.flatnonzero(opt.grant_musd):  # paid the year before the first output
-        year = max(data.project_start_year[opt.project[o]] - 1, data.years[0]) - data.years[0]
-        ledger.add_first(Category.GRANTS, opt.grant_musd[o], support.support[int(o)],
-                         min(int(year), len(data.years) - 1))
+    first, last = data.years[0], len(data.years) - 1
+    for q in granted:  # paid the year before the plant option's start (its capex year)
+        year = min(max(int(popt.start_year[q]) - 1, first) - first, last)
+        ledger.add_first(Category.GRANTS, popt.grant_musd[q], support.option[q], year)

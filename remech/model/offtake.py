@@ -21,7 +21,7 @@ Variables (first stage)
   offtake[c] in {0, 1}
 
 Constraints
-  c_offtake_one[j]:  sum_{c of j} offtake[c] + sum_{o of j} support[o] <= 1
+  c_offtake_one[k]:  sum_{c of plant k} offtake[c] + sum_y support[k, y] <= 1
                      (one contract per plant: a floor or an offtake, not both)
   in c_balance[s,t,p(j)] (remech.model.supply): + (q_cst - q0_jst) offtake[c]
 
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from remech.model import price_floor as pf
+from remech.model import plants as pl
 from remech.model.data import MUSD_PER_T_USD_PER_KG, Context, ModelData
 from remech.model.ledger import Category, Ledger, linear
 from remech.model.supply import BalanceTerms
@@ -68,13 +68,23 @@ def enabled(data: ModelData) -> bool:
 def _span(ctx: Context, j: int, n: int) -> tuple[np.ndarray, float, float, int]:
     """[t] in-contract years, tail annuity factors under it and after it, last year."""
     years, h = np.asarray(ctx.years), ctx.design.hurdle_rate
-    start, _ = pf.contract_span(ctx, j)
+    start = pl.first_output_year(ctx, j)
     last = start + n - 1
     tail = years[-1] + np.arange(1, ctx.design.tail_years + 1)
     disc = (1.0 + h) ** -np.arange(1, ctx.design.tail_years + 1)
     inside = (tail >= start) & (tail <= last)
     return (years >= start) & (years <= last), float(disc[inside].sum()), \
         float(disc[~inside].sum()), last
+
+
+def _capex_pv(ctx: Context, j: int, rate: float) -> float:
+    """Line j's capex (MUSD) discounted at ``rate`` to the first year, spent the year
+    before its start (0 for an existing line)."""
+    row = ctx.projects.iloc[j]
+    if row["status"] == "existing":
+        return 0.0
+    year = max(int(row["start_year"]) - 1, ctx.years[0]) - ctx.years[0]
+    return float(row["capex_musd"]) * (1.0 + rate) ** -year
 
 
 def prepare(ctx: Context, floor: dict, fixed=None) -> dict:
@@ -120,24 +130,28 @@ def _option(ctx: Context, j: int, price: float, floor: dict, existing: bool) -> 
     market_price = ctx.price_usd_per_kg[:, :, ctx.project_product[j]]  # [s, t]
     v = d.offtake_volume_share
     received = np.where(inside[None], v * price + (1 - v) * market_price, market_price)
-    out, margin = pf._tiered(ctx, j, received)  # [s, t]
-    _, market_margin = pf._tiered(ctx, j, market_price)
+    cap, h, tail_n = ctx.capacity_t[j], ctx.design.hurdle_rate, ctx.design.tail_years
+    out, margin = pl._tiered(ctx, j, cap, received)  # [s, t]
+    _, market_margin = pl._tiered(ctx, j, cap, market_price)
     bought = np.where(inside[None], v * out, 0.0)
     pay = bought * (price - market_price) * MUSD_PER_T_USD_PER_KG
-    npv_s = pf._npv(ctx, j, margin, market_margin, tail_c, tail_m)
-    npv = float(pf._test(npv_s, ctx))
+    npv_s = pl._value(ctx, margin, market_margin, tail_c, tail_m) - _capex_pv(ctx, j, h)
+    npv = float(pl.test_npv(npv_s, ctx))
     outside = floor["outside_output_t"][j]
-    built = bool(floor["project_built_outside"][j])
-    market_npv = pf._npv(ctx, j, market_margin, market_margin, pf._annuity(ctx), 0.0)
+    built = bool(floor["plant_built_outside"][ctx.project_plant[j]])
+    market_npv = pl._value(ctx, market_margin, market_margin, pl.annuity(h, tail_n), 0.0) \
+        - _capex_pv(ctx, j, h)
     outside_value = float(market_npv @ ctx.probability) if built else -np.inf
-    social = pf._social(ctx, j, margin[None], market_margin)
+    d, rate = ctx.discount, ctx.inst.discount_rate
+    surplus_pv, market_pv = (margin * d).sum(-1), (market_margin * d).sum(-1)
     allied = ctx.projects.at[j, "host"] in ctx.members
     if not allied:
         surplus = np.zeros(len(ctx.scenarios))
     elif built:
-        surplus = social["surplus_pv"][0] - social["market_surplus_pv"]
+        surplus = surplus_pv - market_pv
     else:
-        surplus = social["surplus_pv"][0] + social["after_horizon_pv"] - social["capex_pv"]
+        after = pl._calm_last_margin(ctx, j, market_margin) * d[-1] * pl.annuity(rate, tail_n)
+        surplus = surplus_pv + after - _capex_pv(ctx, j, rate)
     ok = ((existing or npv >= 0.0)
           and float(npv_s @ ctx.probability) >= outside_value - 1e-9
           and not (np.array_equal(out, outside) and not pay.any()))
@@ -163,13 +177,15 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support) -> Offta
     by_project: dict[int, list[int]] = {}
     for c, j in enumerate(off.project):
         by_project.setdefault(int(j), []).append(c)
-    floor_of: dict[int, list[int]] = {}
-    for o, j in enumerate(data.options.project):
-        floor_of.setdefault(int(j), []).append(o)
-    m.J_offtake = pyo.Set(initialize=sorted(by_project), ordered=True)
-    m.c_offtake_one = pyo.Constraint(m.J_offtake, rule=lambda m, j: linear(
-        [(1.0, m.offtake[c]) for c in by_project[j]]
-        + [(1.0, support.support[o]) for o in floor_of.get(j, [])]) <= 1.0)
+    plant_of = data.project_plant
+    starts: dict[int, list] = {}
+    for k, y in support.support:
+        starts.setdefault(int(k), []).append((k, y))
+    m.J_offtake = pyo.Set(initialize=sorted({int(plant_of[j]) for j in by_project}),
+                          ordered=True)
+    m.c_offtake_one = pyo.Constraint(m.J_offtake, rule=lambda m, k: linear(
+        [(1.0, m.offtake[c]) for j, cs in by_project.items() if plant_of[j] == k
+         for c in cs] + [(1.0, support.support[ky]) for ky in starts.get(k, [])]) <= 1.0)
     extra = off.output_t - data.outside_output_t[off.project]  # [c, s, t]
     n_s, n_t, n_p = data.price_usd_per_kg.shape
     potential: dict[int, list] = {}

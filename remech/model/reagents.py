@@ -76,7 +76,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
     users = curtail.users
 
     def output_terms(j, s, t):
-        return [(float(extra[o, s, t]), support.support[int(o)])
+        return [(float(extra[o, s, t]), support.line[int(o)])
                 for o in np.flatnonzero(opt.project == j) if extra[o, s, t]]
 
     m.c_reagent_curtail = pyo.Constraint(m.S, m.T, m.J_reagent, rule=lambda m, s, t, j: linear(

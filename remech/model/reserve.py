@@ -85,7 +85,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, stock: Stock,
     if data.stock_policy != "rule":  # under the rule, c_rule_take fixes the purchases
         m.c_reserve_source = pyo.Constraint(m.S, m.T, m.RP, rule=lambda m, s, t, p: linear(
             [(1.0, res.buy[s, t, r_of[p]])]
-            + [(-c, support.support[o]) for c, o in res.source[s, t, p]]) <= 0.0)
+            + [(-c, support.line[o]) for c, o in res.source[s, t, p]]) <= 0.0)
     operation_costs(ledger, data, res, r_of, Category.LAST_RESORT_PURCHASE, _sale_price(data))
     _floor_revenue(m, data, ledger, res, support)
     return res
@@ -169,7 +169,7 @@ def _rule_share(m, data: ModelData, res: Reserve, support: Support) -> None:
     pairs = sorted((o, t) for (t, p), options in by_year.items() for o in options)
     p_of = {o: int(data.project_product[data.options.project[o]]) for o, _ in pairs}
     m.reserve_share_support = pyo.Var(pairs, bounds=(0.0, 1.0))
-    w, share, sup = m.reserve_share_support, m.reserve_share, support.support
+    w, share, sup = m.reserve_share_support, m.reserve_share, support.line
     m.c_rule_share_support = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t] <= sup[o])
     m.c_rule_share_level = pyo.Constraint(pairs, rule=lambda m, o, t: w[o, t]
                                           <= share[t, p_of[o]])

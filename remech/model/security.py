@@ -16,7 +16,7 @@ t >= 1 in which China supplies normally (availability 1), so that the stock can 
 in a cut:
     stock_level_t[s,t,p] + slack >= D_p / 365 x demand_t[t,p]
 Soft: slack >= 0 costs penalty_usd_per_kg x slack x 1e-3 x d_t in category target_penalty.
-Shadow prices: remech.solve re-solves the LP with the integer decisions fixed and reports
+Shadow prices: remech.solving re-solves the LP with the integer decisions fixed and reports
 the duals of these rows (conditional on that fix); remech.results aggregates them per
 target and product.
 """
@@ -163,7 +163,7 @@ def _host_shares(m, data: ModelData, ledger: Ledger, sigma: np.ndarray,
         for j in members[s, t, p, k]:
             for o in np.flatnonzero(opt.project == j):
                 if extra[o, s, t]:
-                    terms.append((float(extra[o, s, t]), support.support[int(o)]))
+                    terms.append((float(extra[o, s, t]), support.line[int(o)]))
         if slack is not None:
             terms.append((-1.0, slack[s, t, p, k]))
         base = float(data.outside_output_t[members[s, t, p, k], s, t].sum())

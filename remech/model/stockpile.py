@@ -409,7 +409,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, duals: dict, short: np.ndarray
 
 def capacity_value(m: pyo.ConcreteModel, duals: dict) -> dict[int, float]:
     """MUSD saved per extra t of a product's max_capacity_t, from the duals of the LP with
-    the integers fixed (remech.solve): max_capacity_t M is the right-hand side of
+    the integers fixed (remech.solving): max_capacity_t M is the right-hand side of
     c_stock_capacity (cap <= M build) and of the rule's rows that use it as a bound,
     c_rule_drawn (level + M drawn <= M), c_rule_no_release (release + M surplus <= M) and
     c_reserve_release_floor (release_l <= M floor_choice), so d cost / d M is the sum of

@@ -162,11 +162,11 @@ def _groups(m, data: ModelData, support: Support):
     m.support_group = pyo.Var(m.G, bounds=(0.0, 1.0))
     m.c_support_group = pyo.Constraint(
         m.G, rule=lambda m, g: m.support_group[g]
-        == sum(support.support[o] for o in multi[g]))
+        == sum(support.line[o] for o in multi[g]))
     group_var = {}
     for g in members:
         group_var[g[0]] = m.support_group[multi.index(g)] if len(g) > 1 \
-            else support.support[g[0]]
+            else support.line[g[0]]
     heads = np.array(sorted(group_var), dtype=int)
     heads_of = [heads[data.project_product[opt.project[heads]] == p] if len(heads) else heads
                 for p in range(len(data.products))]

@@ -1,10 +1,18 @@
 """Tariff reference price (design [tariff]): entries of the floor menu with is_tariff.
 
 When chosen, every existing producer and every new one bankable at max(price, R) receives
-max(price, R):
-  c_tariff_auto[o]: support[o] >= floor_choice[p(o), l(o)]   (so support[o] = floor_choice)
-Its premium u_ost = output x max(R - price, 0) x 1e-3 is paid by member consumers, not by a
-treasury: category consumer_cost_net (allied output is assumed sold inside the zone).
+max(price, R). A plant making several products is supported as a whole: for each plant k
+and each of its admissible combinations g of entries with a tariff among them (its options
+q in g over the start years),
+
+  c_tariff_auto[g]: sum_{q in g} option[q] >= sum_{p of k} floor_choice[p, l_p(g)] - (n_k - 1)
+
+so the plant is supported under g whenever every one of its products has g's entry (the
+lower bound of a product of binaries: exact, no big-M); for a one-product plant
+sum_y option >= floor_choice[p, l]. A plant making a tariffed and a floored product is then
+contracted for the floor too. Its premium u_ost = output x max(R - price, 0) x 1e-3 per
+line is paid by member consumers, not by a treasury: category consumer_cost_net (allied
+output is assumed sold inside the zone).
 
 Report: consumers pay the premium on all they consume; the part on imports from China
 comes back as tariff revenue; both per ally by its share of demand.
@@ -16,7 +24,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from remech.model.data import MUSD_PER_T_USD_PER_KG, ModelData
-from remech.model.ledger import Category, Ledger
+from remech.model.ledger import Category, Ledger, linear
 from remech.model.price_floor import Support
 
 
@@ -25,17 +33,26 @@ def enabled(data: ModelData) -> bool:
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support) -> None:
-    opt = data.options
-    prod_of, level_of = data.project_product, opt.level
-    tariff_opts = [int(o) for o in np.flatnonzero(opt.is_tariff)]
-    m.c_tariff_auto = pyo.Constraint(
-        tariff_opts, rule=lambda m, o: support.support[o]
-        >= support.floor_choice[int(prod_of[opt.project[o]]), int(level_of[o])])
+    opt, popt = data.options, data.plant_options
+    groups: dict[tuple, list[int]] = {}  # (plant, entries) -> its options over start years
+    for q in np.flatnonzero(popt.has_tariff):
+        key = (int(popt.plant[q]), tuple(sorted((p, e.index)
+                                                for p, e in popt.entries[q].items())))
+        groups.setdefault(key, []).append(int(q))
+    keys = sorted(groups)
+
+    def auto(m, g):
+        _, levels = keys[g]
+        return linear([(1.0, support.option[q]) for q in groups[keys[g]]]
+                      + [(-1.0, support.floor_choice[p, l]) for p, l in levels]) \
+            >= 1.0 - len(levels)
+
+    m.c_tariff_auto = pyo.Constraint(range(len(keys)), rule=auto)
     topup_pv = np.einsum("ost,t->os", opt.topup_musd, data.discount)
     for s in range(len(data.scenarios)):
         col = topup_pv[:, s]
         for o in np.flatnonzero(col * opt.is_tariff):
-            ledger.add_second(Category.CONSUMER_COST_NET, s, col[o], support.support[int(o)])
+            ledger.add_second(Category.CONSUMER_COST_NET, s, col[o], support.line[int(o)])
 
 
 def references(data: ModelData, entries) -> dict[str, float | None]:

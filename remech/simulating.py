@@ -1,6 +1,6 @@
 """Out-of-sample simulation: run a solved mechanism on scenarios it was not solved on.
 
-    from remech.simulate import simulate_files
+    from remech.simulating import simulate_files
     report, tables = simulate_files("out/mechanism.json", "instances/allied-ree-2026",
                                     n=1000, seed=1)
     report["cost"]["mean_musd"], tables["scenario_costs.csv"]
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -57,7 +58,7 @@ from remech.instance import Instance, load_instance
 from remech.mechanism import REPORT_CVAR_ALPHA, cvar
 from remech.model.first_stage import FirstStage
 from remech.prepare import prepare
-from remech.solve import SolverOptions
+from remech.solving import SolverOptions
 from remech.stats import mean_ci
 
 BATCH_SIZE = 500
@@ -183,8 +184,12 @@ def batches(sample: ScenarioSample, size: int) -> list[ScenarioSample]:
 
 # -- reading a mechanism ---------------------------------------------------------------
 
-def load_mechanism(path: str | Path) -> tuple[Path, dict]:
-    """Read mechanism.json (or the mechanism.json in a ``remech solve -o`` folder)."""
+def load_mechanism(path) -> tuple[Path, dict]:
+    """Read mechanism.json (or the mechanism.json in a ``remech solve -o`` folder); a
+    ``Mechanism`` (or its JSON as a mapping) is taken as it is, named ``(mechanism)``."""
+    if isinstance(path, Mapping):
+        mech = path.to_json() if hasattr(path, "to_json") else dict(path)
+        return _checked(Path("(mechanism)"), mech)
     path = Path(path)
     if path.is_dir():
         path = path / "mechanism.json"
@@ -200,6 +205,10 @@ def load_mechanism(path: str | Path) -> tuple[Path, dict]:
     if not isinstance(mech, dict):
         raise InputError(f"{path}: not a mechanism (a JSON object expected); give the "
                          "mechanism.json written by remech solve -o OUTDIR")
+    return _checked(path, mech)
+
+
+def _checked(path: Path, mech: dict) -> tuple[Path, dict]:
     if "first_stage" not in mech:
         if "status" in mech and "costs" not in mech:
             raise InputError(f"{path}: the solve found no mechanism (status "
@@ -247,23 +256,25 @@ def check_mechanism(mech_path: Path, mech: dict, inst: Instance, design: Design)
                   "again with this one")
     fs = FirstStage.from_json(mech["first_stage"])
     products = set(inst.products["product"])
-    projects = set(inst.projects["project"])
+    plants = set(inst.projects["plant"])
     solved_on = (mech.get("instance") or {}).get("name", "another instance")
     for where, names, known, what in (
             ("'first_stage.floor_level'", fs.floor_level, products, "product"),
             ("'first_stage.stock'", fs.stock, products, "product"),
-            ("'first_stage.support'", fs.supported_projects, projects, "project"),
-            ("'first_stage.built_outside'", fs.built_outside, projects, "project")):
+            ("'first_stage.support'", fs.supported_plants, plants, "plant"),
+            ("'first_stage.support' entries", {p for c in fs.support for p, _ in c.entries},
+             products, "product"),
+            ("'first_stage.built_outside'", fs.built_outside, plants, "plant")):
         for name in sorted(names):
             if name not in known:
                 raise bad(where, f"{what} '{name}' is not in instance '{inst.name}' "
                           f"({inst.folder}); the mechanism was solved on '{solved_on}'",
-                          "simulate it on an instance with the same products and projects")
+                          "simulate it on an instance with the same products and plants")
     values = [("stock capacity_t", v[1], 0.0, None) for v in fs.stock.values()]
     values += [("stock_target_t", v, 0.0, None) for v in fs.stock_target.values()]
     values += [("reserve_share", v, 0.0, 1.0) for v in fs.reserve_share.values()]
     values += [("grant_musd", v, 0.0, None) for v in fs.support.values()]
-    for e in list(fs.floor_level.values()) + [e for _, e in fs.support]:
+    for e in list(fs.floor_level.values()) + [e for c in fs.support for _, e in c.entries]:
         values += [("level_usd_per_kg", e.level_usd_per_kg, 0.0, None),
                    ("upside_share", e.upside_share, 0.0, 1.0)]
     for name, v, low, high in values:
@@ -366,11 +377,11 @@ def summarise(records: list[dict], sample: ScenarioSample, mech: dict,
                                      for r in records]},
     }
     report["projects"] = {
-        "supported": sorted(decisions.supported_projects),
+        "supported": sorted(decisions.supported_plants),
         "built_outside": sorted(decisions.built_outside),
-        "meaning": "the mechanism's investment decisions as solved: supported projects (with "
-                   "their grants) and projects built without support are kept, not re-tested "
-                   "on these scenarios' futures"}
+        "meaning": "the mechanism's investment decisions as solved: supported plants (with "
+                   "their terms, start years and grants) and plants built without support are "
+                   "kept, not re-tested on these scenarios' futures"}
     if not len(counted):
         report["cost"] = None
         return report, table
@@ -468,6 +479,34 @@ def load_simulation(mechanism: str | Path, instance: str | Path,
     return mech_path, mech, inst, design, draw(inst, n, seed, sampler, stress)
 
 
+@dataclass
+class Simulation:
+    """A simulated mechanism: ``report`` is simulation.json, ``tables`` its CSV files."""
+
+    report: dict
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+
+    @property
+    def costs_by_scenario(self) -> pd.DataFrame:
+        """scenario_costs.csv: each simulated scenario's cost by category (MUSD)."""
+        return self.tables["scenario_costs.csv"]
+
+    def to_json(self) -> dict:
+        return self.report
+
+    def summary(self) -> str:
+        """What remech simulate prints."""
+        return summary(self.report)
+
+    def write(self, outdir: str | Path, force: bool = False, formats=()) -> None:
+        """simulation.json and scenario_costs.csv, as ``remech simulate -o`` writes them
+        (``formats``: also "xlsx", "parquet")."""
+        from remech.results import write_results
+
+        write_results(Path(outdir), self.report, self.tables, force,
+                      json_name="simulation.json", kind="simulate", formats=formats)
+
+
 def simulate_files(mechanism: str | Path, instance: str | Path,
                    model: str | Path | None = None, n: int | None = None, seed: int = 0,
                    sampler: str = "generate", stress: tuple[str, ...] = (),
@@ -525,7 +564,7 @@ def summary(report: dict) -> str:
             f"{_money(v['ci95_musd'][1])})" for a, v in report["contributions"].items())
             + " MUSD (share x outlay, 95 % CI)")
     pj = report["projects"]
-    lines.append(f"projects      {len(pj['supported'])} supported"
+    lines.append(f"plants        {len(pj['supported'])} supported"
                  + (f" ({', '.join(pj['supported'])})" if pj["supported"] else "")
                  + f", {len(pj['built_outside'])} built without support; as decided, not "
                  "re-tested on these scenarios")

@@ -199,10 +199,32 @@ def status_text(mech: dict) -> Para:
 
 def _project_text(p: dict, horizon: str) -> str:
     extra = [f"{p['host']}", p["status"]]
-    if p.get("grant_musd"):
-        extra.append(f"capex grant {musd(p['grant_musd'])}")
+    if p.get("plant") and p["plant"] != p["project"]:
+        extra.append(f"a line of plant {p['plant']}")
     extra.append(f"expected output {tonnes(p.get('expected_output_t'))} over {horizon}")
     return f"{p['project']} ({p['name']}; {', '.join(extra)})"
+
+
+def plant_items(res: Result) -> list[str]:
+    """One sentence per supported plant with several lines, a moved start or a grant: the
+    plant is contracted, built and granted as a whole."""
+    items = []
+    for p in res.doc.get("plants") or []:
+        lines = p["lines"].split()
+        moved = p["status"] == "new" and p.get("start_year") != p.get("planned_start_year")
+        if not p["supported"] or (lines == [p["plant"]] and not moved
+                                  and not p.get("grant_musd")):
+            continue
+        text = (f"Plant {p['plant']} ({', '.join(lines)}; {p['host']}, {p['status']}) is "
+                f"contracted as a whole: {p['terms']}")
+        if p["status"] == "new":
+            text += f"; starts in {p['start_year']:g}"
+            if moved:
+                text += f" (planned {p['planned_start_year']:g})"
+        if p.get("grant_musd"):
+            text += f"; capex grant {musd(p['grant_musd'])} of {musd(p['capex_musd'])}"
+        items.append(text + ".")
+    return items
 
 
 def floor_items(res: Result) -> list[str]:
@@ -406,7 +428,8 @@ def mechanism_section(res: Result) -> list:
                     status_text(mech)]
     if (mech.get("stockpile_policy") or {}).get("clairvoyant_bound"):
         blocks.append(Para(mech["stockpile_policy"]["meaning"], "warning"))
-    blocks += [Heading("Price floors and contracted projects", 3), Bullets(floor_items(res))]
+    blocks += [Heading("Price floors and contracted projects", 3),
+               Bullets(floor_items(res) + plant_items(res))]
     chain = chain_items(res)
     if chain:
         blocks += [Heading("Offtakes and the value chain", 3), Bullets(chain)]
@@ -501,6 +524,8 @@ def fan_charts(res: Result) -> list[Chart]:
         grid = prices.xs(code, level="product").reindex(prob.index)
         traces = fan_traces(years, grid.to_numpy(float), prob.to_numpy(), "price",
                             PALETTE[0])
+        history, cited = _history_traces(code)
+        traces = history + traces
         floor = mech["floors_usd_per_kg"][code]
         ref = (mech.get("tariff_reference_usd_per_kg") or {}).get(code)
         if floor:
@@ -516,8 +541,32 @@ def fan_charts(res: Result) -> list[Chart]:
             "year", "price received by allied producers (USD/kg)",
             res.caption(f"Percentile bands (5-95 %, 25-75 %) and median of the "
                         f"{len(prob)} scenario prices of {code}, weighted by probability; "
-                        f"{chosen}."), traces))
+                        f"{chosen}." + (f" History: annual FOB China oxide averages (USGS "
+                                         f"MCS, Argus data) {cited}." if history else "")),
+            traces))
     return charts
+
+
+def _history_traces(code: str) -> tuple[list[Trace], str]:
+    """The product's annual price history and its proxy's (NdPr: Nd oxide from 2011), as
+    lines before the fan, and the source keys drawn."""
+    from remech.plots import history_for
+
+    h = history_for(code)
+    traces = []
+    if len(h["proxy"]):
+        traces.append(Trace("line", f"history {h['proxy_code']} oxide (proxy), USD/kg",
+                            x=[int(y) for y in h["proxy"]["year"]],
+                            y=[float(v) for v in h["proxy"]["price_usd_per_kg"]],
+                            color="#7f7f7f", dash=True))
+    if len(h["own"]):
+        traces.append(Trace("line", f"history {code}, USD/kg",
+                            x=[int(y) for y in h["own"]["year"]],
+                            y=[float(v) for v in h["own"]["price_usd_per_kg"]],
+                            color="#000000"))
+    keys = [k for k in h["sources"]
+            if any(f"[{k}]" in str(c) for c in (*h["own"]["source"], *h["proxy"]["source"]))]
+    return traces, " ".join(f"[{k}]" for k in keys)
 
 
 def stockpile_charts(res: Result) -> list[Chart]:

@@ -108,7 +108,7 @@ def grid(axes: list[Axis]) -> list[Overrides]:
 
 @dataclass
 class SweepResult:
-    """A solved grid: one row per point (remech.compare.summary_row plus ``point``)."""
+    """A solved grid: one row per point (remech.comparing.summary_row plus ``point``)."""
 
     instance: dict
     design: dict
@@ -123,7 +123,7 @@ class SweepResult:
 
     def frame(self) -> pd.DataFrame:
         """sweep.csv: the swept values, then the results, one row per point."""
-        from remech.compare import flat
+        from remech.comparing import flat
 
         cells = [{a.key: _cell(r["point"].get(a.key)) for a in self.varied}
                  for r in self.rows]
@@ -148,9 +148,10 @@ def check_points(instance: str | Path, design: str | Path | None,
                  points: list[Overrides]):
     """Load the instance and design once and check every point's overrides (InputError
     naming the --set of the first bad point); returns (instance, design path)."""
-    from remech.design import check_against, load_design
+    from remech.design import load_design
     from remech.instance import load_instance
     from remech.overrides import apply_instance
+    from remech.run import check_names
 
     inst = load_instance(instance)
     path = design if design is not None else inst.default_model
@@ -159,14 +160,7 @@ def check_points(instance: str | Path, design: str | Path | None,
                          "--model models/<design>.toml")
     path = load_design(path).path
     for point in points:
-        changed = apply_instance(inst, point)
-        d = load_design(path, point)
-        try:
-            check_against(d, changed.products["product"].tolist(), changed.members,
-                          changed.projects["project"].tolist())
-        except InputError as exc:
-            given = ", ".join(f"--set {o.text}" for o in point if not o.is_instance)
-            raise InputError(f"{exc} (with {given})") from None
+        check_names(apply_instance(inst, point), load_design(path, point), point)
     return inst, path
 
 
@@ -174,7 +168,7 @@ def run_sweep(instance: str | Path, axes: list[Axis], design: str | Path | None 
               jobs: int | None = None, time_limit_s: float = 600.0, mip_gap: float = 1e-4,
               on_done=None) -> SweepResult:
     """Solve ``design`` on ``instance`` at every point of the grid of ``axes``."""
-    from remech.compare import DesignTask, compare_row
+    from remech.comparing import DesignTask, compare_row
     from remech.design import load_design
     from remech.executor import map_tasks
 
@@ -228,14 +222,15 @@ def table(result: SweepResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_sweep(outdir: Path, result: SweepResult, force: bool) -> Path:
+def write_sweep(outdir: Path, result: SweepResult, force: bool, formats=()) -> Path:
     """sweep.json, sweep.csv, sweep.md and the report into ``outdir``; returns the
     report's HTML file."""
     from remech.document import markdown_table
-    from remech.report import write_report
+    from remech.reporting import write_report
     from remech.results import write_results
 
     write_results(outdir, result.to_json(), {"sweep.csv": result.frame()}, force,
                   json_name="sweep.json", kind="sweep",
-                  texts={"sweep.md": markdown_table(table(result), index=False) + "\n"})
+                  texts={"sweep.md": markdown_table(table(result), index=False) + "\n"},
+                  formats=formats)
     return write_report(outdir).html

@@ -30,7 +30,7 @@ class DesignTask:
 
 def compare_row(task: DesignTask) -> dict:
     from remech.run import solve_files
-    from remech.solve import SolverOptions
+    from remech.solving import SolverOptions
 
     t0 = time.perf_counter()
     row: dict = {"design": Path(task.design).stem, "file": task.design}
@@ -283,14 +283,15 @@ def compare_designs(instance, models=(), baseline: str | None = "no-mechanism",
                       rows, time.perf_counter() - t0, as_dict(items))
 
 
-def write_compare(outdir: Path, comparison: Comparison, force: bool) -> Path:
+def write_compare(outdir: Path, comparison: Comparison, force: bool, formats=()) -> Path:
     """compare.json, compare.csv, compare.md and the report into ``outdir``; returns the
     report's HTML file."""
     from remech.document import markdown_table
-    from remech.report import write_report
+    from remech.reporting import write_report
     from remech.results import write_results
 
     write_results(outdir, comparison.to_json(), {"compare.csv": comparison.frame()}, force,
                   json_name="compare.json", kind="compare",
-                  texts={"compare.md": markdown_table(comparison.table()) + "\n"})
+                  texts={"compare.md": markdown_table(comparison.table()) + "\n"},
+                  formats=formats)
     return write_report(outdir).html
