@@ -12,7 +12,7 @@ Variables (second stage), for each converter k and (s, t) where it can produce a
 
 Its possible output is the output the other blocks give it (as a project outside the
 mechanism, or supported by a floor or an offtake):
-  Q_kst = q0_kst + sum_{o of k} (q_ost - q0_kst) support[o]
+  Q_kst = q0_kst + sum_{o of k} (q_ost - q0_kst) line_support[o]
                  + sum_{c of k} (q_cst - q0_kst) offtake[c]
 
 Constraints
@@ -37,7 +37,7 @@ bounds treat a product made or used by a converter as one whose supply a decisio
 away (remech.model.stockpile.most_shortfall_t).
 
 No cost terms: a converter's running cost is in its unit cost (projects.csv), its revenue
-in the floors' and offtakes' economics (remech.model.price_floor, remech.model.offtake).
+in the floors' and offtakes' economics (remech.model.plants, remech.model.offtake).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ F and resells it at that year's market price; the plant receives
   pay_cst      = v q_cst (F - price_st) x 1e-3   MUSD (negative when the market is above F)
 
 An option is admissible if the plant exists or its NPV under the contract passes the
-design's bankability test (remech.model.price_floor; offtakes carry no grant), if the
+design's bankability test (remech.model.plants; offtakes carry no grant), if the
 producer's expected NPV under it is at least outside the mechanism, and if it differs from
 leaving the plant outside.
 
@@ -29,7 +29,7 @@ Costs (MUSD)
   offtake[s] (outlay, fiscal):  sum_c (sum_t d_t pay_cst) offtake[c]
                                 = what the buyer pays less the resale value of the material
   producer_surplus[s]:          - sum_c PS_cs offtake[c]  (the producer's gain over staying
-                                outside, as remech.model.price_floor._surplus: a transfer
+                                outside, as remech.model.plants._surplus: a transfer
                                 inside the alliance in the economic view)
 """
 
