@@ -5,6 +5,8 @@
     python benchmarks/bench.py --handoff             # also time Pyomo's APPSI HiGHS route
     python benchmarks/bench.py --policy rule clairvoyant --scenarios 500 1000
                                                      # the stockpile policies side by side
+    python benchmarks/bench.py --base instances/allied-ree-chain-2026 \
+        --model models/chain-full.toml --scenarios 500   # the value-chain instance
 
 Each case runs in its own process (peak memory = that process's max RSS). Synthetic
 instances resample the realistic instance's scenarios with replacement and scale each
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -35,16 +38,17 @@ REAL = ROOT / "instances" / "allied-ree-2026"
 DESIGN = ROOT / "models" / "floor-stockpile-grants.toml"
 
 
-def synthetic(n: int, dest: Path, seed: int = 7) -> Path:
-    """The realistic instance with n resampled, perturbed scenarios."""
-    shutil.copytree(REAL, dest)
+def synthetic(n: int, dest: Path, seed: int = 7, base: Path = REAL) -> Path:
+    """The realistic instance (or ``base``) with n resampled, perturbed scenarios."""
+    REAL_ = base  # noqa: N806
+    shutil.copytree(REAL_, dest)
     rng = np.random.default_rng(seed)
-    scen = pd.read_csv(REAL / "scenarios.csv")
-    prices = pd.read_csv(REAL / "prices.csv")
-    avail = pd.read_csv(REAL / "availability.csv")
+    scen = pd.read_csv(REAL_ / "scenarios.csv")
+    prices = pd.read_csv(REAL_ / "prices.csv")
+    avail = pd.read_csv(REAL_ / "availability.csv")
     picks = rng.integers(len(scen), size=n)
     rows_s, rows_p, rows_a = [], [], []
-    src = "assumption: synthetic benchmark scenario resampled from allied-ree-2026"
+    src = f"assumption: synthetic benchmark scenario resampled from {REAL_.name}"
     for k, i in enumerate(picks):
         name, new = scen.at[i, "scenario"], f"syn{k:04d}"
         rows_s.append({"scenario": new, "probability": 1.0 / n, "description": name,
@@ -67,10 +71,14 @@ def synthetic(n: int, dest: Path, seed: int = 7) -> Path:
     return dest
 
 
-def design_with_policy(policy: str, dest: Path) -> Path:
-    """The default design with [stockpile] policy set (rule, tree or clairvoyant)."""
-    text = DESIGN.read_text()
-    text += f'\n[stockpile]\npolicy = "{policy}"\n'
+def design_with_policy(policy: str, dest: Path, design: Path = DESIGN) -> Path:
+    """The default design (or ``design``) with [stockpile] policy set (rule, tree or
+    clairvoyant)."""
+    text = design.read_text()
+    if "[stockpile]" in text:
+        text = re.sub(r'(?m)^policy = ".*"$', f'policy = "{policy}"', text)
+    else:
+        text += f'\n[stockpile]\npolicy = "{policy}"\n'
     path = dest / f"design-{policy}.toml"
     path.write_text(text)
     return path
@@ -169,16 +177,22 @@ def main() -> None:
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--design", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--base", type=Path, default=REAL,
+                    help="the realistic instance the synthetic ones resample (default: "
+                         "instances/allied-ree-2026)")
+    ap.add_argument("--model", type=Path, default=DESIGN,
+                    help="the design (default: models/floor-stockpile-grants.toml)")
     args = ap.parse_args()
     if args.case:
         print(json.dumps(run_case(Path(args.case), args.handoff, args.time_limit,
                                   Path(args.design))))
         return
     tmp = Path(tempfile.mkdtemp(prefix="remech-bench-inst-"))
-    cases = [] if args.no_real else [REAL]
-    cases += [synthetic(n, tmp / f"synthetic-{n}") for n in args.scenarios]
+    base = args.base.resolve()
+    cases = [] if args.no_real else [base]
+    cases += [synthetic(n, tmp / f"synthetic-{n}", base=base) for n in args.scenarios]
     cases += list(args.instance)
-    designs = [design_with_policy(p, tmp) for p in args.policy]
+    designs = [design_with_policy(p, tmp, args.model.resolve()) for p in args.policy]
     results = []
     for inst in cases:
         for design in designs:

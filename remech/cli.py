@@ -770,7 +770,8 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
 @click.argument("instance", type=click.Path(path_type=Path))
 @click.option("--model", "-m", "models", type=click.Path(path_type=Path), multiple=True,
               help="Design file to compare (repeat). Default: every *.toml in the folder of "
-                   "the instance's default design (models/).")
+                   "the instance's default design (models/) that fits the instance (designs "
+                   "naming products or projects it lacks are skipped, said on stderr).")
 @click.option("--baseline", default="no-mechanism", show_default=True,
               help="Design the others are measured against.")
 @jobs_option()
@@ -810,7 +811,11 @@ def compare(instance: Path, models: tuple[Path, ...], baseline: str, jobs: int |
     overrides = parse_sets(set_texts)
     check_outdir(outdir, force, inside_of=[instance], contains=models, kind="compare")
     inst = load_instance(instance)
-    paths = design_paths(inst, models)
+    skipped: dict[str, str] = {}
+    paths = design_paths(inst, models, skipped)
+    if skipped:
+        click.echo(f"skipped {len(skipped)} designs written for another instance: "
+                   + ", ".join(skipped), err=True)
     check_outdir(outdir, force, inside_of=[inst.folder], contains=paths, kind="compare")
     with click.progressbar(length=len(paths), label=f"solving {len(paths)} designs",
                            file=sys.stderr if not quiet else open(os.devnull, "w"),

@@ -80,6 +80,10 @@ def summary_row(m) -> dict:
         legal_tags={r["instrument"]: [t["tag"] for t in r["tags"]]
                     for r in (m.get("legal_risk") or {}).get("instruments", [])},
     )
+    if m.get("value_chain"):  # the products made from others (magnets): where demand is
+        row["chain_products"] = sorted({p["product"] for p in m["value_chain"]["plants"]})
+    if m.get("offtakes"):
+        row["offtakes"] = {r["project"]: r["price_usd_per_kg"] for r in m["offtakes"]}
     return row
 
 
@@ -115,6 +119,13 @@ def with_baseline(rows: list[dict], baseline: str | None) -> list[dict]:
             "shortfall_avoided_t": {p: base["expected_shortfall_t"][p] - v
                                     for p, v in r["expected_shortfall_t"].items()},
         }
+        # what each tonne of avoided shortfall of a chain product (magnets) costs the
+        # treasuries: extra expected outlay / expected shortfall avoided, USD/kg (= kUSD/t)
+        extra = r["vs_baseline"]["extra_outlay_musd"]
+        r["vs_baseline"]["outlay_per_t_avoided_usd_per_kg"] = {
+            p: (extra * 1e3 / avoided if avoided > 1.0 else None)
+            for p, avoided in r["vs_baseline"]["shortfall_avoided_t"].items()
+            if p in r.get("chain_products", ())}
     return rows
 
 
@@ -145,6 +156,9 @@ def table(rows: list[dict]) -> pd.DataFrame:
             col["stockpiles (t)"] = " ".join(f"{p} {v:,.0f}"
                                              for p, v in r["stockpiles_t"].items()) or "none"
             col["grants (MUSD)"] = _fmt(r["grants_musd"])
+            if r.get("chain_products"):
+                col["offtakes (USD/kg)"] = " ".join(
+                    f"{j} {v:g}" for j, v in r.get("offtakes", {}).items()) or "none"
             col["expected outlay (MUSD)"] = _fmt(r["expected_outlay_musd"])
             col["expected cost (MUSD)"] = _fmt(r["expected_cost_musd"]) + f" ({r['view']})"
             col["fiscal view (MUSD)"] = _fmt(r["fiscal_cost_musd"])
@@ -165,6 +179,11 @@ def table(rows: list[dict]) -> pd.DataFrame:
                 col[f"fiscal saving vs {base}"] = _fmt(r["vs_baseline"]["fiscal_saving_musd"])
                 col[f"economic saving vs {base}"] = _fmt(
                     r["vs_baseline"]["economic_saving_musd"])
+                for p, v in r["vs_baseline"].get("outlay_per_t_avoided_usd_per_kg",
+                                                 {}).items():
+                    avoided = r["vs_baseline"]["shortfall_avoided_t"][p]
+                    col[f"{p} shortfall avoided (t)"] = f"{avoided:,.0f}"
+                    col[f"outlay per t of {p} shortfall avoided (USD/kg)"] = _fmt(v)
         else:
             col["note"] = r.get("error") or "; ".join(r.get("conflict", [])) or "-"
         col["time (s)"] = _fmt(r["seconds"], 2)
@@ -202,16 +221,20 @@ class Comparison:
                 "wall_seconds": self.wall_seconds}
 
 
-def design_paths(inst, models=()) -> tuple[Path, ...]:
+def design_paths(inst, models=(), skipped: dict | None = None) -> tuple[Path, ...]:
     """The design files to compare: ``models`` (files or shipped names), or every design
-    next to the instance's default design; InputError if one is missing."""
+    next to the instance's default design that fits the instance (a design naming a product
+    or project the instance lacks, such as a value-chain design's magnets on an oxide-only
+    instance, is left out and put in ``skipped`` with the reason); InputError if one is
+    missing."""
     from remech.design import resolve_design, shipped_designs
 
     if not models:
         if inst.default_model is None:
             raise InputError(f"{inst.folder}/instance.toml: no default_model to find the "
                              "designs; pass --model for each design")
-        models = tuple(sorted(inst.default_model.parent.glob("*.toml")))
+        models = tuple(p for p in sorted(inst.default_model.parent.glob("*.toml"))
+                       if _fits(inst, p, skipped))
     paths = tuple(resolve_design(p) for p in models)
     for path in paths:
         if not Path(path).is_file():
@@ -219,6 +242,21 @@ def design_paths(inst, models=()) -> tuple[Path, ...]:
                              f"file or the name of a shipped design "
                              f"({', '.join(shipped_designs())})")
     return paths
+
+
+def _fits(inst, path: Path, skipped: dict | None) -> bool:
+    """Whether the design at ``path`` names only products, allies and projects of
+    ``inst`` (remech.design.check_against); if not, its reason goes into ``skipped``."""
+    from remech.design import check_against, load_design
+
+    try:
+        check_against(load_design(path), inst.products["product"].tolist(), inst.members,
+                      inst.projects["project"].tolist())
+    except InputError as exc:
+        if skipped is not None:
+            skipped[path.stem] = str(exc)
+        return False
+    return True
 
 
 def compare_designs(instance, models=(), baseline: str | None = "no-mechanism",

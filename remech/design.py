@@ -39,9 +39,18 @@ class Design:
     #: "tree" (equal decisions across scenarios sharing their history, from the instance's
     #: scenario tree) or "clairvoyant" (each scenario's whole path known: a bound only)
     stockpile_policy: str = "rule"
+    #: products that may be stockpiled (None: every product with a stockpile.csv row)
+    stockpile_products: list[str] | None = None
     grants: bool = True
     tariff: bool = False
     buyer_of_last_resort: bool = False
+    #: guaranteed-purchase contracts (remech.model.offtake): a menu of contract prices per
+    #: product, the contract length, the share of output bought, which plants may sign
+    offtake: bool = False
+    offtake_prices_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
+    offtake_contract_years: int = 10
+    offtake_volume_share: float = 1.0
+    offtake_eligible_projects: list[str] | None = None
     buyback_usd_per_kg: dict[str, float] = field(default_factory=dict)  # default: the floor
     reserve_market_purchases: bool = True  # False: the stockpile is filled only by the reserve
     tariff_reference_usd_per_kg: dict[str, list[float]] = field(default_factory=dict)
@@ -177,6 +186,12 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
     d.grants = f.instruments.grants
     d.tariff = f.instruments.tariff
     d.buyer_of_last_resort = f.instruments.buyer_of_last_resort
+    d.offtake = f.instruments.offtake
+    d.offtake_prices_usd_per_kg = _menus(f.offtake.prices_usd_per_kg)
+    d.offtake_contract_years = int(f.offtake.contract_years)
+    d.offtake_volume_share = float(f.offtake.volume_share)
+    d.offtake_eligible_projects = list(f.offtake.eligible_projects) \
+        if f.offtake.eligible_projects is not None else None
     _exclude_by_tag(d, list(f.legal.exclude))
     d.buyback_usd_per_kg = _floats(f.buyer_of_last_resort.buyback_usd_per_kg)
     d.reserve_market_purchases = f.buyer_of_last_resort.market_purchases
@@ -222,6 +237,8 @@ def _design(f: DesignFile, path: Path, sha256: str) -> Design:
     d.soft_penalty_usd_per_kg = {k: float(v) for k, v in sec.soft.model_dump().items()
                                  if v is not None}
     d.stockpile_policy = f.stockpile.policy
+    d.stockpile_products = list(f.stockpile.products) if f.stockpile.products is not None \
+        else None
     d.objective_view = f.objective.view
     d.mcpf = float(f.objective.mcpf)
     d.max_delay_years = {str(k): int(v) for k, v in f.investment.max_delay_years.items()}
@@ -288,6 +305,15 @@ def check_against(design: Design, products: list[str], members: list[str],
     for p in design.tariff_reference_usd_per_kg:
         if p not in products:
             raise unknown(f"[tariff] reference_usd_per_kg.{p}", p, products)
+    for p in design.stockpile_products or []:
+        if p not in products:
+            raise unknown("[stockpile] products", p, products)
+    for p in design.offtake_prices_usd_per_kg:
+        if p not in products:
+            raise unknown(f"[offtake] prices_usd_per_kg.{p}", p, products)
+    for j in design.offtake_eligible_projects or []:
+        if projects is not None and j not in projects:
+            raise unknown("[offtake] eligible_projects", j, projects)
     from remech.instance import STAGES
 
     for st in design.grant_cap_by_stage_musd:

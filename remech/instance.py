@@ -139,12 +139,22 @@ SCHEMAS: dict[str, list[Column]] = {
         _usd_kg("unit_cost_usd_per_kg", help="the tier's cash cost in USD/kg"),
         SOURCE,
     ],
+    "conversions.csv": [
+        Column("product", "str", help="the product made (e.g. NDFEB magnets)"),
+        Column("input", "str", help="a product it is made from (e.g. NDPR oxide)"),
+        Column("input_t_per_t", "float", minimum=0, maximum=1e3, why_max=UNITS,
+               help="t of input per t of product (rare-earth content / yield)"),
+        Column("project", "str", required=False, allow_blank=True,
+               help="blank: every plant making the product; a project: that plant only "
+                    "(its rows replace the product's rows, e.g. a recycler)"),
+        SOURCE,
+    ],
     "availability.csv": [Column("scenario", "str"), _year("year"),
                          Column("product", "str", help="a product or a reagent"),
                          Column("china_availability", "float", minimum=0, maximum=1), SOURCE],
 }
 OPTIONAL = {"stockpile.csv", "availability.csv", "reagents.csv", "reagent_use.csv",
-            "nodes.csv", "cost_tiers.csv"}
+            "nodes.csv", "cost_tiers.csv", "conversions.csv"}
 PROBABILITY_TOLERANCE = 1e-6
 #: shares of a project's cost tiers must sum to 1 within this
 SHARE_TOLERANCE = 1e-6
@@ -180,6 +190,9 @@ class Instance:
     #: optional cost curves: project, tier, share_of_capacity, unit_cost_usd_per_kg; a
     #: project without rows has one tier at its projects.csv unit cost
     cost_tiers: pd.DataFrame = None
+    #: optional value chain: product, input, input_t_per_t, project (remech.model.chain);
+    #: without rows no product is made from another
+    conversions: pd.DataFrame = None
     #: overrides applied for this run (remech.overrides), {dotted key: value}
     overrides: dict | None = None
 
@@ -266,10 +279,20 @@ def load_instance(folder: str | Path, overrides=None) -> Instance:
         reagent_use=_or_empty(t["reagent_use.csv"], "reagent_use.csv"),
         nodes=_or_empty(t["nodes.csv"], "nodes.csv"),
         cost_tiers=_or_empty(t["cost_tiers.csv"], "cost_tiers.csv"),
+        conversions=_conversions(t["conversions.csv"]),
     )
     _plants(inst.projects)
     _check(inst)
     return inst
+
+
+def _conversions(df: pd.DataFrame | None) -> pd.DataFrame:
+    """conversions.csv with a 'project' column (blank where the file has none)."""
+    out = _or_empty(df, "conversions.csv")
+    if "project" not in out:
+        out["project"] = ""
+    out["project"] = out["project"].fillna("").astype(str)
+    return out
 
 
 def _plants(pj: pd.DataFrame) -> None:
@@ -342,22 +365,7 @@ def _check_all(inst: Instance, c: Collector) -> None:
         c.run(check_member, f / "stockpile.csv", inst.stockpile, "product", products, "product")
         c.run(check_unique, f / "stockpile.csv", inst.stockpile, ["product"])
 
-    reagents = inst.reagents["reagent"].tolist()
-    if len(inst.reagents):
-        c.run(check_sources, f / "reagents.csv", inst.reagents, keys)
-        c.run(check_unique, f / "reagents.csv", inst.reagents, ["reagent"])
-        clash = [r for r in reagents if r in products]
-        if clash:
-            c.add(fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
-                       "give reagents names that differ from the products'"))
-    if len(inst.reagent_use):
-        c.run(check_sources, f / "reagent_use.csv", inst.reagent_use, keys)
-        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "project",
-              pj["project"].tolist(), "project")
-        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
-        c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
-    if len(inst.cost_tiers):
-        c.run(_check_tiers, inst, keys)
+    reagents = _check_optional_tables(inst, c, keys, products)
     _check_scenarios(inst, c, products, reagents, keys)
 
 
@@ -445,6 +453,70 @@ def _check_tiers(inst: Instance, keys: set[str]) -> None:
                        f"cost_tiers.csv ({want:.6g} USD/kg)",
                        f"set it to {want:.6g} or fix the tiers", int(row["_row"]),
                        "unit_cost_usd_per_kg")
+
+
+def _check_optional_tables(inst: Instance, c: Collector, keys: set[str],
+                           products: list[str]) -> list[str]:
+    """reagents.csv, reagent_use.csv, cost_tiers.csv, conversions.csv; returns the
+    reagents' names."""
+    f, pj = inst.folder, inst.projects
+    reagents = inst.reagents["reagent"].tolist()
+    if len(inst.reagents):
+        c.run(check_sources, f / "reagents.csv", inst.reagents, keys)
+        c.run(check_unique, f / "reagents.csv", inst.reagents, ["reagent"])
+        clash = [r for r in reagents if r in products]
+        if clash:
+            c.add(fail(f / "reagents.csv", f"reagent '{clash[0]}' has a product's name",
+                       "give reagents names that differ from the products'"))
+    if len(inst.reagent_use):
+        c.run(check_sources, f / "reagent_use.csv", inst.reagent_use, keys)
+        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "project",
+              pj["project"].tolist(), "project")
+        c.run(check_member, f / "reagent_use.csv", inst.reagent_use, "reagent", reagents, "reagent")
+        c.run(check_unique, f / "reagent_use.csv", inst.reagent_use, ["project", "reagent"])
+    if len(inst.cost_tiers):
+        c.run(_check_tiers, inst, keys)
+    if len(inst.conversions):
+        c.run(_check_conversions, inst, keys)
+    return reagents
+
+
+def _check_conversions(inst: Instance, keys: set[str]) -> None:
+    """conversions.csv: known products and projects, a project's rows name its own product,
+    no product made from itself, one row per (product, input, project), and no cycle
+    (a product cannot be, through other products, an input of itself)."""
+    path, cv, pj = inst.folder / "conversions.csv", inst.conversions, inst.projects
+    products = inst.products["product"].tolist()
+    check_sources(path, cv, keys)
+    check_member(path, cv, "product", products, "product")
+    check_member(path, cv, "input", products, "product")
+    check_unique(path, cv, ["product", "input", "project"])
+    named = cv[cv["project"] != ""]
+    check_member(path, named, "project", pj["project"].tolist(), "project")
+    product_of = pj.set_index("project")["product"].to_dict()
+    for _, row in named.iterrows():
+        if product_of[row["project"]] != row["product"]:
+            raise fail(path, f"project '{row['project']}' makes "
+                       f"'{product_of[row['project']]}', not '{row['product']}'",
+                       "give the project's own product", int(row["_row"]), "product")
+    for _, row in cv.iterrows():
+        if row["product"] == row["input"]:
+            raise fail(path, f"'{row['product']}' is made from itself",
+                       "give an input that differs from the product", int(row["_row"]),
+                       "input")
+    inputs = cv.groupby("product")["input"].apply(set).to_dict()
+
+    def reaches(a: str, b: str, seen: set) -> bool:
+        for q in inputs.get(a, ()):
+            if q == b or (q not in seen and reaches(q, b, seen | {q})):
+                return True
+        return False
+
+    for _, row in cv.iterrows():
+        if reaches(row["input"], row["product"], {row["input"]}):
+            raise fail(path, f"'{row['product']}' is, through other products, an input of "
+                       "itself", "remove the row that closes the cycle", int(row["_row"]),
+                       "input")
 
 
 def _check_tree(inst: Instance, keys: set[str]) -> None:

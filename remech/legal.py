@@ -42,7 +42,8 @@ NOTE = ("Screening tags, not legal advice: each instrument the mechanism uses is
 NAMES = {"price_floor": "price-floor top-ups (contracts for difference)",
          "grants": "capex grants", "stockpile": "government stockpile",
          "buyer_of_last_resort": "buyer-of-last-resort reserve",
-         "tariff": "tariff-enforced reference price"}
+         "tariff": "tariff-enforced reference price",
+         "offtake": "offtake contracts (guaranteed purchase)"}
 #: the design switch of each instrument ([instruments] in a design file)
 INSTRUMENTS = tuple(NAMES)
 
@@ -94,6 +95,10 @@ def used_instruments(mech: Mapping) -> dict[str, str]:
     if buys:
         used["buyer_of_last_resort"] = "reserve buys " + ", ".join(
             f"{r['product']} {r['expected_purchases_t']:,.0f} t" for r in buys) + " (expected)"
+    offtakes = mech.get("offtakes") or []
+    if offtakes:
+        used["offtake"] = "offtakes " + ", ".join(
+            f"{r['project']} at {r['price_usd_per_kg']:g}" for r in offtakes) + " USD/kg"
     refs = {p: v for p, v in (mech.get("tariff_reference_usd_per_kg") or {}).items() if v}
     if refs:
         used["tariff"] = "reference prices " + ", ".join(

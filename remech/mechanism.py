@@ -25,7 +25,17 @@ from remech import __version__
 from remech.design import Design
 from remech.instance import Instance
 from remech.legal import legal_risk
-from remech.model import burden_sharing, price_floor, reserve, security, stockpile, supply, tariff
+from remech.model import (
+    burden_sharing,
+    chain,
+    offtake,
+    price_floor,
+    reserve,
+    security,
+    stockpile,
+    supply,
+    tariff,
+)
 from remech.model import first_stage as stage
 from remech.model.data import ModelData, weighted_quantile
 from remech.model.first_stage import FirstStage
@@ -86,6 +96,11 @@ class Mechanism(Mapping):
     stockpile_policy: dict | None = None
     first_stage: FirstStage | None = None
     last_resort_reserve: list[dict] | None = None
+    #: offtake contracts signed (remech.model.offtake); absent without the instrument
+    offtakes: list[dict] | None = None
+    #: the value chain's converters: possible and made output, inputs used
+    #: (remech.model.chain); absent without conversions.csv
+    value_chain: dict | None = None
     grants_musd: float | None = None
     burden_sharing: dict | None = None
     #: mechanism.json's "contributions" section ({ally: {...}}); ``contributions`` is its
@@ -263,7 +278,12 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     floor = price_floor.report(m, data, inst.projects)
     stock = stockpile.report(m, data, res.target_duals,
                              values(m.shortfall_t, data.price_usd_per_kg.shape))
-    bal = supply.report(m, data, floor["output_t"], stock["purchase_t"], stock["release_t"])
+    possible = offtake.apply_output(m, data, floor["output_t"])
+    links = chain.report(m, data, getattr(m, "value_chain", None), possible)
+    off = offtake.report(m, data)
+    made = links.get("made_t", possible)
+    bal = supply.report(m, data, made, stock["purchase_t"], stock["release_t"],
+                        links.get("used_t"))
     refs = tariff.references(data, price_floor.chosen(m, data))
     consumer, revenue = tariff.report(data, refs, bal["shortfall_t"], bal["china_used_t"])
     scen = scenario_costs(m, data.scenarios, data.probability, bal["shortfall_t"],
@@ -282,6 +302,8 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech.stockpile_policy = stock["policy"]
     mech.first_stage = stage.read(m, data)
     mech.last_resort_reserve = reserve_df.to_dict(orient="records")
+    mech.offtakes = off["rows"]
+    mech.value_chain = links["section"]
     mech.grants_musd = floor["grants_musd"]
     mech.burden_sharing = {"rule": data.sharing_rule}
     mech.contributions_by_ally = payers["contributions"]
@@ -294,12 +316,14 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     mech.legal_risk = legal_risk({
         "floors_usd_per_kg": mech.floors_usd_per_kg, "tariff_reference_usd_per_kg": refs,
         "grants_musd": mech.grants_musd, "stockpiles": mech.stockpiles,
-        "last_resort_reserve": mech.last_resort_reserve}, design.legal_excluded)
+        "last_resort_reserve": mech.last_resort_reserve, "offtakes": mech.offtakes},
+        design.legal_excluded)
     mech.sizes = data.sizes
     mech.tables = {"floors.csv": price_floor.floors_table(data, floor, refs),
                    "projects.csv": projects_df, "plants.csv": plants_df, **stock["tables"],
                    "last_resort_reserve.csv": reserve_df, **payers["tables"],
-                   "scenario_costs.csv": scen, **bal["tables"]}
+                   "scenario_costs.csv": scen, **bal["tables"], **off["tables"],
+                   **links["tables"]}
     return mech
 
 

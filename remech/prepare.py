@@ -19,7 +19,9 @@ from remech.design import Design, check_against
 from remech.instance import Instance
 from remech.model import (
     burden_sharing,
+    chain,
     grants,
+    offtake,
     price_floor,
     reagents,
     reserve,
@@ -97,8 +99,10 @@ def prepare(inst: Instance, design: Design, fixed: FirstStage | None = None) -> 
     not they would pass the bankability and participation tests on these scenarios."""
     ctx = context(inst, design)
     stock = stockpile.prepare(ctx)
+    floor = price_floor.prepare(ctx, fixed)
     fields = {
-        **price_floor.prepare(ctx, fixed), **supply.prepare(ctx), **stock,
+        **floor, **offtake.prepare(ctx, floor, fixed), **chain.prepare(ctx),
+        **supply.prepare(ctx), **stock,
         **reserve.prepare(ctx, stock["stockpile_enabled"]), **grants.prepare(ctx),
         **security.prepare(ctx, stock["stockpile_enabled"]), **reagents.prepare(ctx),
         **burden_sharing.prepare(ctx), **risk.prepare(ctx)}

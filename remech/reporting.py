@@ -299,6 +299,31 @@ def stockpile_items(res: Result) -> list[str]:
     return items
 
 
+def chain_items(res: Result) -> list[str]:
+    """Offtakes signed and the value chain's converters (empty without either)."""
+    mech, items = res.doc, []
+    if mech.get("offtakes") is not None:
+        for r in mech["offtakes"]:
+            items.append(
+                f"Offtake with {r['project']} ({_product(res, r['product'])}) at "
+                f"{r['price_usd_per_kg']:g} USD/kg to {r['contract_last_year']:.0f}: buys "
+                f"{tonnes(r['expected_bought_t'])}, net payment (less resale) "
+                f"{musd(r['expected_net_payment_musd'])}, expected.")
+        if not mech["offtakes"]:
+            items.append("No offtake signed (the design allows them).")
+    chain = mech.get("value_chain")
+    if chain:
+        made = sum(p["expected_made_t"] for p in chain["plants"])
+        idle = sum(p["expected_idle_t"] for p in chain["plants"])
+        uses = ", ".join(f"{_product(res, p)} {tonnes(v)}"
+                         for p, v in chain["expected_input_use_t"].items())
+        items.append(f"Converters (plants made from other products) make {tonnes(made)} over "
+                     f"{_horizon(mech)} and leave {tonnes(idle)} of their possible output "
+                     "unmade (an input short, or worth more elsewhere; expected); they use "
+                     f"{uses or 'nothing'}.")
+    return items
+
+
 def cost_items(res: Result) -> list[str]:
     mech = res.doc
     c = mech["costs"]
@@ -404,8 +429,11 @@ def mechanism_section(res: Result) -> list:
     if (mech.get("stockpile_policy") or {}).get("clairvoyant_bound"):
         blocks.append(Para(mech["stockpile_policy"]["meaning"], "warning"))
     blocks += [Heading("Price floors and contracted projects", 3),
-               Bullets(floor_items(res) + plant_items(res)),
-               Heading("Stockpiles", 3), Bullets(stockpile_items(res)),
+               Bullets(floor_items(res) + plant_items(res))]
+    chain = chain_items(res)
+    if chain:
+        blocks += [Heading("Offtakes and the value chain", 3), Bullets(chain)]
+    blocks += [Heading("Stockpiles", 3), Bullets(stockpile_items(res)),
                Heading("Costs, risk and shortfall", 3), Bullets(cost_items(res)),
                Heading("Who pays what", 3), *who_pays(res), *legal_section(res)]
     return blocks

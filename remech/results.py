@@ -208,6 +208,11 @@ def summary(mech: Mapping) -> str:
     lines.append(plants_line(mech))
     if mech["grants_musd"]:
         lines.append(f"grants        {mech['grants_musd']:,.1f} MUSD")
+    if mech.get("offtakes") is not None:
+        lines.append("offtakes      " + (", ".join(
+            f"{r['project']} at {r['price_usd_per_kg']:g} USD/kg "
+            f"({r['expected_net_payment_musd']:,.1f} MUSD net)" for r in mech["offtakes"])
+            or "none signed"))
     built = [s for s in mech["stockpiles"] if s["built"]]
     lines.append("stockpiles    " + (", ".join(
         f"{s['product']} {s['capacity_t']:,.0f} t" for s in built) if built else "none built")

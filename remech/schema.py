@@ -153,6 +153,18 @@ class InstrumentsSection(_Section):
     grants: bool = True
     tariff: bool = False
     buyer_of_last_resort: bool = False
+    offtake: bool = False
+
+
+class OfftakeSection(_Section):
+    prices_usd_per_kg: Menus = {}
+    """Menus of contract prices per product, USD/kg, positive and ascending: the buyer
+    takes the plant's output at that price (like the DoD-MP 10X magnet offtake)."""
+    contract_years: _bounded(1, MAX_HORIZON_YEARS, kind=int) = 10
+    """Length of an offtake in years from the plant's first year of output (10: DoD-MP)."""
+    volume_share: _bounded(0.0, 1.0) = 1.0
+    """Share of the plant's output bought under the contract (1: all of it, as 10X)."""
+    eligible_projects: list[str] | None = None
 
 
 class BuyerOfLastResortSection(_Section):
@@ -284,6 +296,9 @@ class LegalSection(_Section):
 class StockpileSection(_Section):
     policy: Literal[STOCKPILE_POLICIES] = "rule"
     """How releases are decided: a rule, a scenario tree, or with perfect foresight."""
+    products: list[str] | None = None
+    """Products that may be stockpiled (default: every product with a stockpile.csv row),
+    e.g. ["NDFEB"] for a magnet-block stockpile only."""
 
 
 class DesignFile(_Section):
@@ -294,6 +309,7 @@ class DesignFile(_Section):
     instruments: InstrumentsSection = InstrumentsSection()
     price_floor: PriceFloorSection = PriceFloorSection()
     tariff: TariffSection = TariffSection()
+    offtake: OfftakeSection = OfftakeSection()
     buyer_of_last_resort: BuyerOfLastResortSection = BuyerOfLastResortSection()
     bankability: BankabilitySection = BankabilitySection()
     grants: GrantsSection = GrantsSection()

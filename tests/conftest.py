@@ -136,6 +136,22 @@ def solve(folder: Path, model: Path | None = None):
     return run
 
 
+def assert_stored(run, stored: tuple, cost: float) -> None:
+    """A shipped design's run against its stored (objective MUSD, Pyomo variables,
+    binaries, constraints): proved optimal by HiGHS within 1e-4, ``cost`` within a relative
+    2e-4 of the objective, and the model's size."""
+    from remech.run import model_counts
+
+    objective, n_var, n_bin, n_con = stored
+    assert run.result.status == "optimal"  # proved by HiGHS, not just a number
+    assert run.mechanism["proved_optimal"] is True
+    assert run.result.mip_gap <= 1e-4
+    assert cost == pytest.approx(objective, rel=2e-4)
+    counts = model_counts(run.model)
+    assert (counts["variables"], counts["binaries"], counts["constraints"]) == (
+        n_var, n_bin, n_con)
+
+
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", default=False,
                      help="also run the tests marked slow (the long fuzz run)")

@@ -363,7 +363,7 @@ def test_sigterm_before_the_solve_leaves_the_previous_result(tmp_path, big):
 
 def test_ctrl_c_stops_compare_workers(tmp_path):
     cli = Cli(["compare", REAL, "--jobs", "2"], new_session=True)
-    cli.wait_for(lambda t: "solving 9 designs" in t)
+    cli.wait_for(lambda t: "solving 10 designs" in t)
     time.sleep(1.0)  # the workers are solving
     t0 = time.monotonic()
     os.killpg(cli.proc.pid, signal.SIGINT)  # like Ctrl-C: the whole process group

@@ -17,8 +17,10 @@ import pyomo.environ as pyo
 
 from remech.model import (
     burden_sharing,
+    chain,
     grants,
     ledger,
+    offtake,
     price_floor,
     reagents,
     reserve,
@@ -63,7 +65,17 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
             built.append("reserve")
         stockpile.add_limits(m, data, stock, res)
     curtail = reagents.add_curtailment(m, data) if reagents.enabled(data) else None
-    balance = supply.add(m, data, book, support, stock, res, curtail)
+    extra = []
+    off = None
+    if offtake.enabled(data):
+        off = offtake.add(m, data, book, support)
+        extra.append(off.balance)
+        built.append("offtake")
+    if chain.enabled(data):
+        m.value_chain = chain.add(m, data, chain.potential_terms(data, support, off))
+        extra.append(m.value_chain.balance)
+        built.append("chain")
+    balance = supply.add(m, data, book, support, stock, res, curtail, tuple(extra))
     if stock is not None:
         stockpile.add_policy(m, data, stock, res, balance)
         if res is not None:
@@ -81,6 +93,8 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
         risk.add(m, data, book)
         built.append("risk")
         objective = m.expected_cost_musd + m.risk_term_musd + m.floor_tie_break_musd
+    if hasattr(m, "chain_tie_break_musd"):
+        objective = objective + m.chain_tie_break_musd
     m.blocks = built
     m.objective = pyo.Objective(expr=objective, sense=pyo.minimize)
     return m

@@ -229,6 +229,11 @@ class ModelData:
     #: [t, p] China's normal deliveries to the members, the base export cuts act on
     #: (supply.csv china_normal_deliveries_t; china_supply_t where not given)
     china_normal_deliveries_t: np.ndarray | None = None
+    #: [j, p] t of product p used per t of project j's output (remech.model.chain); None
+    #: without conversions.csv
+    chain_input_t_per_t: np.ndarray | None = None
+    #: the offtake options (remech.model.offtake.OfftakeOptions); None without offtakes
+    offtake: object | None = None
 
     @property
     def cut(self) -> np.ndarray:
@@ -254,11 +259,14 @@ class ModelData:
 
     @property
     def sizes(self) -> dict[str, int]:
-        return {"scenarios": len(self.scenarios), "years": len(self.years),
-                "products": len(self.products), "projects": len(self.projects),
-                "plants": len(self.plants), "allies": len(self.members),
-                "support_options": len(self.plant_options.plant),
-                "option_lines": len(self.options.project)}
+        out = {"scenarios": len(self.scenarios), "years": len(self.years),
+               "products": len(self.products), "projects": len(self.projects),
+               "plants": len(self.plants), "allies": len(self.members),
+               "support_options": len(self.plant_options.plant),
+               "option_lines": len(self.options.project)}
+        if self.offtake is not None:
+            out["offtake_options"] = len(self.offtake.project)
+        return out
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
@@ -291,8 +299,11 @@ def restrict_scenarios(data: ModelData, index) -> ModelData:
     o = data.options
     options = replace(o, output_t=o.output_t[:, idx], topup_musd=o.topup_musd[:, idx],
                       producer_surplus_musd=o.producer_surplus_musd[:, idx])
+    from remech.model.offtake import restrict
+
     return replace(
         data, scenarios=[data.scenarios[s] for s in idx], probability=prob / prob.sum(),
+        offtake=restrict(data.offtake, idx),
         price_usd_per_kg=data.price_usd_per_kg[idx],
         china_availability=data.china_availability[idx],
         outside_output_t=data.outside_output_t[:, idx],

@@ -23,6 +23,7 @@ FIRST_STAGE_VARS = {
     "price_floor": ("floor_choice", "support", "option", "line_support"),
     "stockpile": ("stock_build", "stock_capacity_t", "stock_target_t"),
     "reserve": ("reserve_share",),
+    "offtake": ("offtake",),
 }
 
 
@@ -71,6 +72,8 @@ class FirstStage:
     stock_target: dict[tuple[str, int], float] = field(default_factory=dict)
     #: (product, year) -> share of the output offered below the floor that the reserve buys
     reserve_share: dict[tuple[str, int], float] = field(default_factory=dict)
+    #: (project, contract price USD/kg) of every offtake signed (remech.model.offtake)
+    offtake: set[tuple[str, float]] = field(default_factory=set)
 
     @property
     def supported_plants(self) -> set[str]:
@@ -94,6 +97,8 @@ class FirstStage:
                                for (p, y), v in sorted(self.stock_target.items())],
             "reserve_share": [{"product": p, "year": y, "share": v}
                               for (p, y), v in sorted(self.reserve_share.items())],
+            **({"offtake": [{"project": j, "price_usd_per_kg": f}
+                            for j, f in sorted(self.offtake)]} if self.offtake else {}),
         }
 
     @classmethod
@@ -109,13 +114,16 @@ class FirstStage:
             stock_target={(r["product"], int(r["year"])): float(r["target_t"])
                           for r in doc["stock_target_t"]},
             reserve_share={(r["product"], int(r["year"])): float(r["share"])
-                           for r in doc["reserve_share"]})
+                           for r in doc["reserve_share"]},
+            offtake={(r["project"], float(r["price_usd_per_kg"]))
+                     for r in doc.get("offtake", [])})
 
 
 def _modules(m: pyo.ConcreteModel) -> list:
-    from remech.model import price_floor, reserve, stockpile
+    from remech.model import offtake, price_floor, reserve, stockpile
 
-    known = {"price_floor": price_floor, "stockpile": stockpile, "reserve": reserve}
+    known = {"price_floor": price_floor, "stockpile": stockpile, "reserve": reserve,
+             "offtake": offtake}
     return [known[b] for b in m.blocks if b in known]
 
 

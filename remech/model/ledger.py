@@ -30,6 +30,8 @@ class Category(StrEnum):
     LAST_RESORT_PURCHASE = "last_resort_purchase"
     #: minus the proceeds of stockpile and reserve releases, sold at that year's price
     RELEASE_REVENUE = "release_revenue"
+    #: offtake contracts: what the buyer pays less the resale value of what it buys
+    OFFTAKE = "offtake"
     #: consumers' net premium under a tariff reference price
     CONSUMER_COST_NET = "consumer_cost_net"
     #: the economic loss of missing material
@@ -44,7 +46,7 @@ class Category(StrEnum):
 #: cost categories paid by the allies (the mechanism's outlay)
 OUTLAY_CATEGORIES = (Category.GRANTS, Category.STOCKPILE_BUILD, Category.TOPUP,
                      Category.STOCKPILE_OPERATION, Category.LAST_RESORT_PURCHASE,
-                     Category.RELEASE_REVENUE)
+                     Category.RELEASE_REVENUE, Category.OFFTAKE)
 OTHER_CATEGORIES = (Category.CONSUMER_COST_NET, Category.SHORTFALL_LOSS,
                     Category.TARGET_PENALTY, Category.PRODUCER_SURPLUS)
 CATEGORIES = OUTLAY_CATEGORIES + OTHER_CATEGORIES
@@ -246,10 +248,12 @@ def finish(m: pyo.ConcreteModel, ledger: Ledger, probability: np.ndarray, view: 
 
 
 def cost_without_tie_break(m: pyo.ConcreteModel, objective_musd: float | None) -> float | None:
-    """A solve's objective without the floor tie-break term (MUSD): the cost every report
-    and comparison uses. The tie-break (remech.model.price_floor) only orders equally
-    costly floors."""
+    """A solve's objective without the tie-break terms (MUSD): the cost every report
+    and comparison uses. The tie-breaks only order equally costly solutions: the lower
+    floor (remech.model.price_floor), plants running rather than idle (remech.model
+    .chain)."""
     if objective_musd is None:
         return None
-    tie = getattr(m, "floor_tie_break_musd", None)
-    return objective_musd - (pyo.value(tie) if tie is not None else 0.0)
+    ties = [getattr(m, name, None) for name in ("floor_tie_break_musd",
+                                                 "chain_tie_break_musd")]
+    return objective_musd - sum(pyo.value(t) for t in ties if t is not None)

@@ -3,10 +3,12 @@
 c_security[p] (max_expected_shortfall_share theta_p):
     sum_s prob_s sum_t shortfall_t[s,t,p] <= theta_p sum_t demand_t[t,p]
 c_target_non_chinese[s,t,p] (min_non_chinese_share theta_p; EU CRMA processing: 40 %):
-    china_used_t[s,t,p] - slack <= (1 - theta_p) demand_t[t,p]
+    china_used_t[s,t,p] - slack <= (1 - theta_p) use_t[s,t,p]
+    use = demand_t[t,p] + what the value chain's converters use of p (remech.model.chain:
+    sum_k a_kp (Q_kst - chain_idle_t[s,t,k])); demand_t alone without conversions.csv
 c_target_china_share[s,t,p] and c_target_host_share[s,t,p,k] (max_single_country_share
 sigma_p; EU CRMA: 65 %), for China and for every host k whose projects could exceed it:
-    china_used_t[s,t,p] - slack <= sigma_p demand_t[t,p]
+    china_used_t[s,t,p] - slack <= sigma_p use_t[s,t,p]
     sum_{j of k, p} output_j[s,t] - slack <= sigma_p demand_t[t,p]
     output_j[s,t] = outside_output_t[j,s,t] + sum_{o of j} (output_t[o,s,t] - outside) support[o]
 c_target_cover[s,t,p] (stockpile_cover_days D_p; Japan 60, Korea 100 days), in the years
@@ -82,24 +84,41 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
             float(prob[s]) * balance.shortfall[s, t, p] for s in m.S for t in m.T)
         <= float(theta[p] * D[:, p].sum()))
 
+    # a product's use: demand, plus what the value chain's converters use of it
+    # (remech.model.chain; none without conversions.csv)
+    chain_use = next((x for x in getattr(balance, "extra", ()) if x.use_terms is not None),
+                     None)
+    use_t = np.broadcast_to(D[None], (n_s, n_t, n_p)) if chain_use is None \
+        else D[None] + chain_use.use_t
+    can_use = use_t > 0
+    if chain_use is not None:
+        for (s, t, p) in chain_use.use_terms:
+            can_use[s, t, p] = True
+
+    def share_row(s, t, p, share, slack):
+        """china_used - slack - share x chain use terms <= share x (D + chain use constant)"""
+        terms = [(1.0, balance.china_used[s, t, p])] + ([(-1.0, slack[s, t, p])]
+                                                        if slack else [])
+        if chain_use is not None:
+            terms += [(-share * c, v) for c, v in chain_use.use_terms.get((s, t, p), [])]
+        return linear(terms) <= float(share * use_t[s, t, p])
+
     nc = data.min_non_chinese_share
     idx = [(s, t, p) for s in range(n_s) for t in range(n_t) for p in range(n_p)
-           if not np.isnan(nc[p]) and D[t, p] > 0]
+           if not np.isnan(nc[p]) and can_use[s, t, p]]
     if idx:
         slack = slack_var(m, "slack_non_chinese_t", idx, data, ledger, "min_non_chinese_share")
-        m.c_target_non_chinese = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
-            [(1.0, balance.china_used[s, t, p])] + ([(-1.0, slack[s, t, p])] if slack else []))
-            <= float((1.0 - nc[p]) * D[t, p]))
+        m.c_target_non_chinese = pyo.Constraint(idx, rule=lambda m, s, t, p: share_row(
+            s, t, p, 1.0 - nc[p], slack))
 
     sigma = data.max_single_country_share
     idx = [(s, t, p) for s in range(n_s) for t in range(n_t) for p in range(n_p)
-           if not np.isnan(sigma[p]) and D[t, p] > 0]
+           if not np.isnan(sigma[p]) and can_use[s, t, p]]
     if idx:
         slack = slack_var(m, "slack_china_share_t", idx, data, ledger,
-                       "max_single_country_share")
-        m.c_target_china_share = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
-            [(1.0, balance.china_used[s, t, p])] + ([(-1.0, slack[s, t, p])] if slack else []))
-            <= float(sigma[p] * D[t, p]))
+                          "max_single_country_share")
+        m.c_target_china_share = pyo.Constraint(idx, rule=lambda m, s, t, p: share_row(
+            s, t, p, sigma[p], slack))
         _host_shares(m, data, ledger, sigma, support)
 
     cover = data.stockpile_cover_days

@@ -100,8 +100,9 @@ def prepare(ctx: Context) -> dict:
             return np.zeros(len(ctx.products))
         return sp[col].reindex(ctx.products).fillna(0.0).to_numpy(float)
 
+    allowed = ctx.design.stockpile_products
     on = np.array([ctx.design.stockpile and sp is not None and p in sp.index
-                   for p in ctx.products], dtype=bool)
+                   and (allowed is None or p in allowed) for p in ctx.products], dtype=bool)
     return {"stockpile_enabled": on,
             "stock_fixed_cost_musd": stock("fixed_cost_musd"),
             "stock_capacity_cost_usd_per_kg": stock("capacity_cost_usd_per_kg"),
@@ -269,7 +270,7 @@ def _rule_greedy(m, data: ModelData, stock: Stock, reserve, balance) -> None:
     m.c_rule_covered = pyo.Constraint(idx, rule=lambda m, s, t, p: linear(
         [(1.0, balance.shortfall[s, t, p]), (-float(most[s, t, p]), m.stock_drawn[s, t, p])])
         <= 0.0)
-    surplus = _most_surplus_t(data)
+    surplus = _most_surplus_t(data, balance)
     cells = [(s, t, p) for s in m.S for t in m.T for p in m.SP
              if cut[s, t, p] and data.demand_t[t, p] > 0]
     m.stock_surplus = pyo.Var(cells, within=pyo.Binary)
@@ -295,15 +296,18 @@ def most_shortfall_t(data: ModelData, reserve, balance) -> np.ndarray:
     if data.china_share_decided:  # a share target may leave China's supply unused
         return np.broadcast_to(data.demand_t[None], most.shape).copy()
     taken = list(reserve.r_of) if reserve is not None else []
+    taken += [p for x in getattr(balance, "extra", ()) for p in x.taken]  # chain, offtake
     for p in taken + [int(data.project_product[j]) for j in balance.reagent_users]:
         most[:, :, p] = data.demand_t[None, :, p]
     return most
 
 
-def _most_surplus_t(data: ModelData) -> np.ndarray:
+def _most_surplus_t(data: ModelData, balance=None) -> np.ndarray:
     """[s, t, p] an upper bound on supply beyond demand in the balance: every source at its
     largest (China's available deliveries, other supply, projects outside and the most any
-    support option adds, the whole stockpile released) plus a shortfall of all demand."""
+    support option adds, the whole stockpile released, what an offtake adds) plus a
+    shortfall of all demand. The value chain only takes supply away (its idle terms add at
+    most what its use of the input takes)."""
     opt = data.options
     most = data.china_cap_t + data.other_supply_t[None] \
         + data.demand_t[None] + data.stock_max_capacity_t[None, None]
@@ -312,6 +316,9 @@ def _most_surplus_t(data: ModelData) -> np.ndarray:
         p = int(data.project_product[j])
         mine = opt.project == j
         most[:, :, p] += data.outside_output_t[j] + (extra[mine].max(0) if mine.any() else 0)
+    for x in getattr(balance, "extra", ()):
+        if x.most_added_t is not None:
+            most = most + x.most_added_t
     return most
 
 

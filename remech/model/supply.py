@@ -60,6 +60,23 @@ def prepare(ctx: Context) -> dict:
 
 
 @dataclass
+class BalanceTerms:
+    """Terms another block adds to c_balance[s,t,p] (remech.model.chain, remech.model
+    .offtake): left-hand-side terms by (s, t, p), a constant added to the right-hand side
+    [s, t, p], the products whose supply its decisions can take away, and an upper bound
+    on what it adds to the left-hand side [s, t, p] (for the stockpile rule's bounds)."""
+
+    terms: dict
+    rhs_t: np.ndarray
+    taken: set
+    most_added_t: np.ndarray | None = None
+    #: the value chain's use of each product by converters: use_t [s, t, p] (constant)
+    #: + sum of use_terms[(s, t, p)] (coef, var): what share targets count besides demand
+    use_t: np.ndarray | None = None
+    use_terms: dict | None = None
+
+
+@dataclass
 class Balance:
     """The handles other blocks use: shortfall_t [s, t, p], the balance rows, China's
     deliveries when they are a decision (else None) and the reagent-curtailing projects."""
@@ -68,13 +85,16 @@ class Balance:
     rows: pyo.Constraint
     china_used: pyo.Var | None
     reagent_users: list[int]
+    #: the other blocks' terms in the balance (remech.model.chain, remech.model.offtake)
+    extra: tuple = ()
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
-        stock=None, reserve=None, curtail=None) -> Balance:
+        stock=None, reserve=None, curtail=None, extra: tuple = ()) -> Balance:
     """The balance with the stockpile's (remech.model.stockpile.Stock), the reserve's
     (remech.model.reserve.Reserve) and the reagent curtailment's (remech.model.reagents
-    .Curtailment) terms where those blocks exist."""
+    .Curtailment) terms where those blocks exist, and the ``extra`` BalanceTerms of the
+    value chain and the offtakes (none: the balance as without them)."""
     m.shortfall_t = pyo.Var(m.S, m.T, m.P, within=pyo.NonNegativeReals,
                             bounds=lambda m, s, t, p: (0.0, float(data.demand_t[t, p])))
     n_p = len(data.products)
@@ -89,17 +109,19 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
     if china_var:
         m.china_used_t = pyo.Var(m.S, m.T, m.P, bounds=lambda m, s, t, p: (
             0.0, float(china_cap[s, t, p])))
-    heads_of, heads_var, extra = _groups(m, data, support)
+    heads_of, heads_var, marginal = _groups(m, data, support)
     n_s, n_t = len(data.scenarios), len(data.years)
     short = var_array(m.shortfall_t, n_s, n_t, n_p)
     rhs = data.demand_t[None] - fixed  # [s, t, p]
+    for x in extra:
+        rhs = rhs + x.rhs_t
     users = curtail.users if curtail is not None else []
     users_of = {p: [j for j in users if data.project_product[j] == p] for p in range(n_p)}
     k_of = stock.k_of if stock is not None else {}
     r_of = reserve.r_of if reserve is not None else {}
 
     def balance(m, s, t, p):
-        coef = extra[heads_of[p], s, t]
+        coef = marginal[heads_of[p], s, t]
         terms = [(float(c), v) for v, c in zip(heads_var[p], coef, strict=True) if c]
         terms.append((1.0, short[s, t, p]))
         if china_var:
@@ -111,6 +133,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
         r = r_of.get(p)
         if r is not None:
             terms += [(1.0, reserve.release[s, t, r]), (-1.0, reserve.buy[s, t, r])]
+        for x in extra:
+            terms += x.terms.get((s, t, p), [])
         return linear(terms) >= float(rhs[s, t, p])
 
     m.c_balance = pyo.Constraint(m.S, m.T, m.P, rule=balance)
@@ -119,7 +143,8 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
     for s in range(n_s):
         for t, p in active:
             ledger.add_second(Category.SHORTFALL_LOSS, s, loss[t, p], short[s, t, p])
-    return Balance(m.shortfall_t, m.c_balance, getattr(m, "china_used_t", None), users)
+    return Balance(m.shortfall_t, m.c_balance, getattr(m, "china_used_t", None), users,
+                   tuple(extra))
 
 
 def _groups(m, data: ModelData, support: Support):
@@ -150,9 +175,11 @@ def _groups(m, data: ModelData, support: Support):
 
 
 def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
-           stock_purchase_t: np.ndarray, stock_release_t: np.ndarray) -> dict:
+           stock_purchase_t: np.ndarray, stock_release_t: np.ndarray,
+           used_t: np.ndarray | None = None) -> dict:
     """Shortfall, China's deliveries actually needed and the non-Chinese share, after the
-    solve. ``output_t`` [j, s, t]: each project's output as solved."""
+    solve. ``output_t`` [j, s, t]: each project's output as made; ``used_t`` [s, t, p]:
+    what the value chain's converters used of each product (remech.model.chain)."""
     S, T, P = len(data.scenarios), len(data.years), len(data.products)
     prob = data.probability
     short = values(m.shortfall_t, (S, T, P))
@@ -163,10 +190,14 @@ def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
     # what China makes available
     need = (data.demand_t[None] + stock_purchase_t - stock_release_t - short - allied
             - data.other_supply_t[None])
+    if used_t is not None:
+        need = need + used_t
     china_used = np.clip(need, 0.0, data.china_cap_t)
     demand = data.demand_t.sum(0)
+    # the product's use in the alliance: final demand and what the chain's converters use
+    use = demand + (np.einsum("s,stp->p", prob, used_t) if used_t is not None else 0.0)
     non_chinese = 1.0 - np.einsum("s,stp->p", prob, china_used) / np.where(
-        demand > 0, demand, 1.0)
+        use > 0, use, 1.0)
     exp_short = np.einsum("s,stp->p", prob, short)
     shortfall = {name: {"expected_t": float(exp_short[p]),
                         "expected_share": float(exp_short[p] / demand[p]) if demand[p] else 0.0}
