@@ -170,7 +170,8 @@ def _cost_line(c: dict) -> str:
             parts.append(f"{label} {cat.get(key, 0.0):,.1f}")
     text = f"expected cost {c['expected_cost_musd']:,.1f} MUSD = " + " + ".join(parts)
     if economic:
-        text += f" - producers' gain {-cat.get('producer_surplus', 0.0):,.1f}"
+        gain = -cat.get("producer_surplus", 0.0)
+        text += f" - producers' gain {gain if abs(gain) >= 0.05 else 0.0:,.1f}"
     return text
 
 

@@ -167,7 +167,7 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
                 # HiGHS refuses a thread count other than the one its global scheduler was
                 # started with in this process (e.g. by an earlier solve): restart it
                 highspy.Highs.resetGlobalScheduler(True)
-            _run_interruptible(h, opts.progress)
+            _run_interruptible(h, opts.progress, scale)
         timings["solve"] = time.perf_counter() - t0
 
         result = _result(h, n_int > 0)
@@ -195,10 +195,13 @@ def solve(model: pyo.ConcreteModel, opts: SolverOptions,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run_interruptible(h: highspy.Highs, progress: bool) -> None:
+def _run_interruptible(h: highspy.Highs, progress: bool, scale: int = 0) -> None:
     """h.run() in a worker thread, so that the main thread keeps handling signals; HiGHS's
     interrupt callbacks stop the solve once STOP is set (request_stop), and, with
-    ``progress``, the MIP callback prints the best solution, bound and gap."""
+    ``progress``, the MIP callback prints the best solution, bound and gap. HiGHS's
+    callback reports the objective scaled by 2**scale (``user_objective_scale``): the
+    printed figures are divided back to MUSD."""
+    unscale = 2.0 ** -scale
     last = [time.monotonic(), "\n"]  # the first line ends the "hand-off + solve ..." line
 
     def interrupt(event) -> None:
@@ -212,12 +215,13 @@ def _run_interruptible(h: highspy.Highs, progress: bool) -> None:
             return
         last[0] = now
         out = event.data_out
-        best = out.mip_primal_bound
+        best = out.mip_primal_bound * unscale
         gap = out.mip_gap
         best_text = f"{best:,.1f} MUSD" if abs(best) < 1e30 else "none yet"
         gap_text = f"{gap * 100:.2f} %" if abs(best) < 1e30 and gap < 1e30 else "n/a"
+        bound = out.mip_dual_bound * unscale
         print(f"{last[1]}[remech]   HiGHS {out.running_time:.0f} s: best {best_text}, bound "
-              f"{out.mip_dual_bound:,.1f} MUSD, gap {gap_text}, {out.mip_node_count} nodes",
+              f"{bound:,.1f} MUSD, gap {gap_text}, {out.mip_node_count} nodes",
               file=sys.stderr, flush=True)
         last[1] = ""
 

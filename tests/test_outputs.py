@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -308,6 +309,10 @@ def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path, big):
     mech = json.loads((kept / "mechanism.json").read_text())
     assert mech["status"] == "interrupted" and mech["proved_optimal"] is False
     assert mech["mip_gap"] > 0 and mech["dual_bound_musd"] <= mech["objective_musd"]
+    # the progress lines are in MUSD, not in HiGHS's scaled objective (user_objective_scale)
+    last = re.findall(r"best ([\d,.]+) MUSD, bound ([\d,.-]+) MUSD", stderr)[-1]
+    best, bound = (float(v.replace(",", "")) for v in last)
+    assert bound <= mech["dual_bound_musd"] + 0.1 <= mech["objective_musd"] + 0.1 <= best + 0.2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.interrupted", "sys-tmp"]
     assert list(sys_tmp.iterdir()) == []  # HiGHS log and LP work folders removed
 
