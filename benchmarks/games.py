@@ -55,16 +55,6 @@ sys.path.insert(0, str(ROOT))
 from remech.oracle import AirportGame, MajorityGame, rows_to_masks  # noqa: E402
 
 
-def airport(n: int, seed: int = 1) -> AirportGame:
-    a = np.round(np.random.default_rng(seed).uniform(1, 100, n), 1)
-    return AirportGame([f"P{i:02d}" for i in range(n)], a)
-
-
-def majority(n: int, seed: int = 2) -> MajorityGame:
-    w = np.random.default_rng(seed).integers(1, 20, n)
-    return MajorityGame([f"V{i:02d}" for i in range(n)], w, w.sum() // 2 + 1, 100.0)
-
-
 def write_toml(game, path: Path) -> Path:
     if isinstance(game, AirportGame):
         head, values = 'game = "airport"\n[cost_musd]\n', game.a
@@ -164,16 +154,6 @@ def case(name: str, game, path: Path, extra: list[str], timeout: float) -> None:
         print(fmt(summarise(name, game, result)), flush=True)
 
 
-def airport_owen(a: np.ndarray, blocks: list[list[int]]) -> np.ndarray:
-    """Vazquez-Brage et al. (1997): each runway segment is shared equally by the unions
-    with a member who needs it, then equally by those members."""
-    out = np.zeros(len(a))
-    levels = np.concatenate([[0.0], np.unique(a)])
-    for lo, hi in zip(levels[:-1], levels[1:], strict=True):
-        need = [b for b in ([i for i in blk if a[i] >= hi] for blk in blocks) if b]
-        for b in need:
-            out[b] += (hi - lo) / len(need) / len(b)
-    return out
 
 
 def owen_case(name: str, game, path: Path, extra: list[str], timeout: float) -> None:
@@ -188,7 +168,7 @@ def owen_case(name: str, game, path: Path, extra: list[str], timeout: float) -> 
     err = cover = "-"
     if isinstance(game, AirportGame):
         blocks = [list(range(len(members)))] + [[i] for i in range(len(members), game.n)]
-        exact = airport_owen(game.a, blocks)
+        exact = game.owen_closed_form(blocks)
         half = np.array([owen["ci95_half_width"][p] for p in game.players])
         err = f"{np.abs(value - exact).max():.2g}"
         cover = f"{np.mean(np.abs(value - exact) <= half + 1e-9):.0%}"
@@ -268,14 +248,14 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cases = [(f"airport {n} (formula)", airport(n)) for n in args.players]
-        cases += [(f"majority {n} (formula)", majority(n)) for n in args.majority]
+        cases = [(f"airport {n} (formula)", AirportGame.seeded(n)) for n in args.players]
+        cases += [(f"majority {n} (formula)", MajorityGame.seeded(n)) for n in args.majority]
         for name, game in cases:
             path = write_toml(game, tmp / f"{game.formula}-{game.n}.toml")
             lazy = ["--lazy"] if game.n <= 16 else []
             case(name, game, path, lazy + extra, args.case_timeout)
         if not args.no_table:
-            game = airport(20)
+            game = AirportGame.seeded(20)
             path = write_table(game, tmp / "airport-20.csv")
             case("airport 20 (table, --lazy)", game, path, ["--lazy"] + extra,
                  args.case_timeout)
@@ -286,8 +266,8 @@ def main() -> None:
                   "least-core eps | Owen samples / half-width | EU total | Owen err. | "
                   "covered |\n|---|---|---|---|---|---|---|---|---|---|")
         for n in args.owen:
-            for name, game in ((f"airport {n} + EU union", airport(n)),
-                               (f"majority {n} + EU union", majority(n))):
+            for name, game in ((f"airport {n} + EU union", AirportGame.seeded(n)),
+                               (f"majority {n} + EU union", MajorityGame.seeded(n))):
                 path = write_toml(game, tmp / f"{game.formula}-owen-{n}.toml")
                 owen_case(name, game, path, extra, args.case_timeout)
     if args.instance:

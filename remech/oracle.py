@@ -220,6 +220,26 @@ class AirportGame(FormulaGame):
         out[order] = x
         return out
 
+    def owen_closed_form(self, blocks: list[list[int]]) -> np.ndarray:
+        """Vazquez-Brage, van den Nouweland and Garcia-Jurado (1997), "Owen's coalitional
+        value and aircraft landing fees", Math. Soc. Sci. 34: each runway segment is shared
+        equally by the unions (``blocks``: lists of player indices) with a member who needs
+        it, then equally by those members."""
+        out = np.zeros(self.n)
+        levels = np.concatenate([[0.0], np.unique(self.a)])
+        for lo, hi in zip(levels[:-1], levels[1:], strict=True):
+            need = [b for b in ([i for i in blk if self.a[i] >= hi] for blk in blocks) if b]
+            for b in need:
+                out[b] += (hi - lo) / len(need) / len(b)
+        return out
+
+    @classmethod
+    def seeded(cls, n: int, seed: int = 1) -> AirportGame:
+        """n players P00, P01, ... with costs a_i ~ U(1, 100) rounded to 0.1 (the tests'
+        and benchmarks/games.py's airport games)."""
+        a = np.round(np.random.default_rng(seed).uniform(1, 100, n), 1)
+        return cls([f"P{i:02d}" for i in range(n)], a)
+
     def describe(self) -> str:
         return f"formula game 'airport' (c(S) = max of the members' costs), {self.n} players"
 
@@ -239,6 +259,13 @@ class MajorityGame(FormulaGame):
 
     def _costs(self, rows: np.ndarray) -> np.ndarray:
         return np.where(rows.astype(float) @ self.w >= self.quota - 1e-9, -self.prize, 0.0)
+
+    @classmethod
+    def seeded(cls, n: int, seed: int = 2) -> MajorityGame:
+        """n voters V00, V01, ... with weights w_i ~ U{1..19}, quota half the total plus one,
+        prize 100 MUSD (the tests' and benchmarks/games.py's majority games)."""
+        w = np.random.default_rng(seed).integers(1, 20, n)
+        return cls([f"V{i:02d}" for i in range(n)], w, w.sum() // 2 + 1, 100.0)
 
     def add_cost(self, h: highspy.Highs, z: list[int]) -> None:
         """y = 1 only if w(S) >= quota: quota y - sum_i w_i z_i <= 0; -c(S) = prize y."""

@@ -33,16 +33,6 @@ from remech.rowgen import least_core as rg_least_core
 from remech.sampling import shapley_stratified
 
 
-def airport(n: int, seed: int = 1) -> AirportGame:
-    a = np.round(np.random.default_rng(seed).uniform(1, 100, n), 1)
-    return AirportGame([f"P{i:02d}" for i in range(n)], a)
-
-
-def majority(n: int, seed: int = 2) -> MajorityGame:
-    w = np.random.default_rng(seed).integers(1, 20, n)
-    return MajorityGame([f"V{i:02d}" for i in range(n)], w, w.sum() // 2 + 1, 100.0)
-
-
 def random_table(n: int, rng, concave: bool) -> CostGame:
     masks = np.arange(1 << n)
     rows = (masks[:, None] >> np.arange(n)) & 1
@@ -81,11 +71,11 @@ class Expensive(Oracle):
 
 @pytest.mark.parametrize("n", [3, 5, 8])
 def test_closed_forms_match_the_enumerated_game(n):
-    g = airport(n, seed=n)
+    g = AirportGame.seeded(n, seed=n)
     table = g.tabulate()
     assert g.shapley_closed_form() == pytest.approx(shapley(table), abs=1e-9)
     assert g.nucleolus_closed_form() == pytest.approx(nucleolus(table), abs=1e-6)
-    m = majority(n, seed=n)
+    m = MajorityGame.seeded(n, seed=n)
     assert m.shapley_exact() == pytest.approx(shapley(m.tabulate()), abs=1e-9)
 
 
@@ -125,8 +115,8 @@ def test_formula_files_and_their_errors(tmp_path):
 # --- stratified Shapley -------------------------------------------------------------------
 
 @pytest.mark.parametrize(("game", "truth"), [
-    (airport(34), lambda g: g.shapley_closed_form()),
-    (majority(34), lambda g: g.shapley_exact()),
+    (AirportGame.seeded(34), lambda g: g.shapley_closed_form()),
+    (MajorityGame.seeded(34), lambda g: g.shapley_exact()),
 ])
 def test_stratified_shapley_covers_the_exact_value_at_34_players(game, truth):
     exact = truth(game)
@@ -142,7 +132,7 @@ def test_stratified_shapley_covers_the_exact_value_at_34_players(game, truth):
 
 
 def test_intervals_cover_about_95_percent_over_seeds():
-    game = majority(10, seed=4)
+    game = MajorityGame.seeded(10, seed=4)
     exact = game.shapley_exact()
     covered = []
     for seed in range(30):
@@ -152,7 +142,7 @@ def test_intervals_cover_about_95_percent_over_seeds():
 
 
 def test_sample_budget_stops_and_says_so():
-    game = airport(30)
+    game = AirportGame.seeded(30)
     est = shapley_stratified(game, game.cost(game.grand()), 1e-3, 20_000, seed=1)
     assert est.stopped == "sample budget reached"
     assert est.samples <= 20_000 and est.half_width.max() > 1e-3
@@ -199,12 +189,12 @@ def test_row_generation_reproduces_enumerated_tables(seed):
 
 @pytest.mark.parametrize("n", [4, 7, 10])
 def test_mip_separation_reproduces_enumerated_formula_games(n):
-    for game in (airport(n, seed=n), majority(n, seed=n)):
+    for game in (AirportGame.seeded(n, seed=n), MajorityGame.seeded(n, seed=n)):
         _check_rowgen(game, "mip", game.tabulate())
 
 
 def test_nucleolus_of_a_30_player_airport_game_is_littlechilds():
-    game = airport(30)
+    game = AirportGame.seeded(30)
     result = analyse_lazy(game, LazyOptions(tolerance=1.0, seed=3))
     assert result["analysis"]["separation"] == "mip"
     x = np.array([result["nucleolus"][p] for p in game.players])
@@ -254,7 +244,7 @@ def test_lazy_analysis_reproduces_the_enumerated_one(game):
 # --- the stated heuristic for costs solved on demand --------------------------------------
 
 def test_search_reports_bounds_not_proofs():
-    inner = majority(14, seed=5)
+    inner = MajorityGame.seeded(14, seed=5)
     table = inner.tabulate()
     oracle = Expensive(inner)
     result = analyse_lazy(oracle, LazyOptions(tolerance=2.0, max_samples=50_000))
@@ -275,7 +265,7 @@ def test_search_reports_bounds_not_proofs():
 def test_search_finds_the_least_core_of_a_20_player_airport_game():
     """Not proved by the search, but checked here by enumeration: the searched least-core
     allocation has no excess above epsilon, and the nucleolus is Littlechild's."""
-    game = airport(20)
+    game = AirportGame.seeded(20)
     result = analyse_lazy(Expensive(game), LazyOptions(tolerance=5.0, max_samples=20_000))
     x = np.array([result["least_core"]["allocation"][p] for p in game.players])
     eps = result["least_core"]["epsilon"]
@@ -299,7 +289,7 @@ def test_search_is_exact_once_every_coalition_is_known():
 # --- the command line ---------------------------------------------------------------------
 
 def _airport_toml(path, n: int) -> None:
-    g = airport(n)
+    g = AirportGame.seeded(n)
     path.write_text('game = "airport"\n[cost_musd]\n' + "".join(
         f"{p} = {a}\n" for p, a in zip(g.players, g.a, strict=True)))
 

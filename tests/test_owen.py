@@ -89,47 +89,32 @@ def test_efficiency_and_the_quotient_game():
     assert totals == pytest.approx(quotient, abs=1e-10)
 
 
-def airport_owen(a: np.ndarray, blocks: list[list[int]]) -> np.ndarray:
-    """Vazquez-Brage, van den Nouweland and Garcia-Jurado (1997), "Owen's coalitional value
-    and aircraft landing fees", Math. Soc. Sci. 34: each runway segment is shared equally by
-    the unions with a member who needs it, then equally by those members."""
-    out = np.zeros(len(a))
-    levels = np.concatenate([[0.0], np.unique(a)])
-    for lo, hi in zip(levels[:-1], levels[1:], strict=True):
-        need = [[i for i in b if a[i] >= hi] for b in blocks]
-        need = [b for b in need if b]
-        for b in need:
-            out[b] += (hi - lo) / len(need) / len(b)
-    return out
 
 
-def airport(n: int, seed: int) -> AirportGame:
-    a = np.round(np.random.default_rng(seed).uniform(1, 100, n), 1)
-    return AirportGame([f"P{i:02d}" for i in range(n)], a)
 
 
 def test_exact_owen_value_of_an_airport_game_matches_the_closed_form():
-    game = airport(10, seed=4)
+    game = AirportGame.seeded(10, seed=4)
     unions = parse_unions(["X=P00,P03,P04,P07", "Y=P01,P09"], game.players)
-    expected = airport_owen(game.a, unions.blocks)
+    expected = game.owen_closed_form(unions.blocks)
     assert owen_exact(game.tabulate(), unions) == pytest.approx(expected, abs=1e-9)
 
 
 def test_sampled_owen_value_within_its_intervals():
     """14 players (every player sampled) and 24 players (beyond enumeration: the quotient
     game of 13 unions is exact, so are the players alone; the union's members sampled)."""
-    game = airport(14, seed=1)
+    game = AirportGame.seeded(14, seed=1)
     unions = parse_unions(["X=P00,P01,P02,P03,P04,P05", "Y=P06,P07,P08"], game.players)
-    exact = airport_owen(game.a, unions.blocks)
+    exact = game.owen_closed_form(unions.blocks)
     est = owen_sampled(game, unions, np.ones(14, dtype=bool), game.a.max(), 0.2, 10**6, 1)
     assert est.stopped == "tolerance met" and est.half_width.max() <= 0.2
     assert np.abs(est.estimate - exact).max() <= 2 * 0.2
     assert np.mean(np.abs(est.estimate - exact) <= est.half_width) >= 0.8
 
-    big = airport(24, seed=2)
+    big = AirportGame.seeded(24, seed=2)
     members = [f"P{i:02d}" for i in range(12)]
     unions = parse_unions(["EU=" + ",".join(members)], big.players)
-    exact = airport_owen(big.a, unions.blocks)
+    exact = big.owen_closed_form(unions.blocks)
     result = analyse_owen(big, unions, big.a.max(), 0.25, 10**6, seed=3)
     assert result["union_method"].startswith("exact: Shapley value of the quotient game")
     assert result["union_totals"]["EU"]["total"] == pytest.approx(exact[:12].sum(), abs=1e-9)
@@ -166,7 +151,8 @@ def test_game_command_with_unions(tmp_path):
     # by the closed form: the 0-10 segment: 10/3 per union, EU's third split three ways;
     # 10-20: P02, P03 (EU), P04, P05: 10/3 per union, EU's split two ways; ...
     table = pd.read_csv(out / "owen.csv").set_index("player")
-    expected = airport_owen(np.array([10, 20, 30, 40, 25.0]), [[0, 1, 2], [3], [4]])
+    expected = AirportGame(list('ABCDE'), np.array([10, 20, 30, 40, 25.0])).owen_closed_form(
+        [[0, 1, 2], [3], [4]])
     assert table["owen"].to_numpy() == pytest.approx(expected, abs=1e-9)
     assert table.loc["P01", "union"] == "EU"
     assert table["union_total"]["P01"] == pytest.approx(expected[:3].sum())
