@@ -7,8 +7,8 @@ them, e.g. a recycler that makes magnets from scrap). A plant with some a_jp > 0
 *converter*. Without conversions.csv no block is built and the model is unchanged.
 
 Variables (second stage), for each converter k and (s, t) where it can produce at all:
-  chain_idle_t[s,t,k] >= 0    t of its possible output not made (input missing, or not
-                              worth it)
+  idle_kst = 1000 chain_idle_kt[s,t,k] >= 0    t of its possible output not made (input
+                                               missing, or not worth it)
 
 Its possible output is the output the other blocks give it (as a project outside the
 mechanism, or supported by a floor or an offtake):
@@ -16,17 +16,22 @@ mechanism, or supported by a floor or an offtake):
                  + sum_{c of k} (q_cst - q0_kst) offtake[c]
 
 Constraints
-  c_chain_idle[s,t,k]:  chain_idle_t[s,t,k] <= Q_kst
+  c_chain_idle[s,t,k]:  idle_kst <= Q_kst
   in c_balance[s,t,p] (remech.model.supply), the product p(k) it makes loses the idle part
   and every input p loses what the plant uses:
-      ... - chain_idle_t[s,t,k]                        (p = p(k))
-      ... - a_kp (Q_kst - chain_idle_t[s,t,k])         (a_kp > 0)
+      ... - idle_kst                        (p = p(k))
+      ... - a_kp (Q_kst - idle_kst)         (a_kp > 0)
   so made_kst = Q_kst - idle_kst <= Q_kst and input use = a_kp made_kst: a magnet plant
   without oxide makes nothing, and the shortfall moves to magnets.
 
+The idle variable is in kt, so that the tie-break's cost sits inside HiGHS's cost range (in t
+it was 1e-7 MUSD, below the range HiGHS accepts without a warning on the shipped chain
+instance).
+
 Tie-break (in no cost category, like the floor tie-break): 1e-7 MUSD per t idle in the
-objective, so that a plant runs unless idling lowers the cost (in a year without a cut
-China's supply makes both equally costly); ledger.cost_without_tie_break removes it.
+objective (1e-4 MUSD per kt), so that a plant runs unless idling lowers the cost (in a year
+without a cut China's supply makes both equally costly); ledger.cost_without_tie_break
+removes it.
 
 The plant's input comes from wherever its input product's balance finds it: allied
 output, other supply, China's deliveries of that product (cut by that product's own
@@ -52,8 +57,10 @@ from remech.model.data import Context, ModelData
 from remech.model.ledger import linear
 from remech.model.supply import BalanceTerms
 
-#: MUSD per t of idle output (0.1 USD/t): among equally costly dispatches, plants run
-IDLE_TIE_BREAK = 1e-7
+#: MUSD per kt of idle output (0.1 USD/t): among equally costly dispatches, plants run
+IDLE_TIE_BREAK = 1e-4
+#: t per unit of chain_idle_kt
+KT = 1000.0
 
 
 def prepare(ctx: Context) -> dict:
@@ -107,7 +114,7 @@ class Chain:
 
 
 def add(m: pyo.ConcreteModel, data: ModelData, potential: dict[int, list]) -> Chain:
-    """chain_idle_t, c_chain_idle and the balance terms (see the module docstring)."""
+    """chain_idle_kt, c_chain_idle and the balance terms (see the module docstring)."""
     plants = converters(data)
     use = data.chain_input_t_per_t
     q0 = data.outside_output_t  # [j, s, t]
@@ -118,12 +125,12 @@ def add(m: pyo.ConcreteModel, data: ModelData, potential: dict[int, list]) -> Ch
                               np.zeros((n_s, n_t)))
     cells = [(s, t, k) for k in range(len(plants)) for s in range(n_s) for t in range(n_t)
              if most[k, s, t] > 1e-9]
-    m.chain_idle_t = pyo.Var(cells, within=pyo.NonNegativeReals,
-                             bounds=lambda m, s, t, k: (0.0, float(most[k, s, t])))
+    m.chain_idle_kt = pyo.Var(cells, within=pyo.NonNegativeReals,
+                              bounds=lambda m, s, t, k: (0.0, float(most[k, s, t]) / KT))
 
     def row(m, s, t, k):
         j = int(plants[k])
-        terms = [(1.0, m.chain_idle_t[s, t, k])]
+        terms = [(KT, m.chain_idle_kt[s, t, k])]
         terms += [(-float(x[s, t]), v) for x, v in potential.get(j, []) if x[s, t]]
         return linear(terms) <= float(q0[j, s, t])
 
@@ -131,26 +138,26 @@ def add(m: pyo.ConcreteModel, data: ModelData, potential: dict[int, list]) -> Ch
     # ties: a plant idles only when that lowers the cost (not when China's supply makes
     # running or idling equally costly); removed from every reported cost
     m.chain_tie_break_musd = pyo.Expression(expr=linear(
-        [(IDLE_TIE_BREAK, m.chain_idle_t[c]) for c in cells]) if cells else 0.0)
+        [(IDLE_TIE_BREAK, m.chain_idle_kt[c]) for c in cells]) if cells else 0.0)
     terms: dict[tuple[int, int, int], list] = {}
     use_terms: dict[tuple[int, int, int], list] = {}
     rhs = np.zeros((n_s, n_t, n_p))
     taken: set[int] = set()
     for s, t, k in cells:
         j = int(plants[k])
-        idle = m.chain_idle_t[s, t, k]
+        idle = m.chain_idle_kt[s, t, k]
         p_out = int(data.project_product[j])
-        terms.setdefault((s, t, p_out), []).append((-1.0, idle))
+        terms.setdefault((s, t, p_out), []).append((-KT, idle))
         taken.add(p_out)
         for p in np.flatnonzero(use[j]):
             a = float(use[j, p])
-            mine = [(-a, idle)] + [(a * float(x[s, t]), v)
+            mine = [(-a * KT, idle)] + [(a * float(x[s, t]), v)
                                    for x, v in potential.get(j, []) if x[s, t]]
             use_terms.setdefault((s, t, int(p)), []).extend(mine)
             terms.setdefault((s, t, int(p)), []).extend((-c, v) for c, v in mine)
             rhs[s, t, p] += a * q0[j, s, t]
             taken.add(int(p))
-    return Chain(m.chain_idle_t, cells, plants,
+    return Chain(m.chain_idle_kt, cells, plants,
                  BalanceTerms(terms, rhs, taken, use_t=rhs, use_terms=use_terms))
 
 
@@ -163,7 +170,7 @@ def made_and_used(m: pyo.ConcreteModel, data: ModelData, chain: Chain | None,
     if chain is None:
         return made, used
     for (s, t, k), v in chain.idle.items():
-        made[int(chain.plants[k]), s, t] -= v.value or 0.0
+        made[int(chain.plants[k]), s, t] -= KT * (v.value or 0.0)
     made = np.maximum(made, 0.0)
     for j in chain.plants:
         used += np.einsum("st,p->stp", made[j], data.chain_input_t_per_t[j])

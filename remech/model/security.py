@@ -5,7 +5,7 @@ c_security[p] (max_expected_shortfall_share theta_p):
 c_target_non_chinese[s,t,p] (min_non_chinese_share theta_p; EU CRMA processing: 40 %):
     china_used_t[s,t,p] - slack <= (1 - theta_p) use_t[s,t,p]
     use = demand_t[t,p] + what the value chain's converters use of p (remech.model.chain:
-    sum_k a_kp (Q_kst - chain_idle_t[s,t,k])); demand_t alone without conversions.csv
+    sum_k a_kp (Q_kst - 1000 chain_idle_kt[s,t,k])); demand_t alone without conversions.csv
 c_target_china_share[s,t,p] and c_target_host_share[s,t,p,k] (max_single_country_share
 sigma_p; EU CRMA: 65 %), for China and for every host k whose projects could exceed it:
     china_used_t[s,t,p] - slack <= sigma_p use_t[s,t,p]
