@@ -12,9 +12,10 @@ Each case runs in its own process (peak memory = that process's max RSS). Synthe
 instances resample the realistic instance's scenarios with replacement and scale each
 price path by lognormal noise (sigma 0.1, seeded), with equal probabilities; everything
 else is the realistic instance. "HiGHS alone" re-reads the model written with
---write-model into a fresh highspy and times its run: the ratio end-to-end / HiGHS alone
-is remech's overhead factor. The LP-relaxation gap is (objective - LP bound) / objective,
-the tightness of the formulation before HiGHS's cuts.
+--write-model into a fresh highspy and times its run with the options remech set
+(objective scale, seed, gap): the ratio end-to-end / HiGHS alone is remech's overhead
+factor. The LP-relaxation gap is (objective - LP bound) / objective, the tightness of the
+formulation before HiGHS's cuts.
 """
 
 from __future__ import annotations
@@ -114,11 +115,16 @@ def run_case(instance: Path, handoff: bool, time_limit: float,
         "load_and_collect_s": r.timings_s["load_solution"] + ts["collect results"],
         "write_s": write_s, "end_to_end_s": end_to_end,
     }
-    # HiGHS alone on the written model, and its LP relaxation
+    # HiGHS alone on the written model with the options remech set (the objective scale
+    # changes HiGHS's search path: without it the two runs are not the same solve), and
+    # its LP relaxation
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", time_limit)
     h.readModel(str(lp))
+    h.setOptionValue("user_objective_scale", int(r.options["user_objective_scale"]))
+    h.setOptionValue("random_seed", int(r.options["random_seed"]))
+    h.setOptionValue("mip_rel_gap", float(r.options["mip_rel_gap"]))
     t = time.perf_counter()
     h.run()
     out["highs_alone_s"] = time.perf_counter() - t
