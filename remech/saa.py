@@ -47,6 +47,7 @@ from remech.errors import InputError
 from remech.evaluate import cost
 from remech.instance import Instance
 from remech.model import build_model
+from remech.model.chain import IDLE_TIE_BREAK
 from remech.model.price_floor import FLOOR_TIE_BREAK
 from remech.prepare import ModelData, prepare
 from remech.simulating import (
@@ -85,10 +86,16 @@ def seeds(seed: int, m: int) -> tuple[list[int], int]:
     return [int(x) for x in state[:m]], int(state[m])
 
 
-def max_tie_break_musd(data: ModelData) -> float:
-    """The largest value the floor tie-break term of the objective can take."""
-    return FLOOR_TIE_BREAK * sum(max((e.level_usd_per_kg for e in menu), default=0.0)
-                                 for menu in data.menus)
+def max_tie_break_musd(data: ModelData, m=None) -> float:
+    """The largest value the tie-break terms of the objective can take: the floor's and,
+    in model ``m`` with a value chain, the converters' idle tie-break at every idle
+    variable's upper bound (remech.model.chain)."""
+    floor = FLOOR_TIE_BREAK * sum(max((e.level_usd_per_kg for e in menu), default=0.0)
+                                  for menu in data.menus)
+    idle = getattr(m, "chain_idle_kt", None)
+    if idle is None:
+        return floor
+    return floor + IDLE_TIE_BREAK * sum(v.ub or 0.0 for v in idle.values())
 
 
 @dataclass
@@ -111,7 +118,7 @@ def _solve_replication(task: _Replication) -> dict:
             "scenarios": task.sample.draws, "distinct_scenarios": len(task.sample.names),
             "status": res.status, "objective_musd": cost(m, res),
             "dual_bound_musd": bound if finite else None,
-            "lower_bound_musd": bound - max_tie_break_musd(data) if finite else None,
+            "lower_bound_musd": bound - max_tie_break_musd(data, m) if finite else None,
             "mip_gap": res.mip_gap, "seconds": time.perf_counter() - t0}
 
 

@@ -198,3 +198,16 @@ def test_conversions_reject_nan_and_cycles(tmp_path):
                                        "project": "", "source": SRC}])
     with pytest.raises(InputError, match="conversions.csv row 2"):
         load_instance(folder)
+
+
+def test_saa_lower_bound_discounts_the_idle_tie_break(tmp_path):
+    """The idle plant's tie-break (1e-7 MUSD per t, 1,000 t idle) is in HiGHS's bound; the
+    SAA lower bound subtracts its largest value, so it stays below the cost (200 MUSD)."""
+    from remech.saa import max_tie_break_musd
+
+    run = solve(chain_world(tmp_path / "a"))
+    assert run.result.status == "optimal"
+    bound = run.result.dual_bound_musd
+    assert bound == pytest.approx(200.0 + 1e-4, abs=1e-9)
+    assert max_tie_break_musd(run.data, run.model) == pytest.approx(1e-4, abs=1e-12)
+    assert bound - max_tie_break_musd(run.data, run.model) <= 200.0 + 1e-9
