@@ -178,21 +178,23 @@ def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
            stock_purchase_t: np.ndarray, stock_release_t: np.ndarray,
            used_t: np.ndarray | None = None) -> dict:
     """Shortfall, China's deliveries actually needed and the non-Chinese share, after the
-    solve. ``output_t`` [j, s, t]: each project's output as made; ``used_t`` [s, t, p]:
-    what the value chain's converters used of each product (remech.model.chain)."""
+    solve. ``used_t`` [s, t, p]: what the value chain's converters used of each product
+    (remech.model.chain); ``output_t``, ``stock_purchase_t`` and ``stock_release_t`` are
+    kept for the callers (the balance rows hold every term).
+
+    China's deliveries needed are what China offers (china_cap_t, or china_used_t where a
+    share target makes it a variable) less the balance row's surplus, within [0, offer]:
+    the surplus is left with China first, and every term of the row counts (stock and
+    reserve purchases and releases, reagent curtailment, converters' use, offtake resale)."""
     S, T, P = len(data.scenarios), len(data.years), len(data.products)
     prob = data.probability
     short = values(m.shortfall_t, (S, T, P))
-    allied = np.zeros((S, T, P))
-    for j, p in enumerate(data.project_product):
-        allied[:, :, p] += output_t[j]
-    # demand + purchases - releases - shortfall - allied output - other supply, within
-    # what China makes available
-    need = (data.demand_t[None] + stock_purchase_t - stock_release_t - short - allied
-            - data.other_supply_t[None])
-    if used_t is not None:
-        need = need + used_t
-    china_used = np.clip(need, 0.0, data.china_cap_t)
+    surplus = np.zeros((S, T, P))
+    for (s, t, p), row in m.c_balance.items():
+        surplus[s, t, p] = pyo.value(row.body) - pyo.value(row.lower)
+    offer = values(m.china_used_t, (S, T, P)) if hasattr(m, "china_used_t") \
+        else data.china_cap_t
+    china_used = np.clip(offer - np.maximum(surplus, 0.0), 0.0, data.china_cap_t)
     demand = data.demand_t.sum(0)
     # the product's use in the alliance: final demand and what the chain's converters use
     use = demand + (np.einsum("s,stp->p", prob, used_t) if used_t is not None else 0.0)
