@@ -733,6 +733,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
     inputs = [p for p in (costs_csv, model_path) if p is not None]
     check_outdir(outdir, force, inside_of=[instance] if instance else [], contains=inputs,
                  kind="game")
+    run = None
     if costs_csv is None and instance is not None:
         from remech.run import load_files
 
@@ -756,7 +757,7 @@ def game(instance: Path | None, model_path: Path | None, costs_csv: Path | None,
                                no_cache=no_cache, time_limit_s=time_limit, mip_gap=mip_gap,
                                samples=samples, seed=seed, lazy=lazy, tolerance=tolerance,
                                max_samples=max_samples, say=say, on_coalition=on_coalition,
-                               unions=unions, owen_only=owen_only)
+                               unions=unions, owen_only=owen_only, loaded=run)
     finally:
         if bars:
             bars[0].__exit__(None, None, None)

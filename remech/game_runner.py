@@ -69,12 +69,14 @@ def run_game(instance: str | Path | None = None, design: str | Path | None = Non
              seed: int = 0, lazy: bool = False, tolerance: float | None = None,
              max_samples: int | None = None, say: Callable[[str], None] | None = None,
              on_coalition: Callable[[int, int], None] | None = None,
-             unions: tuple[str, ...] = (), owen_only: bool = False) -> GameResult:
+             unions: tuple[str, ...] = (), owen_only: bool = False,
+             loaded=None) -> GameResult:
     """The game of ``instance`` (its ``design``; coalition solves cached under
     ``cache_dir``) or of a cost table/formula ``costs``, analysed. ``on_coalition(done,
     total)`` follows the enumerated solves. ``unions`` (``--unions`` values) add the Owen
     value (``remech.owen``), alone with ``owen_only`` (an instance is then never
-    enumerated)."""
+    enumerated). ``loaded``: the remech.run.Run of ``instance``, ``design`` and
+    ``overrides`` if the caller has read it already (it is then not read again)."""
     from remech.lazygame import LazyOptions, analyse_any
     from remech.oracle import TableOracle, load_costs
 
@@ -95,7 +97,8 @@ def run_game(instance: str | Path | None = None, design: str | Path | None = Non
             reference_weights,
         )
 
-        run = load_files(instance, design, overrides=overrides)
+        run = loaded if loaded is not None else load_files(instance, design,
+                                                           overrides=overrides)
         n = len(run.instance.members)
         cache = None if no_cache else (Path(cache_dir) if cache_dir else DEFAULT_CACHE)
         weights = reference_weights(run)
