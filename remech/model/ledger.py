@@ -159,6 +159,17 @@ def linear(terms) -> LinearExpression:
     return LinearExpression([MonomialTermExpression((c, v)) for c, v in terms])
 
 
+def linear_value(expr) -> float:
+    """The value of an expression at the loaded solution: a LinearExpression (what
+    ``linear`` builds) term by term, about 5x faster than pyo.value; anything else through
+    pyo.value."""
+    if isinstance(expr, LinearExpression):
+        return float(expr.constant) + sum(float(c) * v.value
+                                          for c, v in zip(expr.linear_coefs,
+                                                          expr.linear_vars, strict=True))
+    return float(pyo.value(expr))
+
+
 def var_array(var, *shape: int) -> np.ndarray:
     """The data objects of an indexed Var as an object array in index order, so that
     rules look them up by position instead of through Pyomo's indexing."""

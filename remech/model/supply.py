@@ -35,7 +35,7 @@ import pyomo.environ as pyo
 
 from remech.model.data import MUSD_PER_T_USD_PER_KG as K
 from remech.model.data import Context, ModelData, grid
-from remech.model.ledger import Category, Ledger, linear, values, var_array
+from remech.model.ledger import Category, Ledger, linear, linear_value, values, var_array
 from remech.model.price_floor import Support
 
 
@@ -191,7 +191,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
     short = values(m.shortfall_t, (S, T, P))
     surplus = np.zeros((S, T, P))
     for (s, t, p), row in m.c_balance.items():
-        surplus[s, t, p] = pyo.value(row.body) - pyo.value(row.lower)
+        surplus[s, t, p] = linear_value(row.body) - float(pyo.value(row.lower))
     offer = values(m.china_used_t, (S, T, P)) if hasattr(m, "china_used_t") \
         else data.china_cap_t
     china_used = np.clip(offer - np.maximum(surplus, 0.0), 0.0, data.china_cap_t)
