@@ -49,6 +49,7 @@ from remech.instance import Instance
 from remech.model import build_model
 from remech.model.chain import IDLE_TIE_BREAK
 from remech.model.price_floor import FLOOR_TIE_BREAK
+from remech.model.reagents import CURTAIL_TIE_BREAK
 from remech.prepare import ModelData, prepare
 from remech.simulating import (
     BATCH_SIZE,
@@ -88,14 +89,16 @@ def seeds(seed: int, m: int) -> tuple[list[int], int]:
 
 def max_tie_break_musd(data: ModelData, m=None) -> float:
     """The largest value the tie-break terms of the objective can take: the floor's and,
-    in model ``m`` with a value chain, the converters' idle tie-break at every idle
-    variable's upper bound (remech.model.chain)."""
-    floor = FLOOR_TIE_BREAK * sum(max((e.level_usd_per_kg for e in menu), default=0.0)
-                                  for menu in data.menus)
-    idle = getattr(m, "chain_idle_kt", None)
-    if idle is None:
-        return floor
-    return floor + IDLE_TIE_BREAK * sum(v.ub or 0.0 for v in idle.values())
+    in model ``m``, the value chain's idle tie-break and the reagent curtailment's at every
+    variable's upper bound (remech.model.chain, remech.model.reagents)."""
+    out = FLOOR_TIE_BREAK * sum(max((e.level_usd_per_kg for e in menu), default=0.0)
+                                for menu in data.menus)
+    for name, per_unit in (("chain_idle_kt", IDLE_TIE_BREAK),
+                           ("reagent_curtail_kt", CURTAIL_TIE_BREAK)):
+        var = getattr(m, name, None)
+        if var is not None:
+            out += per_unit * sum(v.ub or 0.0 for v in var.values())
+    return out
 
 
 @dataclass

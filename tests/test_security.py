@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import design, read, solve, two_year_world, write
+from remech.model.reagents import KT
 
 
 def _no_instruments(tiny, security: str):
@@ -100,6 +101,13 @@ def test_reagent_limit_hard_curtails_refining(tiny):
     assert run.result.objective_musd == pytest.approx(47.5, abs=1e-4)
     assert run.mechanism["shadow_prices"]["reagent_limits.ACID"][
         "marginal_cost_musd"] == pytest.approx(0.025, abs=1e-6)
+    # curtailed only where the acid runs out: 750 t in 'cut', nothing elsewhere (without
+    # the tie-break HiGHS may curtail any output the balance does not need, at equal cost,
+    # and the report would count it as deliveries China had to make)
+    scen = run.data.scenarios
+    curtailed = {scen[s]: KT * v.value for (s, t, j), v in run.model.reagent_curtail_kt.items()}
+    assert curtailed.pop("cut") == pytest.approx(750.0, abs=1e-6)
+    assert all(v == pytest.approx(0.0, abs=1e-6) for v in curtailed.values())
 
 
 def test_reagent_limit_soft(tiny):

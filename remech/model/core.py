@@ -93,8 +93,9 @@ def build_model(data: ModelData) -> pyo.ConcreteModel:
         risk.add(m, data, book)
         built.append("risk")
         objective = m.expected_cost_musd + m.risk_term_musd + m.floor_tie_break_musd
-    if hasattr(m, "chain_tie_break_musd"):
-        objective = objective + m.chain_tie_break_musd
+    for tie in ("chain_tie_break_musd", "reagent_tie_break_musd"):
+        if hasattr(m, tie):
+            objective = objective + getattr(m, tie)
     m.blocks = built
     m.objective = pyo.Objective(expr=objective, sense=pyo.minimize)
     return m

@@ -262,9 +262,10 @@ def cost_without_tie_break(m: pyo.ConcreteModel, objective_musd: float | None) -
     """A solve's objective without the tie-break terms (MUSD): the cost every report
     and comparison uses. The tie-breaks only order equally costly solutions: the lower
     floor (remech.model.price_floor), plants running rather than idle (remech.model
-    .chain)."""
+    .chain), output not curtailed (remech.model.reagents)."""
     if objective_musd is None:
         return None
     ties = [getattr(m, name, None) for name in ("floor_tie_break_musd",
-                                                 "chain_tie_break_musd")]
+                                                 "chain_tie_break_musd",
+                                                 "reagent_tie_break_musd")]
     return objective_musd - sum(pyo.value(t) for t in ties if t is not None)

@@ -37,6 +37,7 @@ from remech.model.data import MUSD_PER_T_USD_PER_KG as K
 from remech.model.data import Context, ModelData, grid
 from remech.model.ledger import Category, Ledger, linear, linear_value, values, var_array
 from remech.model.price_floor import Support
+from remech.model.reagents import KT as CURTAIL_KT
 
 
 def prepare(ctx: Context) -> dict:
@@ -129,7 +130,7 @@ def add(m: pyo.ConcreteModel, data: ModelData, ledger: Ledger, support: Support,
         k = k_of.get(p)
         if k is not None:
             terms += [(1.0, stock.release[s, t, k]), (-1.0, stock.purchase[s, t, k])]
-        terms += [(-1.0, curtail.var[s, t, j]) for j in users_of[p]]
+        terms += [(-CURTAIL_KT, curtail.var[s, t, j]) for j in users_of[p]]
         r = r_of.get(p)
         if r is not None:
             terms += [(1.0, reserve.release[s, t, r]), (-1.0, reserve.buy[s, t, r])]
