@@ -97,6 +97,9 @@ def run_game(instance: str | Path | None = None, design: str | Path | None = Non
             reference_weights,
         )
 
+        if loaded is not None and Path(loaded.instance.folder).resolve() != \
+                Path(instance).resolve():
+            raise ValueError(f"run_game: loaded is {loaded.instance.folder}, not {instance}")
         run = loaded if loaded is not None else load_files(instance, design,
                                                            overrides=overrides)
         n = len(run.instance.members)
