@@ -281,9 +281,7 @@ def collect(m: pyo.ConcreteModel, data: ModelData, inst: Instance, design: Desig
     possible = offtake.apply_output(m, data, floor["output_t"])
     links = chain.report(m, data, getattr(m, "value_chain", None), possible)
     off = offtake.report(m, data)
-    made = links.get("made_t", possible)
-    bal = supply.report(m, data, made, stock["purchase_t"], stock["release_t"],
-                        links.get("used_t"))
+    bal = supply.report(m, data, links.get("used_t"))
     refs = tariff.references(data, price_floor.chosen(m, data))
     consumer, revenue = tariff.report(data, refs, bal["shortfall_t"], bal["china_used_t"])
     scen = scenario_costs(m, data.scenarios, data.probability, bal["shortfall_t"],

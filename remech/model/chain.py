@@ -53,14 +53,13 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from remech.model.data import T_PER_KT as KT
 from remech.model.data import Context, ModelData
 from remech.model.ledger import linear
 from remech.model.supply import BalanceTerms
 
 #: MUSD per kt of idle output (0.1 USD/t): among equally costly dispatches, plants run
 IDLE_TIE_BREAK = 1e-4
-#: t per unit of chain_idle_kt
-KT = 1000.0
 
 
 def prepare(ctx: Context) -> dict:

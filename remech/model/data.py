@@ -18,6 +18,8 @@ from remech.design import Design
 from remech.instance import Instance
 
 MUSD_PER_T_USD_PER_KG = 1e-3
+#: t per kt: variables kept in kt so that their small per-t costs sit in HiGHS's range
+T_PER_KT = 1000.0
 
 
 class EntryKind(StrEnum):

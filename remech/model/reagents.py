@@ -25,6 +25,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from remech.errors import InputError
+from remech.model.data import T_PER_KT as KT
 from remech.model.data import Context, ModelData, grid
 from remech.model.ledger import Ledger, linear
 from remech.model.price_floor import Support
@@ -60,8 +61,6 @@ def enabled(data: ModelData) -> bool:
     return bool(data.reagents)
 
 
-#: t per unit of reagent_curtail_kt
-KT = 1000.0
 #: MUSD per kt curtailed (0.1 USD/t): among equally costly solutions, output is not curtailed
 CURTAIL_TIE_BREAK = 1e-4
 

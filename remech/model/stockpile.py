@@ -403,8 +403,7 @@ def report(m: pyo.ConcreteModel, data: ModelData, duals: dict, short: np.ndarray
     stock_df = pd.DataFrame(rows, columns=STOCK_COLUMNS)
     return {"stockpiles": stock_df, "policy": _policy(m, data, target, short, lev),
             "tables": {"stockpile.csv": stock_df, "stockpile_policy.csv": policy_df,
-                       "stockpile_targets.csv": targets_df},
-            "purchase_t": buy, "release_t": rel}
+                       "stockpile_targets.csv": targets_df}}
 
 
 def capacity_value(m: pyo.ConcreteModel, duals: dict) -> dict[int, float]:

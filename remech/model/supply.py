@@ -34,10 +34,10 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from remech.model.data import MUSD_PER_T_USD_PER_KG as K
+from remech.model.data import T_PER_KT as CURTAIL_KT
 from remech.model.data import Context, ModelData, grid
 from remech.model.ledger import Category, Ledger, linear, linear_value, values, var_array
 from remech.model.price_floor import Support
-from remech.model.reagents import KT as CURTAIL_KT
 
 
 def prepare(ctx: Context) -> dict:
@@ -175,13 +175,10 @@ def _groups(m, data: ModelData, support: Support):
     return heads_of, heads_var, extra
 
 
-def report(m: pyo.ConcreteModel, data: ModelData, output_t: np.ndarray,
-           stock_purchase_t: np.ndarray, stock_release_t: np.ndarray,
-           used_t: np.ndarray | None = None) -> dict:
+def report(m: pyo.ConcreteModel, data: ModelData, used_t: np.ndarray | None = None) -> dict:
     """Shortfall, China's deliveries actually needed and the non-Chinese share, after the
     solve. ``used_t`` [s, t, p]: what the value chain's converters used of each product
-    (remech.model.chain); ``output_t``, ``stock_purchase_t`` and ``stock_release_t`` are
-    kept for the callers (the balance rows hold every term).
+    (remech.model.chain).
 
     China's deliveries needed are what China offers (china_cap_t, or china_used_t where a
     share target makes it a variable) less the balance row's surplus, within [0, offer]:
